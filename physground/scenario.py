@@ -1,0 +1,111 @@
+"""Scenario base class and the scenario registry.
+
+A scenario is registered under ``family/name`` and declares its simulator, parameter space
+(one distribution per split), the states it emits, the physical laws that hold in it (so
+metrics and losses know what applies) and how it renders. Generation is deterministic:
+the same params, seed and library versions give the same bytes on the same device.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from physground.errors import ValidationError
+from physground.params import ParamSpace
+from physground.registry import Registry
+from physground.rollout import Rollout
+
+# Laws a scenario can declare; metrics and losses select themselves from these.
+LAWS = frozenset(
+    {
+        "energy_conserved",  # total mechanical energy constant
+        "energy_nonincreasing",  # dissipative: energy never grows
+        "momentum_conserved",  # total linear momentum constant (no external force in plane)
+        "ballistic",  # free flight under gravity between contacts
+        "non_penetration",  # bodies stay out of the ground and of each other
+        "incompressible",  # divergence-free velocity
+        "inextensible",  # cloth edges keep their rest length
+        "mass_conserved",  # total density / particle count constant
+        "object_permanence",  # objects persist through time
+    }
+)
+
+SCENARIOS: Registry[Any] = Registry("scenario", providers=("physground.simulators",))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScenarioConfig:
+    """Settings shared by every scenario: storage length, timestep and rendering."""
+
+    num_frames: int = 60
+    dt: float = 1.0 / 30.0
+    render: bool = True
+    image_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 2:
+            raise ValidationError(f"num_frames = {self.num_frames}, expected >= 2")
+        if not self.dt > 0:
+            raise ValidationError(f"dt = {self.dt}, expected > 0 s")
+        if self.image_size < 8:
+            raise ValidationError(f"image_size = {self.image_size}, expected >= 8 pixels")
+
+
+class Scenario(abc.ABC):
+    """Base class; subclasses set the class attributes and implement `simulate`."""
+
+    name: ClassVar[str]
+    simulator: ClassVar[str]
+    param_space: ClassVar[ParamSpace]
+    state_names: ClassVar[tuple[str, ...]]
+    laws: ClassVar[frozenset[str]]
+    config_type: ClassVar[type[ScenarioConfig]] = ScenarioConfig
+
+    def __init__(self, config: ScenarioConfig | None = None, **overrides: Any) -> None:
+        config = config or self.config_type()
+        self.config = dataclasses.replace(config, **overrides) if overrides else config
+        unknown = set(self.laws) - LAWS
+        if unknown:
+            raise ValueError(f"{self.name} declares unknown laws {sorted(unknown)}")
+
+    @abc.abstractmethod
+    def simulate(
+        self, params: Sequence[dict[str, float]], seeds: Sequence[int], split: str
+    ) -> list[Rollout]:
+        """Simulate one rollout per (params, seed); batched where the simulator allows.
+
+        Must raise `SimulationError` for a rollout that blows up instead of returning it.
+        """
+
+    def sample_params(self, split: str, seed: int) -> dict[str, float]:
+        """Parameters of rollout ``seed`` in ``split``, drawn deterministically."""
+        rng = np.random.default_rng([seed, _stable_int(self.name), _stable_int(split)])
+        return self.param_space.sample(split, rng)
+
+    def describe(self) -> dict[str, Any]:
+        """Everything that determines generated data, for content hashes and manifests."""
+        return {
+            "scenario": self.name,
+            "simulator": self.simulator,
+            "config": dataclasses.asdict(self.config),
+            "laws": sorted(self.laws),
+            "states": list(self.state_names),
+        }
+
+
+def _stable_int(text: str) -> int:
+    """A process-independent integer from a string (Python's hash() is salted)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def get_scenario(name: str, **overrides: Any) -> Scenario:
+    """Instantiate the scenario registered under ``name`` with config overrides."""
+    factory = SCENARIOS.get(name)
+    return factory(**overrides)

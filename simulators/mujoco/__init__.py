@@ -1,0 +1,22 @@
+"""MuJoCo rigid-body scenarios.
+
+MuJoCo picks its OpenGL backend when it is imported, so it is chosen here first: the
+user's ``MUJOCO_GL`` when set, else EGL when libEGL is installed, else OSMesa (software)
+when libOSMesa is; `rendering.make_renderer` explains what to install when neither works.
+"""
+
+import ctypes.util
+import os
+
+
+def _choose_gl_backend() -> str:
+    if "MUJOCO_GL" in os.environ:
+        return os.environ["MUJOCO_GL"]
+    if ctypes.util.find_library("EGL"):
+        return "egl"
+    if ctypes.util.find_library("OSMesa"):
+        return "osmesa"
+    return "egl"
+
+
+os.environ["MUJOCO_GL"] = _choose_gl_backend()
