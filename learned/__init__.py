@@ -1,0 +1,9 @@
+"""World models: baselines, learned state/video models and the hybrid. Importing this
+registers every built-in model lazily (``"module:attr"``), so torch loads on first use."""
+
+from physground.world_model import MODELS
+
+MODELS.register("copy-last", "physground.learned.baselines:BaselineCopyLast",
+                tags=["baseline", "state", "pixels"])
+MODELS.register("constant-velocity", "physground.learned.baselines:BaselineConstantVelocity",
+                tags=["baseline", "state", "pixels"])

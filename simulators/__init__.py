@@ -1,10 +1,8 @@
-"""Explicit simulators and their scenarios. Importing this registers every built-in
-scenario lazily (as ``"module:attr"`` strings), so MuJoCo and Warp load only when used."""
+"""Explicit simulators and their scenarios.
 
-from physground.scenario import SCENARIOS
+Each family subpackage registers its scenarios lazily (``"module:attr"`` strings) when
+imported, so listing scenarios does not load MuJoCo or Warp until one is used.
+"""
 
-SCENARIOS.register(
-    "rigid/projectile",
-    "physground.simulators.mujoco.projectile:ScenarioProjectile",
-    tags=["rigid", "mujoco", "benchmark"],
-)
+from physground.simulators import mujoco as _mujoco  # noqa: F401  (registers rigid/*)
+from physground.simulators import warp as _warp  # noqa: F401  (registers cloth/*, fluid/*)

@@ -20,3 +20,12 @@ def _choose_gl_backend() -> str:
 
 
 os.environ["MUJOCO_GL"] = _choose_gl_backend()
+
+from physground.scenario import SCENARIOS  # noqa: E402
+
+# name -> (module:attr, tags); variants may point at functools.partial objects.
+_RIGID = {
+    "rigid/projectile": "physground.simulators.mujoco.projectile:ScenarioProjectile",
+}
+for _name, _target in _RIGID.items():
+    SCENARIOS.register(_name, _target, tags=["rigid", "mujoco", "benchmark"])
