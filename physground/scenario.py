@@ -67,6 +67,10 @@ class Scenario(abc.ABC):
     state_names: ClassVar[tuple[str, ...]]
     laws: ClassVar[frozenset[str]]
     config_type: ClassVar[type[ScenarioConfig]] = ScenarioConfig
+    # Config overrides giving the same physics by another discretization (e.g. another
+    # integrator or timestep). Re-simulating with them measures the physical noise floor:
+    # the `reference` model, which anchors normalized scores at 100.
+    reference_overrides: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: ScenarioConfig | None = None, **overrides: Any) -> None:
         config = config or self.config_type()
@@ -83,6 +87,10 @@ class Scenario(abc.ABC):
 
         Must raise `SimulationError` for a rollout that blows up instead of returning it.
         """
+
+    def check(self, rollout: Rollout) -> str | None:
+        """Scenario-specific blow-up check (e.g. energy explosion); None when valid."""
+        return None
 
     def sample_params(self, split: str, seed: int) -> dict[str, float]:
         """Parameters of rollout ``seed`` in ``split``, drawn deterministically."""

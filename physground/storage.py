@@ -147,7 +147,7 @@ def _simulate_checked(
             rejected += r
         return kept, rejected
     for rollout in rollouts:
-        reason = check_rollout(rollout)
+        reason = check_rollout(rollout) or scenario.check(rollout)
         if reason is None:
             kept.append(rollout)
         else:
@@ -161,9 +161,6 @@ def check_rollout(rollout: Rollout) -> str | None:
         if not np.isfinite(arr).all():
             first = int(np.argwhere(~np.isfinite(arr))[0][0])
             return f"states['{name}'] has NaN or Inf from frame {first} (simulator blow-up)"
-    energy_limit = rollout.meta.get("energy_explosion")
-    if energy_limit:
-        return f"energy explosion: {energy_limit}"
     return None
 
 

@@ -80,6 +80,7 @@ class ScenarioMuJoCo(Scenario):
     config_type: ClassVar[type[ScenarioConfig]] = MuJoCoConfig
     config: MuJoCoConfig
     state_names: ClassVar[tuple[str, ...]] = ("pos", "quat", "vel", "angvel")
+    reference_overrides: ClassVar[dict[str, Any]] = {"integrator": "implicitfast", "substeps": 64}
     object_bodies: ClassVar[tuple[str, ...]]  # bodies whose states are emitted, in order
 
     @abc.abstractmethod
@@ -102,10 +103,6 @@ class ScenarioMuJoCo(Scenario):
             "gravity": model.opt.gravity.astype(np.float64),
             "ground_height": np.float64(0.0),
         }
-
-    def check(self, rollout: Rollout) -> str | None:
-        """Scenario-specific blow-up check (e.g. energy explosion); None when valid."""
-        return None
 
     # -------------------------------------------------------------------------------
 
@@ -191,7 +188,7 @@ class ScenarioMuJoCo(Scenario):
                 renderer.close()
         if not np.isfinite(states).all():
             raise SimulationError(f"{self.name} seed {seed}: MuJoCo state became NaN or Inf")
-        rollout = Rollout(
+        return Rollout(
             scenario=self.name, split=split, seed=seed, params=dict(params), dt=cfg.dt,
             states={"pos": pos, "quat": quat, "vel": vel, "angvel": angvel},
             static=self.static(model, params), frames=frames, masks=masks, camera=camera,
@@ -201,7 +198,3 @@ class ScenarioMuJoCo(Scenario):
                 "timestep": model.opt.timestep, "energy": energy.tolist(),
             },
         )
-        reason = self.check(rollout)
-        if reason is not None:
-            raise SimulationError(f"{self.name} seed {seed}: {reason}")
-        return rollout
