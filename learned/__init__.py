@@ -7,3 +7,5 @@ MODELS.register("copy-last", "physground.learned.baselines:BaselineCopyLast",
                 tags=["baseline", "state", "pixels"])
 MODELS.register("constant-velocity", "physground.learned.baselines:BaselineConstantVelocity",
                 tags=["baseline", "state", "pixels"])
+MODELS.register("reference", "physground.learned.reference:ModelReference",
+                tags=["reference", "state", "pixels"])

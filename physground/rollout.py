@@ -225,8 +225,8 @@ class Prediction(_Trajectory):
             if bad.any():
                 first = int(np.argwhere(bad)[0][0])
                 return f"states['{name}'] has NaN or Inf (first at horizon step {first})"
-        if self.frames is not None and truth.frames is not None:
-            if np.shape(self.frames) != np.shape(truth.frames):
-                return (f"frames have shape {list(np.shape(self.frames))}, "
-                        f"expected {list(np.shape(truth.frames))}")
+        if (self.frames is not None and truth.frames is not None
+                and np.shape(self.frames) != np.shape(truth.frames)):
+            return (f"frames have shape {list(np.shape(self.frames))}, "
+                    f"expected {list(np.shape(truth.frames))}")
         return None

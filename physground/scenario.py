@@ -9,8 +9,8 @@ the same params, seed and library versions give the same bytes on the same devic
 from __future__ import annotations
 
 import abc
-import hashlib
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -87,6 +87,25 @@ class Scenario(abc.ABC):
 
         Must raise `SimulationError` for a rollout that blows up instead of returning it.
         """
+
+    def generate(
+        self, params: Sequence[dict[str, float]], seeds: Sequence[int], split: str
+    ) -> list[Rollout]:
+        """`simulate`, then stamp each rollout's meta with the scenario config, library
+        versions and a content hash of everything that determines its data."""
+        from physground.provenance import content_hash, library_versions
+
+        checked = [self.param_space.validate(p, where=f"{self.name}: ") for p in params]
+        rollouts = self.simulate(checked, seeds, split)
+        description = self.describe()
+        for rollout in rollouts:
+            rollout.meta["scenario_config"] = description["config"]
+            rollout.meta["versions"] = library_versions()
+            rollout.meta["content_hash"] = content_hash(
+                {"scenario": description, "params": rollout.params, "seed": rollout.seed,
+                 "split": rollout.split, "versions": library_versions()}
+            )
+        return rollouts
 
     def check(self, rollout: Rollout) -> str | None:
         """Scenario-specific blow-up check (e.g. energy explosion); None when valid."""

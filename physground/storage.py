@@ -137,7 +137,7 @@ def _simulate_checked(
     kept: list[Rollout] = []
     rejected: list[dict[str, Any]] = []
     try:
-        rollouts = scenario.simulate(params, seeds, split)
+        rollouts = scenario.generate(params, seeds, split)
     except SimulationError as err:  # the whole batch failed: retry one by one to isolate
         if len(seeds) == 1:
             return [], [{"seed": seeds[0], "reason": str(err)}]
