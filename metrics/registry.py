@@ -1,0 +1,129 @@
+"""The metric registry: `Metric` descriptors and `METRICS`.
+
+A metric is a pure function of (full ground-truth Rollout, Prediction) returning float64
+values per horizon step 1..H. Built-in metrics are written once, vectorized over a stack
+of rollouts (`physground.metrics.batch.Batch`); the per-rollout ``fn`` is that batched
+function applied to a batch of one, so the single and the batched path cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from physground.errors import PhysgroundError, ValidationError
+from physground.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+    from physground.metrics.batch import Batch
+
+    from physground.rollout import Prediction, Rollout
+
+MODALITIES = ("state", "pixels")
+
+
+class MetricUndefinedError(PhysgroundError):
+    """The metric has no value for this *ground truth* (e.g. no bounce to estimate a
+    restitution from). Rows are kept with the reason but, unlike model failures, are
+    excluded from normalized scores because every model gets the same verdict."""
+
+
+UNDEFINED_PREFIX = "undefined: "
+
+
+@dataclass(frozen=True, kw_only=True)
+class Metric:
+    """A registered metric.
+
+    ``requires_states``: state names both truth and prediction must have; an entry may list
+    alternatives separated by ``|`` (``"pos|x"``: rigid positions or cloth/SPH positions).
+    ``requires_laws``: applies only if the scenario declares at least one (empty = any).
+    ``batch_fn`` computes [R, H] values for a stack of R rollouts; ``fn`` is the
+    single-rollout form returning [H] float64.
+    """
+
+    name: str
+    fn: Callable[[Rollout, Prediction], np.ndarray]
+    higher_is_better: bool
+    requires_states: tuple[str, ...] = ()
+    requires_laws: frozenset[str] = frozenset()
+    modality: str = "state"
+    description: str = ""
+    unit: str = ""
+    batch_fn: Callable[[Batch], torch.Tensor] | None = field(default=None, repr=False)
+    derivable_from_pixels: bool = False  # positions may come from soft masks of frames
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise ValidationError(
+                f"metric {self.name}: modality '{self.modality}', expected one of {MODALITIES}"
+            )
+
+    def applies_to(self, scenario: Any) -> bool:
+        """Whether the scenario emits the required states (or frames) and laws."""
+        laws = frozenset(getattr(scenario, "laws", ()))
+        if self.requires_laws and not (self.requires_laws & laws):
+            return False
+        if self.modality == "pixels":
+            config = getattr(scenario, "config", None)
+            return bool(getattr(config, "render", True))
+        names = set(getattr(scenario, "state_names", ()))
+        return all(any(alt in names for alt in req.split("|")) for req in self.requires_states)
+
+
+class _SingleFromBatch:
+    """``fn(truth, prediction) -> [H]`` built from a batched metric function."""
+
+    def __init__(self, name: str, batch_fn: Callable[[Batch], torch.Tensor]) -> None:
+        self.name = name
+        self.batch_fn = batch_fn
+
+    def __call__(self, truth: Rollout, prediction: Prediction) -> np.ndarray:
+        from physground.metrics.batch import Batch
+
+        batch = Batch.stack([truth], [prediction])
+        return batch_values(self.batch_fn, batch)[0]
+
+
+def batch_values(batch_fn: Callable[[Batch], torch.Tensor], batch: Batch) -> np.ndarray:
+    """Run a batched metric and check its [R, H] output."""
+    import torch
+
+    out = batch_fn(batch).detach().to("cpu", dtype=torch.float64).numpy()
+    want = (batch.size, batch.horizon)
+    if out.shape != want:
+        out = np.broadcast_to(out.reshape(out.shape + (1,) * (2 - out.ndim)), want).copy()
+    return out
+
+
+def batched_metric(
+    name: str,
+    batch_fn: Callable[[Batch], torch.Tensor],
+    *,
+    higher_is_better: bool,
+    requires_states: tuple[str, ...] = (),
+    requires_laws: frozenset[str] | set[str] = frozenset(),
+    modality: str = "state",
+    description: str = "",
+    unit: str = "",
+    derivable_from_pixels: bool = False,
+) -> Metric:
+    """A `Metric` whose single-rollout ``fn`` is ``batch_fn`` on a batch of one."""
+    return Metric(
+        name=name, fn=_SingleFromBatch(name, batch_fn), higher_is_better=higher_is_better,
+        requires_states=requires_states, requires_laws=frozenset(requires_laws),
+        modality=modality, description=description, unit=unit, batch_fn=batch_fn,
+        derivable_from_pixels=derivable_from_pixels,
+    )
+
+
+METRICS: Registry[Metric] = Registry("metric", providers=("physground.metrics",))
+
+
+def get_metric(name: str) -> Metric:
+    """The metric registered under ``name`` (with a 'did you mean' error otherwise)."""
+    return METRICS.get(name)

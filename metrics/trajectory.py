@@ -1,0 +1,60 @@
+"""Trajectory accuracy of positions: RMSE, ADE and FDE per horizon step.
+
+Positions are rigid ``pos [T,B,3]`` or cloth/SPH ``x [T,N,d]`` (m). A prediction that only
+outputs frames gets positions from soft object masks (`physground.metrics.pixels`).
+With ``e_b(t) = |x_pred,b(t) - x_true,b(t)|``:
+
+- ``position_rmse(t) = sqrt(mean_b e_b(t)^2)``
+- ``position_fde(t) = mean_b e_b(t)`` (final displacement error if the horizon were t)
+- ``position_ade(t) = mean_{s<=t} mean_b e_b(s)`` (average displacement error up to t)
+"""
+
+from __future__ import annotations
+
+import torch
+from physground.metrics.batch import Batch
+from physground.metrics.registry import batched_metric
+
+Tensor = torch.Tensor
+
+
+def displacement(batch: Batch) -> Tensor:
+    """Per-body Euclidean position error [R, H, B] in m."""
+    truth = batch.truth_window(batch.position_name())
+    pred = batch.pred_positions()
+    return torch.linalg.vector_norm(pred - truth, dim=-1)
+
+
+def position_rmse_batch(batch: Batch) -> Tensor:
+    err = displacement(batch)
+    return torch.sqrt((err * err).mean(-1))
+
+
+def position_fde_batch(batch: Batch) -> Tensor:
+    return displacement(batch).mean(-1)
+
+
+def position_ade_batch(batch: Batch) -> Tensor:
+    per_step = displacement(batch).mean(-1)
+    steps = torch.arange(1, per_step.shape[1] + 1, dtype=per_step.dtype, device=per_step.device)
+    return per_step.cumsum(1) / steps
+
+
+_COMMON = dict(higher_is_better=False, requires_states=("pos|x",), unit="m",
+               derivable_from_pixels=True)
+
+position_rmse = batched_metric(
+    "position_rmse", position_rmse_batch,
+    description="root-mean-square position error over bodies/particles at each step",
+    **_COMMON,
+)
+position_fde = batched_metric(
+    "position_fde", position_fde_batch,
+    description="mean Euclidean displacement error at step t (FDE of a horizon-t forecast)",
+    **_COMMON,
+)
+position_ade = batched_metric(
+    "position_ade", position_ade_batch,
+    description="mean Euclidean displacement error averaged over steps 1..t (ADE)",
+    **_COMMON,
+)
