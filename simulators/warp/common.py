@@ -1,0 +1,129 @@
+"""Shared machinery of the Warp scenarios: lazy Warp start-up, device choice, config base,
+cameras and small helpers to move arrays between NumPy, torch and Warp.
+
+Warp is imported at module level (kernels must be defined at module level) but started
+(`wp.init`) only on first use; this module is itself imported only when a Warp scenario is
+used, because `physground.simulators.warp` registers its scenarios as lazy strings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import warp as wp
+
+from physground.device import DEVICE_CHOICES, resolve_device, warp_device
+from physground.errors import ValidationError
+from physground.rollout import Camera
+from physground.scenario import ScenarioConfig
+
+wp.config.quiet = True
+wp.config.log_level = wp.LOG_WARNING
+
+_STARTED = False
+
+
+def start_warp() -> None:
+    """Initialise Warp once per process (quietly); kernels compile on first launch."""
+    global _STARTED
+    if not _STARTED:
+        wp.config.quiet = True
+        wp.config.log_level = wp.LOG_WARNING
+        wp.init()
+        _STARTED = True
+
+
+def warp_device_of(device: str) -> str:
+    """Resolve a config device (``cpu``, ``cuda``, ``cuda:N``, ``auto``) to a Warp device."""
+    start_warp()
+    return warp_device(resolve_device(device))
+
+
+def torch_device_of(wp_device: str) -> str:
+    """Torch name of a Warp device string (``cuda:0`` stays ``cuda:0``, ``cpu`` stays)."""
+    return str(wp_device)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarpConfig(ScenarioConfig):
+    """Settings of every Warp scenario: physics substeps per stored frame and the device.
+
+    ``device`` is ``cpu`` (default, reproducible in CI), ``cuda``/``cuda:N`` or ``auto``
+    (CUDA when torch sees a GPU); it is resolved when simulating, never switched silently.
+    """
+
+    substeps: int = 8
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.substeps < 1:
+            raise ValidationError(f"substeps = {self.substeps}, expected >= 1")
+        if self.device.split(":")[0] not in DEVICE_CHOICES:
+            raise ValidationError(
+                f"device = '{self.device}', expected one of {DEVICE_CHOICES} (or cuda:N)"
+            )
+
+
+def check_batch(params: list[dict[str, float]] | Any, seeds: Any, where: str) -> None:
+    """Params and seeds must pair up one to one and be non-empty."""
+    if len(params) != len(seeds):
+        raise ValidationError(
+            f"{where}: got {len(params)} parameter sets for {len(seeds)} seeds, expected equal"
+        )
+    if len(seeds) == 0:
+        raise ValidationError(f"{where}: empty batch, expected at least one seed")
+
+
+def look_at_camera(
+    eye: np.ndarray, target: np.ndarray, up: np.ndarray, fovy_deg: float, size: int
+) -> Camera:
+    """Pinhole camera at ``eye`` looking at ``target`` (OpenCV axes: x right, y down, z fwd)."""
+    eye, target, up = (np.asarray(a, dtype=np.float64) for a in (eye, target, up))
+    forward = target - eye
+    forward /= np.linalg.norm(forward)
+    right = np.cross(forward, up)
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    rotation = np.stack([right, down, forward])  # rows: camera axes in world coordinates
+    focal = 0.5 * size / math.tan(0.5 * math.radians(fovy_deg))
+    intrinsics = np.array([[focal, 0.0, size / 2], [0.0, focal, size / 2], [0.0, 0.0, 1.0]])
+    extrinsics = np.eye(4)
+    extrinsics[:3, :3] = rotation
+    extrinsics[:3, 3] = -rotation @ eye
+    return Camera(intrinsics=intrinsics, extrinsics=extrinsics, width=size, height=size)
+
+
+def plane_camera(lower: tuple[float, float], upper: tuple[float, float], size: int) -> Camera:
+    """Orthographic-equivalent pinhole for a 2D field in the world plane z = 0 (x right, y up).
+
+    The camera sits on the +z axis above the centre of the box [lower, upper] and looks down
+    -z; every point of the plane has the same depth, so the projection is affine: the larger
+    box side spans the image exactly and the world y axis points up in the image.
+    """
+    (x0, y0), (x1, y1) = lower, upper
+    extent = max(x1 - x0, y1 - y0)
+    depth = 10.0 * extent
+    focal = size * depth / extent
+    rotation = np.diag([1.0, -1.0, -1.0])  # x right, y down (world -y), z forward (world -z)
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, depth])
+    extrinsics = np.eye(4)
+    extrinsics[:3, :3] = rotation
+    extrinsics[:3, 3] = -rotation @ centre
+    intrinsics = np.array([[focal, 0.0, size / 2], [0.0, focal, size / 2], [0.0, 0.0, 1.0]])
+    return Camera(intrinsics=intrinsics, extrinsics=extrinsics, width=size, height=size)
+
+
+def warp_meta(integrator: str, substeps: int, device: str, **extra: Any) -> dict[str, Any]:
+    """Rollout ``meta`` common to Warp scenarios."""
+    return {
+        "simulator": "warp",
+        "simulator_version": wp.config.version,
+        "integrator": integrator,
+        "substeps": substeps,
+        "device": device,
+        **extra,
+    }
