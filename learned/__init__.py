@@ -9,3 +9,5 @@ MODELS.register("constant-velocity", "physground.learned.baselines:BaselineConst
                 tags=["baseline", "state", "pixels"])
 MODELS.register("reference", "physground.learned.reference:ModelReference",
                 tags=["reference", "state", "pixels"])
+MODELS.register("state-gnn", "physground.learned.modeling_state_gnn:ModelStateGNN",
+                tags=["learned", "state", "rigid", "cloth", "fluid"])

@@ -1,0 +1,44 @@
+"""Configuration of the `state-gnn` world model (see `modeling_state_gnn`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from physground.errors import ValidationError
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateGNNConfig:
+    """Encode-process-decode graph network over entities (bodies, cloth nodes, particles).
+
+    ``history``: velocity frames seen per step; ``hidden``/``layers``: latent width and
+    message-passing steps; ``connect_radius``: proximity-edge cutoff in m (0: automatic,
+    the SPH smoothing length for particles, all pairs for up to ``all_pairs_max`` bodies
+    without a mesh, none otherwise); ``clearance_clip``: ground clearance feature is
+    clipped at this height (m). ``node_in``/``edge_in``/``dim`` are inferred from data when
+    the model is first prepared (0 until then) and stored in checkpoints.
+    """
+
+    history: int = 3
+    hidden: int = 64
+    layers: int = 2
+    connect_radius: float = 0.0
+    all_pairs_max: int = 32
+    clearance_clip: float = 2.0
+    node_in: int = 0
+    edge_in: int = 0
+    dim: int = 0
+
+    def __post_init__(self) -> None:
+        if self.history < 1:
+            raise ValidationError(f"state-gnn history = {self.history}, expected >= 1 frames")
+        if self.hidden < 1 or self.layers < 0:
+            raise ValidationError(
+                f"state-gnn hidden = {self.hidden}, layers = {self.layers}: expected "
+                "hidden >= 1 and layers >= 0"
+            )
+        if self.connect_radius < 0 or self.clearance_clip <= 0:
+            raise ValidationError(
+                f"state-gnn connect_radius = {self.connect_radius} m must be >= 0 and "
+                f"clearance_clip = {self.clearance_clip} m > 0"
+            )

@@ -1,0 +1,222 @@
+"""Differentiable physics-consistency losses, built from the shared physical quantities of
+`physground.metrics.quantities` (each quantity is written once, for metrics and losses).
+
+State losses act on a predicted `EntityRollout` (positions x and velocities v
+[B,H,N,d] after the context state x0, v0 [B,N,d]); each is a dimensionless mean square
+that is 0 on physically exact data and grows with the violation:
+
+- ``energy``: E = K + U (`total_energy`); with law ``energy_conserved``
+  mean((E_t - E_0)/E_s)^2, with ``energy_nonincreasing`` mean(relu(E_{t+1} - E_t)/E_s)^2,
+  E_s = m|g|L + m|v_0|^2/2 per system, L = 1 m.
+- ``momentum``: mean(|P_t - P_0|^2) / P_s^2 (law ``momentum_conserved``).
+- ``penetration``: mean((ground + pairwise overlap) / r_s)^2 (`ground_penetration`,
+  `pairwise_penetration`), r_s the mean radius (1 mm when point entities).
+- ``ballistic``: in free flight (clearance larger than the distance coverable in one
+  frame, law ``ballistic``) the acceleration (v_{t+1} - v_t)/dt equals g:
+  mean|a - g|^2 / |g|^2 over free-flight entries.
+- ``strain``: cloth inextensibility, mean(relu(|edge_strain| - tol))^2.
+- ``density``: SPH, mean(relu(rho/rho_0 - 1 - tol))^2 (`sph_density`).
+- ``divergence``: grid velocity fields, mean(div u)^2 * (dx/U)^2 (`divergence_2d`).
+- ``teacher``: the explicit simulator stepped from the model's own state (see
+  `physground.learned.teacher`), mean|x_model - x_sim|^2 / (a_s dt^2)^2.
+
+Pixel losses (`pixel_physics_loss`) act on soft object masks [B,T,H,W]:
+``centroid_gravity`` (the mask centroid has constant acceleration equal to projected
+gravity in free flight) and ``permanence`` (the mask area is conserved).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from physground.learned.entities import EntityStatic
+from physground.metrics import quantities as Q
+
+from physground.errors import ValidationError
+
+STATE_TERMS = ("energy", "momentum", "penetration", "ballistic", "strain", "density",
+               "teacher")
+PIXEL_TERMS = ("centroid_gravity", "permanence")
+
+
+@dataclass
+class EntityRollout:
+    """A predicted entity rollout: x, v [B,H,N,d] following the state x0, v0 [B,N,d]."""
+
+    x: torch.Tensor
+    v: torch.Tensor
+    x0: torch.Tensor
+    v0: torch.Tensor
+    static: EntityStatic
+    dt: float
+    rows: torch.Tensor | None = None  # rollout index of each system (teacher parameters)
+    teacher: Any = None  # simulator teacher (`physground.learned.teacher.make_teacher`)
+
+    def full(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Positions and velocities [B,H+1,N,d] including the starting state."""
+        return (torch.cat([self.x0[:, None], self.x], dim=1),
+                torch.cat([self.v0[:, None], self.v], dim=1))
+
+
+def entity_data_loss(x: torch.Tensor, v: torch.Tensor, x_true: torch.Tensor,
+                     v_true: torch.Tensor, *, scale: torch.Tensor, dt: float) -> torch.Tensor:
+    """Mean squared error of positions and velocities in acceleration units.
+
+    An error e_v in velocity reads as e_v/dt and e_x as e_x/dt^2, both divided by the
+    acceleration scale ``scale`` [d] of the training data, so the terms are comparable.
+    """
+    s = scale.clamp_min(1e-6)
+    ev = (v - v_true) / (dt * s)
+    ex = (x - x_true) / (dt * dt * s)
+    return (ev * ev).mean() + (ex * ex).mean()
+
+
+def _energy(x: torch.Tensor, v: torch.Tensor, static: EntityStatic) -> torch.Tensor:
+    """Mechanical energy K + U [B,T] (J) of positions/velocities [B,T,N,d]."""
+    return Q.total_energy(x, v, static.mass[:, None], static.gravity[:, None, None, :])
+
+
+def energy_scale(static: EntityStatic, v0: torch.Tensor) -> torch.Tensor:
+    """Energy scale per system [B] (J): m |g| (1 m) + m |v_0|^2 / 2, summed over entities."""
+    m = static.mass
+    pot = (m * static.gravity.norm(dim=-1, keepdim=True)).sum(-1)
+    kin = Q.kinetic_energy(v0, m)
+    return (pot + kin).clamp_min(1e-9)
+
+
+def entity_physics_loss(term: str, state: EntityRollout, *, laws: frozenset[str],
+                        scenario: str = "", options: dict[str, Any] | None = None
+                        ) -> torch.Tensor:
+    """The physics loss ``term`` (one of `STATE_TERMS`) on a predicted entity rollout."""
+    options = options or {}
+    static = state.static
+    x, v = state.full()
+    if term == "energy":
+        e = _energy(x, v, static) / energy_scale(static, state.v0)[:, None]
+        if "energy_conserved" in laws:
+            return ((e[:, 1:] - e[:, :1]) ** 2).mean()
+        if "energy_nonincreasing" in laws:
+            tol = float(options.get("energy_tol", 0.0))
+            return (torch.relu(e[:, 1:] - e[:, :-1] - tol) ** 2).mean()
+        raise _not_applicable(term, scenario, "energy_conserved or energy_nonincreasing")
+    if term == "momentum":
+        if "momentum_conserved" not in laws:
+            raise _not_applicable(term, scenario, "momentum_conserved")
+        p = Q.linear_momentum(v, static.mass[:, None])
+        scale = (static.mass * state.v0.norm(dim=-1)).sum(-1).clamp_min(1e-6)
+        return (((p[:, 1:] - p[:, :1]) / scale[:, None, None]) ** 2).sum(-1).mean()
+    if term == "penetration":
+        scale = static.radius.mean().clamp_min(1e-3)
+        total = x.new_zeros(())
+        if static.has_ground:
+            depth = Q.ground_penetration(x, static.radius[:, None],
+                                         static.ground_height[:, None, None],
+                                         up=static.up()[:, None, None])
+            total = total + ((depth / scale) ** 2).mean()
+        if x.shape[-2] > 1 and float(static.radius.max()) > 0 and static.edges is None:
+            overlap = Q.pairwise_penetration(x, static.radius[:, None])
+            total = total + ((overlap / scale) ** 2).mean()
+        return total
+    if term == "ballistic":
+        if "ballistic" not in laws:
+            raise _not_applicable(term, scenario, "ballistic")
+        return ballistic_loss(x, v, static, state.dt)
+    if term == "strain":
+        if static.edges is None or static.rest_length is None:
+            raise _not_applicable(term, scenario, "mesh edges in static")
+        tol = float(options.get("strain_tol", 0.0))
+        strain = Q.edge_strain(x, static.edges, static.rest_length[:, None])
+        return (torch.relu(strain.abs() - tol) ** 2).mean()
+    if term == "density":
+        if not static.is_sph or not bool(torch.isfinite(static.rest_density).all()):
+            raise _not_applicable(term, scenario, "SPH smoothing_length and rest_density")
+        tol = float(options.get("density_tol", 0.0))
+        rho = torch.stack([Q.sph_density(x[b], static.mass[b], static.smoothing_length[b])
+                           for b in range(x.shape[0])])
+        ratio = rho / static.rest_density[:, None, None]
+        return (torch.relu(ratio - 1.0 - tol) ** 2).mean()
+    if term == "teacher":
+        from physground.learned.teacher import teacher_loss
+
+        return teacher_loss(state, scenario=scenario, options=options)
+    raise ValidationError(f"unknown state physics loss '{term}'; known: {STATE_TERMS}")
+
+
+def free_flight(x: torch.Tensor, v: torch.Tensor, static: EntityStatic, dt: float
+                ) -> torch.Tensor:
+    """Bool [B,T-1,N]: steps t -> t+1 during which no entity can touch the ground or another
+    body (clearance larger than |v| dt + |g| dt^2 at both ends). x, v [B,T,N,d]."""
+    with torch.no_grad():
+        g = static.gravity.norm(dim=-1)[:, None, None]
+        reach = v.norm(dim=-1) * dt + g * dt * dt
+        free = torch.ones(x.shape[:-1], dtype=torch.bool, device=x.device)
+        if static.has_ground:
+            height = (x * static.up()[:, None, None]).sum(-1)
+            clearance = height - static.ground_height[:, None, None] - static.radius[:, None]
+            free &= clearance > reach
+        if x.shape[-2] > 1:
+            dist = torch.cdist(x, x)
+            gap = dist - static.radius[:, None, :, None] - static.radius[:, None, None, :]
+            eye = torch.eye(x.shape[-2], dtype=torch.bool, device=x.device)
+            gap = gap.masked_fill(eye, float("inf")).amin(-1)
+            free &= gap > 2 * reach
+        free &= ~static.pinned[:, None]
+        return free[:, 1:] & free[:, :-1]
+
+
+def ballistic_loss(x: torch.Tensor, v: torch.Tensor, static: EntityStatic, dt: float
+                   ) -> torch.Tensor:
+    """mean |(v_{t+1} - v_t)/dt - g|^2 / |g|^2 over free-flight steps (0 when there are none)."""
+    mask = free_flight(x, v, static, dt)
+    accel = (v[:, 1:] - v[:, :-1]) / dt
+    g = static.gravity[:, None, None]
+    g2 = (static.gravity * static.gravity).sum(-1).clamp_min(1e-9)[:, None, None]
+    err = ((accel - g) ** 2).sum(-1) / g2
+    return (err * mask).sum() / mask.sum().clamp_min(1)
+
+
+def divergence_loss(velocity: torch.Tensor, spacing: float) -> torch.Tensor:
+    """mean(div u)^2 (dx/U)^2 of grid velocities [..., H, W, 2] (m/s) with cell size dx (m);
+    U is the RMS speed, so the loss is dimensionless."""
+    div = Q.divergence_2d(velocity, spacing)
+    speed2 = (velocity.detach() ** 2).sum(-1).mean().clamp_min(1e-12)
+    return (div * div).mean() * spacing * spacing / speed2
+
+
+# ---------------------------------------------------------------------------- pixels
+
+
+def pixel_physics_loss(term: str, masks: torch.Tensor, *, gravity_px: torch.Tensor | None = None,
+                       free: torch.Tensor | None = None, area0: torch.Tensor | None = None,
+                       dt: float = 1.0) -> torch.Tensor:
+    """A pixel loss (one of `PIXEL_TERMS`) on soft object masks [B,T,H,W] in [0, 1].
+
+    ``centroid_gravity``: the centroid c_t (px, `soft_mask_moments`) accelerates at the
+    projected gravity ``gravity_px`` [B,2] (px/s^2) on free-flight steps ``free`` [B,T-2]:
+    mean |(c_{t+1} - 2 c_t + c_{t-1})/dt^2 - g_px|^2 / |g_px|^2.
+    ``permanence``: the soft area A_t stays at ``area0`` [B] (the last context frame's):
+    mean((A_t - A_0)/A_0)^2.
+    """
+    area, centroid = Q.soft_mask_moments(masks)
+    if term == "permanence":
+        ref = area[:, :1] if area0 is None else area0[:, None]
+        return (((area - ref) / ref.clamp_min(1.0)) ** 2).mean()
+    if term == "centroid_gravity":
+        if gravity_px is None:
+            raise ValidationError("centroid_gravity needs gravity_px [B,2] in px/s^2")
+        if masks.shape[1] < 3:
+            raise ValidationError(f"centroid_gravity needs >= 3 frames, got {masks.shape[1]}")
+        accel = (centroid[:, 2:] - 2 * centroid[:, 1:-1] + centroid[:, :-2]) / (dt * dt)
+        g2 = (gravity_px * gravity_px).sum(-1).clamp_min(1e-9)[:, None]
+        err = ((accel - gravity_px[:, None]) ** 2).sum(-1) / g2
+        mask = torch.ones_like(err, dtype=torch.bool) if free is None else free
+        return (err * mask).sum() / mask.sum().clamp_min(1)
+    raise ValidationError(f"unknown pixel physics loss '{term}'; known: {PIXEL_TERMS}")
+
+
+def _not_applicable(term: str, scenario: str, needs: str) -> ValidationError:
+    return ValidationError(
+        f"physics loss '{term}' does not apply to scenario '{scenario}': it needs {needs}"
+    )

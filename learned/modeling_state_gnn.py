@@ -1,0 +1,322 @@
+"""`state-gnn`: an encode-process-decode graph network over entities (GNS / MeshGraphNets).
+
+One design serves rigid bodies, cloth nodes and SPH particles. Nodes carry the last
+``history`` velocities, ground clearance, mass, radius, a pinned flag and gravity; edges
+are the cloth mesh springs (relative position, distance, rest length, strain) plus
+proximity edges (SPH neighbours within the smoothing length, all pairs of a few bodies).
+The network predicts each entity's acceleration a [m/s^2]; one step integrates
+
+    v_{t+1} = v_t + a dt,        x_{t+1} = x_t + (v_t + v_{t+1}) dt / 2
+
+(trapezoidal positions: exact for constant acceleration, so ballistic flight is exact
+when a = g). Pinned entities do not move. `unroll` is the single rollout function used by
+``predict`` and by training (unrolled or pushforward), so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from physground.learned.base import LearnedModel, Normalizer, Windows, mlp
+from physground.learned.configuration_state_gnn import StateGNNConfig
+from physground.learned.entities import (
+    EntityStatic,
+    entity_states,
+    entity_static,
+    quat_integrate,
+    state_keys,
+)
+from torch import nn
+
+from physground.errors import ValidationError
+from physground.rollout import Prediction, Rollout
+from physground.world_model import Modality
+
+
+def proximity_edges(x: torch.Tensor, static: EntityStatic, config: StateGNNConfig
+                    ) -> torch.Tensor:
+    """Directed proximity edges [E,3] as (batch, sender, receiver) for positions [B,N,d]."""
+    B, N, _ = x.shape
+    radius = config.connect_radius
+    if radius <= 0:
+        if static.is_sph:
+            radius = float(static.smoothing_length.max())
+        elif static.edges is None and config.all_pairs_max >= N:
+            radius = float("inf")
+        else:
+            return torch.zeros((0, 3), dtype=torch.long, device=x.device)
+    if N < 2:
+        return torch.zeros((0, 3), dtype=torch.long, device=x.device)
+    eye = torch.eye(N, dtype=torch.bool, device=x.device)
+    if radius == float("inf"):
+        close = ~eye.expand(B, N, N)
+    else:
+        close = (torch.cdist(x.detach(), x.detach()) < radius) & ~eye
+    return close.nonzero()
+
+
+class StateGNN(nn.Module):
+    """Graph network mapping entity states to normalized accelerations."""
+
+    def __init__(self, config: StateGNNConfig) -> None:
+        super().__init__()
+        self.config = config
+        H = config.hidden
+        self.node_norm = Normalizer(config.node_in)
+        self.edge_norm = Normalizer(config.edge_in)
+        self.accel_norm = Normalizer(config.dim)
+        self.node_encoder = mlp(config.node_in, H, H)
+        self.edge_encoder = mlp(config.edge_in, H, H)
+        self.edge_updates = nn.ModuleList(mlp(3 * H, H, H) for _ in range(config.layers))
+        self.node_updates = nn.ModuleList(mlp(2 * H, H, H) for _ in range(config.layers))
+        self.decoder = mlp(H, H, config.dim, norm=False)
+
+    # -------------------------------------------------------------------- features
+
+    def node_features(self, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic
+                      ) -> torch.Tensor:
+        """[B,N,F]: velocity history, ground clearance, mass, radius, pinned, gravity."""
+        B, K, N, d = vhist.shape
+        parts = [vhist.permute(0, 2, 1, 3).reshape(B, N, K * d)]
+        if static.has_ground:
+            height = (x * static.up()[:, None]).sum(-1)
+            clearance = height - static.ground_height[:, None] - static.radius
+            parts.append(clearance.clamp(max=self.config.clearance_clip)[..., None])
+        parts += [static.mass[..., None], static.radius[..., None],
+                  static.pinned[..., None].to(x.dtype), static.gravity[:, None].expand(B, N, d)]
+        return torch.cat(parts, dim=-1)
+
+    def graph(self, x: torch.Tensor, v: torch.Tensor, static: EntityStatic
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Flat (senders, receivers) over B*N nodes and edge features [E,F]."""
+        B, N, d = x.shape
+        edges = [proximity_edges(x, static, self.config)]
+        mesh_rows = 0
+        if static.edges is not None:
+            e = static.edges
+            both = torch.cat([e, e.flip(-1)], dim=0)
+            b = torch.arange(B, device=x.device).repeat_interleave(len(both))
+            mesh = torch.cat([b[:, None], both.repeat(B, 1)], dim=-1)
+            mesh_rows = len(mesh)
+            edges.insert(0, mesh)
+        edges_all = torch.cat(edges, dim=0)
+        b, s, r = edges_all.unbind(-1)
+        disp = x[b, s] - x[b, r]
+        dist = disp.norm(dim=-1, keepdim=True)
+        rest = torch.zeros_like(dist)
+        if static.edges is not None and static.rest_length is not None:
+            n_e = len(static.edges)
+            rest_b = torch.cat([static.rest_length, static.rest_length], dim=1)  # [B, 2E]
+            rest[:mesh_rows, 0] = rest_b.reshape(-1)
+            assert mesh_rows == B * 2 * n_e
+        is_mesh = torch.zeros_like(dist)
+        is_mesh[:mesh_rows] = 1.0
+        strain = torch.where(rest > 0, dist / rest.clamp_min(1e-9) - 1.0, torch.zeros_like(dist))
+        feats = torch.cat([disp, dist, v[b, s] - v[b, r], rest, strain, is_mesh], dim=-1)
+        return b * N + s, b * N + r, feats
+
+    @staticmethod
+    def edge_size(dim: int) -> int:
+        return 2 * dim + 4
+
+    # -------------------------------------------------------------------- forward
+
+    def forward(self, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic
+                ) -> torch.Tensor:
+        """Accelerations [B,N,d] (m/s^2) from positions [B,N,d], velocities [B,K,N,d]."""
+        B, N, d = x.shape
+        nodes = self.node_encoder(self.node_norm(self.node_features(x, vhist, static)))
+        nodes = nodes.reshape(B * N, -1)
+        send, recv, efeat = self.graph(x, vhist[:, -1], static)
+        edges = self.edge_encoder(self.edge_norm(efeat))
+        for edge_update, node_update in zip(self.edge_updates, self.node_updates, strict=True):
+            edges = edges + edge_update(torch.cat([edges, nodes[send], nodes[recv]], dim=-1))
+            agg = torch.zeros_like(nodes).index_add_(0, recv, edges)
+            nodes = nodes + node_update(torch.cat([nodes, agg], dim=-1))
+        accel = self.accel_norm.inverse(self.decoder(nodes)).reshape(B, N, d)
+        return torch.where(static.pinned[..., None], torch.zeros_like(accel), accel)
+
+
+def unroll(
+    net: StateGNN, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic, dt: float,
+    horizon: int, *, detach_inputs: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Roll the network out for ``horizon`` frames from x [B,N,d], vhist [B,K,N,d].
+
+    Returns positions and velocities [B,horizon,N,d]. ``detach_inputs`` (pushforward
+    training) stops gradients between steps, so each step is trained on the model's own
+    input distribution without backpropagating through the whole unroll.
+    """
+    xs, vs = [], []
+    for _ in range(horizon):
+        if detach_inputs:
+            x, vhist = x.detach(), vhist.detach()
+        accel = net(x, vhist, static)
+        v = vhist[:, -1]
+        v_next = v + accel * dt
+        x_next = x + 0.5 * (v + v_next) * dt
+        xs.append(x_next)
+        vs.append(v_next)
+        x = x_next
+        vhist = torch.cat([vhist[:, 1:], v_next[:, None]], dim=1)
+    return torch.stack(xs, dim=1), torch.stack(vs, dim=1)
+
+
+def _history(v: torch.Tensor, end: int, k: int) -> torch.Tensor:
+    """Velocities of frames end-k+1..end [k,N,d], repeating frame 0 before the start."""
+    idx = torch.arange(end - k + 1, end + 1).clamp_min(0)
+    return v[idx]
+
+
+class ModelStateGNN(LearnedModel):
+    """Learned state world model (`state-gnn`) for rigid, cloth and SPH scenarios."""
+
+    name: ClassVar[str] = "state-gnn"
+    modalities: ClassVar[frozenset[Modality]] = frozenset({"state"})
+    config_type: ClassVar[type] = StateGNNConfig
+    config: StateGNNConfig
+
+    def is_built(self) -> bool:
+        return self.config.node_in > 0 and self.config.dim > 0
+
+    def build(self) -> StateGNN:
+        return StateGNN(self.config)
+
+    @property
+    def net(self) -> StateGNN:
+        module = self.require_module()
+        assert isinstance(module, StateGNN)
+        return module
+
+    def prepare(self, rollouts: Sequence[Rollout]) -> None:
+        if self.module is not None:
+            return
+        from dataclasses import replace
+
+        windows = self._windows(rollouts, unroll=1, fitted=False)
+        x, vhist, static = windows.tensors["x"], windows.tensors["vhist"], windows.static
+        d = x.shape[-1]
+        rows = windows.rows
+        sub = torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[:256]
+        st = static.index(rows[sub])
+        probe = StateGNN(replace(self.config, node_in=1, edge_in=1, dim=d))
+        node = probe.node_features(x[sub], vhist[sub], st)
+        self.config = replace(self.config, node_in=node.shape[-1],
+                              edge_in=StateGNN.edge_size(d), dim=d)
+        net = StateGNN(self.config).to(self.device)
+        _, _, efeat = net.graph(x[sub], vhist[sub][:, -1], st)
+        net.node_norm.fit(node)
+        if len(efeat):
+            net.edge_norm.fit(efeat)
+        dv = windows.tensors["v_target"][:, 0] - vhist[:, -1]
+        moving = ~static.index(rows).pinned
+        net.accel_norm.fit((dv / windows.dt)[moving], isotropic=True)
+        self.module = net
+
+    def windows(self, rollouts: Sequence[Rollout], unroll: int) -> Windows:
+        return self._windows(rollouts, unroll, fitted=True)
+
+    def _windows(self, rollouts: Sequence[Rollout], unroll: int, *, fitted: bool) -> Windows:
+        if not rollouts:
+            raise ValidationError("state-gnn needs at least one training rollout")
+        dts = {round(r.dt, 12) for r in rollouts}
+        if len(dts) != 1:
+            raise ValidationError(f"training rollouts mix frame intervals dt = {sorted(dts)} s")
+        K = self.config.history
+        xs, vhs, xts, vts, rows = [], [], [], [], []
+        for i, r in enumerate(rollouts):
+            x, v = entity_states(r, self.device)
+            T = x.shape[0]
+            if unroll + 1 > T:
+                raise ValidationError(f"{r.scenario} rollouts have {T} frames; windows of "
+                                      f"unroll {unroll} need at least {unroll + 1}")
+            for s in range(0, T - unroll):
+                xs.append(x[s])
+                vhs.append(_history(v, s, K))
+                xts.append(x[s + 1 : s + 1 + unroll])
+                vts.append(v[s + 1 : s + 1 + unroll])
+                rows.append(i)
+        static = entity_static(rollouts, self.device)
+        laws = _laws(rollouts[0].scenario)
+        return Windows(
+            tensors={"x": torch.stack(xs), "vhist": torch.stack(vhs),
+                     "x_target": torch.stack(xts), "v_target": torch.stack(vts)},
+            rows=torch.as_tensor(rows, device=self.device), static=static,
+            dt=float(rollouts[0].dt),
+            info={"laws": laws, "scenario": rollouts[0].scenario, "rollouts": list(rollouts)},
+        )
+
+    def losses(self, batch: dict[str, Any], *, unroll_mode: str, terms: Sequence[str],
+               options: dict[str, Any]) -> dict[str, torch.Tensor]:
+        from physground.learned import losses as L
+
+        net = self.net
+        static: EntityStatic = batch["static"]
+        horizon = batch["x_target"].shape[1]
+        vhist = batch["vhist"]
+        noise = float(options.get("input_noise", 0.0))
+        if noise > 0:  # GNS-style noise on the input velocities for rollout stability
+            vhist = vhist + noise * net.accel_norm.std * batch["dt"] * torch.randn_like(vhist)
+        x_pred, v_pred = unroll(net, batch["x"], vhist, static, batch["dt"], horizon,
+                                detach_inputs=unroll_mode == "pushforward")
+        out = {"data": L.entity_data_loss(x_pred, v_pred, batch["x_target"], batch["v_target"],
+                                          scale=net.accel_norm.std, dt=batch["dt"])}
+        state = L.EntityRollout(x=x_pred, v=v_pred, x0=batch["x"], v0=batch["vhist"][:, -1],
+                                static=static, dt=batch["dt"], rows=batch["rows"],
+                                teacher=self._teacher(batch) if "teacher" in terms else None)
+        for term in terms:
+            if term == "data":
+                continue
+            out[term] = L.entity_physics_loss(term, state, laws=batch["laws"],
+                                              scenario=batch["scenario"], options=options)
+        return out
+
+    def _teacher(self, batch: dict[str, Any]) -> Any:
+        """The simulator teacher of the training rollouts (built once per rollout list)."""
+        from physground.learned.teacher import make_teacher
+
+        key = id(batch["rollouts"])
+        if getattr(self, "_teacher_key", None) != key:
+            self._teacher_obj = make_teacher(batch["rollouts"], self.device)
+            self._teacher_key = key
+        return self._teacher_obj
+
+    def predict(self, context: Rollout, horizon: int) -> Prediction:
+        net = self.net
+        net.eval()
+        pos_key, vel_key = state_keys(context)
+        x, v = entity_states(context, self.device)
+        static = entity_static([context], self.device)
+        T = x.shape[0]
+        vhist = _history(v, T - 1, self.config.history)
+        with torch.no_grad():
+            xs, vs = unroll(net, x[-1:], vhist[None], static, context.dt, horizon)
+        states: dict[str, np.ndarray] = {pos_key: xs[0].double().cpu().numpy()}
+        if vel_key is not None:
+            states[vel_key] = vs[0].double().cpu().numpy()
+        if "angvel" in context.states and "quat" in context.states:
+            w = np.asarray(context.states["angvel"][-1], dtype=np.float64)
+            q = np.asarray(context.states["quat"][-1], dtype=np.float64)
+            states["quat"] = quat_integrate(q, w, context.dt, horizon)
+            states["angvel"] = np.repeat(w[None], horizon, axis=0)
+        for name, value in context.states.items():  # anything else: held at its last value
+            if name not in states:
+                states[name] = np.repeat(np.asarray(value)[-1:], horizon, axis=0)
+        return Prediction.for_rollout(context, model=self.name, context=T, horizon=horizon,
+                                      states=states)
+
+
+def _laws(scenario: str) -> frozenset[str]:
+    """Physical laws declared by a registered scenario (empty when it is not registered)."""
+    from physground.scenario import SCENARIOS
+
+    if scenario not in SCENARIOS:
+        return frozenset()
+    factory = SCENARIOS.get(scenario)
+    laws = getattr(factory, "laws", None)
+    if laws is None:  # functools.partial variants
+        laws = getattr(getattr(factory, "func", None), "laws", frozenset())
+    return frozenset(laws)

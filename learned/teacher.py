@@ -1,0 +1,164 @@
+"""The explicit simulator as a teacher: step it from the model's own predicted state and
+penalize the gap between the model's next state and the simulator's.
+
+For each predicted step t -> t+1 of a rollout x_0..x_H (x_0 the true context state),
+
+    L = mean_t |x_{t+1} - S_x(x_t, v_t)|^2 / (a_s dt^2)^2 + |v_{t+1} - S_v(x_t, v_t)|^2 / (a_s dt)^2
+
+with S one frame of the scenario's own simulator and a_s = |g| (an acceleration scale).
+Warp cloth steps are differentiable (`ClothTorchStep`, a torch.autograd.Function over
+`wp.Tape`), so gradients also flow through S into the model's earlier predictions. MuJoCo
+is not differentiable: its step is a fixed target (stop-gradient), and the gradient flows
+through the model's x_{t+1} only. Rigid entities are set up as free bodies with identity
+orientation and zero angular velocity (exact for the frictionless spheres of the rigid
+scenarios, whose translation does not depend on orientation).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from physground.errors import ValidationError
+from physground.rollout import Rollout
+
+
+class Teacher(Protocol):
+    differentiable: bool
+
+    def __call__(self, x: torch.Tensor, v: torch.Tensor, rows: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One stored frame of the simulator from x, v [B,N,d] of rollouts ``rows``."""
+        ...
+
+
+class TeacherMuJoCo:
+    """One frame of a MuJoCo scenario (``substeps`` physics steps) from entity states."""
+
+    differentiable = False
+
+    def __init__(self, rollouts: Sequence[Rollout]) -> None:
+        from physground.scenario import get_scenario
+
+        first = rollouts[0]
+        config = dict(first.meta.get("scenario_config", {}))
+        config.update(render=False)
+        self.scenario = get_scenario(first.scenario, **config)
+        self.rollouts = list(rollouts)
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019  (one teacher per training run)
+    def _model(self, row: int) -> Any:
+        import mujoco
+
+        params = self.rollouts[row].params
+        model = self.scenario.build_model(params)
+        names = (self.scenario.bodies(params) if hasattr(self.scenario, "bodies")
+                 else self.scenario.object_bodies)
+        ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, b) for b in names]
+        return model, mujoco.MjData(model), ids
+
+    def __call__(self, x: torch.Tensor, v: torch.Tensor, rows: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        import mujoco
+
+        xs, vs = x.detach().double().cpu().numpy(), v.detach().double().cpu().numpy()
+        x_out, v_out = np.empty_like(xs), np.empty_like(vs)
+        velocity6 = np.empty(6)
+        for b, row in enumerate(rows.tolist()):
+            model, data, ids = self._model(int(row))
+            mujoco.mj_resetData(model, data)
+            for n, body in enumerate(ids):
+                joint = model.body_jntadr[body]
+                qa, da = model.jnt_qposadr[joint], model.jnt_dofadr[joint]
+                data.qpos[qa:qa + 7] = [*xs[b, n], 1.0, 0.0, 0.0, 0.0]
+                data.qvel[da:da + 6] = [*vs[b, n], 0.0, 0.0, 0.0]
+            mujoco.mj_forward(model, data)
+            for _ in range(self.scenario.config.substeps):
+                mujoco.mj_step(model, data)
+            for n, body in enumerate(ids):
+                mujoco.mj_objectVelocity(model, data, mujoco.mjtObj.mjOBJ_BODY, body,
+                                         velocity6, 0)
+                x_out[b, n], v_out[b, n] = data.xpos[body], velocity6[3:]
+        return (torch.as_tensor(x_out).to(x), torch.as_tensor(v_out).to(v))
+
+
+class TeacherWarpCloth:
+    """One frame of a Warp cloth scenario, differentiable through `ClothTorchStep`."""
+
+    differentiable = True
+
+    def __init__(self, rollouts: Sequence[Rollout], device: str = "cpu") -> None:
+        from physground.simulators.warp.cloth import ClothTorchStep
+
+        self.steps = [ClothTorchStep.from_rollout(r, device=device) for r in rollouts]
+        self.params = torch.tensor(
+            [[r.params["stiffness"], r.params["damping"], r.params["mass"],
+              *np.asarray(r.static["wind"], dtype=np.float64)] for r in rollouts],
+            dtype=torch.float32,
+        )
+        # Rollouts that share pins, sphere and friction can share one stepper per batch.
+        self._key = [self._signature(r) for r in rollouts]
+
+    @staticmethod
+    def _signature(r: Rollout) -> tuple[Any, ...]:
+        s = r.static
+        return (np.asarray(s["pinned"]).tobytes(), float(s["sphere_radius"]),
+                np.asarray(s["sphere_center"]).tobytes(), float(s["friction"]))
+
+    def __call__(self, x: torch.Tensor, v: torch.Tensor, rows: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        rows_l = rows.tolist()
+        out_x: list[Any] = [None] * len(rows_l)
+        out_v: list[Any] = [None] * len(rows_l)
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for b, row in enumerate(rows_l):
+            groups.setdefault(self._key[row], []).append(b)
+        for members in groups.values():
+            idx = torch.as_tensor(members, device=x.device)
+            p = self.params[[rows_l[b] for b in members]].to(x)
+            step = self.steps[rows_l[members[0]]]
+            x1, v1 = step(x[idx], v[idx], p[:, 0], p[:, 1], p[:, 2], p[:, 3:6])
+            for k, b in enumerate(members):
+                out_x[b], out_v[b] = x1[k], v1[k]
+        return torch.stack(out_x), torch.stack(out_v)
+
+
+def make_teacher(rollouts: Sequence[Rollout], device: str = "cpu") -> Teacher:
+    """The teacher of the scenario of ``rollouts`` (by its simulator)."""
+    from physground.scenario import get_scenario
+
+    scenario = get_scenario(rollouts[0].scenario, render=False)
+    if scenario.simulator == "mujoco":
+        return TeacherMuJoCo(rollouts)
+    if rollouts[0].scenario.startswith("cloth/"):
+        return TeacherWarpCloth(rollouts, device=device)
+    raise ValidationError(
+        f"no simulator teacher for scenario '{rollouts[0].scenario}' "
+        "(available: MuJoCo rigid scenarios and Warp cloth)"
+    )
+
+
+def teacher_loss(state: Any, *, scenario: str, options: dict[str, Any]) -> torch.Tensor:
+    """Simulator-as-teacher loss of an `EntityRollout` (needs ``teacher`` and ``rows``)."""
+    teacher = state.teacher
+    if teacher is None or state.rows is None:
+        raise ValidationError(f"teacher loss for '{scenario}' needs a simulator teacher and "
+                              "the rollout index of each window")
+    x, v = state.full()
+    B, T = x.shape[:2]
+    xin, vin = x[:, :-1].reshape(-1, *x.shape[2:]), v[:, :-1].reshape(-1, *v.shape[2:])
+    rows = state.rows.repeat_interleave(T - 1)
+    if not teacher.differentiable:
+        xin, vin = xin.detach(), vin.detach()
+    xs, vs = teacher(xin, vin, rows)
+    xs, vs = xs.reshape(B, T - 1, *x.shape[2:]), vs.reshape(B, T - 1, *v.shape[2:])
+    a_s = state.static.gravity.norm(dim=-1).clamp_min(1.0)[:, None, None, None]
+    dt = state.dt
+    ex = (x[:, 1:] - xs) / (a_s * dt * dt)
+    ev = (v[:, 1:] - vs) / (a_s * dt)
+    moving = (~state.static.pinned[:, None, :, None]).expand_as(ex)
+    return ((ex * ex + ev * ev) * moving).sum() / moving.sum().clamp_min(1)

@@ -1,0 +1,279 @@
+"""Training and fine-tuning of learned world models, one loop for every model.
+
+`train(config, *datasets)` builds (or continues) a model, cuts the rollouts into windows of
+``unroll`` target frames after the model's history, and minimizes
+
+    L = sum_k w_k L_k        (k = "data" and the physics terms of `losses`)
+
+with Adam. Multi-step training unrolls the model's own rollout function either fully
+(``unrolled``: backpropagation through the whole unroll) or with the pushforward trick
+(``pushforward``: inputs detached between steps). Every term is logged separately (progress
+bar, ``log.jsonl``). Checkpoints hold the model (safetensors + JSON config) and the trainer
+state (optimizer, step, random generators) so that a resumed run continues bit-exactly.
+Under ``torchrun`` the gradients are averaged over ranks (data-parallel, as DDP does).
+Fine-tuning is `train` on a loaded model with physics weights added (`finetune`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from physground.learned.base import LearnedModel
+
+from physground.device import resolve_device
+from physground.errors import ValidationError
+from physground.rollout import Rollout
+
+if TYPE_CHECKING:
+    from physground.storage import Dataset
+
+UNROLL_MODES = ("unrolled", "pushforward")
+TRAINER_STATE = "trainer.pt"
+LOG = "log.jsonl"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """What to train and how.
+
+    ``model``/``model_config``: registry name and config overrides of a new model;
+    ``steps``: optimizer steps in total (a resumed run continues up to this count);
+    ``unroll``: target frames per window; ``loss_weights``: weight per loss term
+    (``data`` plus physics terms of `physground.learned.losses`); ``loss_options``:
+    tolerances and ``input_noise``; ``checkpoint_dir``: where checkpoints go (None: none);
+    ``checkpoint_every``: steps between checkpoints (0: only at the end).
+    """
+
+    model: str = "state-gnn"
+    model_config: dict[str, Any] = field(default_factory=dict)
+    steps: int = 200
+    lr: float = 1e-3
+    lr_final: float = 1e-4
+    batch_size: int = 16
+    unroll: int = 1
+    unroll_mode: str = "unrolled"
+    loss_weights: dict[str, float] = field(default_factory=lambda: {"data": 1.0})
+    loss_options: dict[str, float] = field(default_factory=dict)
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0
+    resume: bool = False
+    log_every: int = 10
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or self.batch_size < 1 or self.unroll < 1:
+            raise ValidationError(
+                f"train config: steps = {self.steps} (>= 0), batch_size = {self.batch_size} "
+                f"(>= 1) and unroll = {self.unroll} (>= 1) expected"
+            )
+        if not (self.lr > 0 and self.lr_final > 0):
+            raise ValidationError(f"train config: lr = {self.lr}, lr_final = {self.lr_final}, "
+                                  "expected > 0")
+        if self.unroll_mode not in UNROLL_MODES:
+            raise ValidationError(f"train config: unroll_mode '{self.unroll_mode}' is not one "
+                                  f"of {UNROLL_MODES}")
+        bad = {k: w for k, w in self.loss_weights.items() if not (w >= 0 and math.isfinite(w))}
+        if bad or not self.loss_weights:
+            raise ValidationError(f"train config: loss_weights {self.loss_weights} must be a "
+                                  "non-empty dict of finite weights >= 0")
+        if self.resume and not self.checkpoint_dir:
+            raise ValidationError("train config: resume = True needs a checkpoint_dir")
+
+
+def _rollouts(datasets: Iterable[Any]) -> list[Rollout]:
+    out: list[Rollout] = []
+    for data in datasets:
+        if isinstance(data, Rollout):
+            out.append(data)
+        else:
+            out.extend(data)
+    if not out:
+        raise ValidationError("train needs at least one training rollout")
+    names = {r.scenario for r in out}
+    if len(names) > 1:
+        raise ValidationError(f"train got rollouts of several scenarios {sorted(names)}; "
+                              "train one model per scenario")
+    return out
+
+
+def _dist() -> tuple[int, int]:
+    """(rank, world size) under torchrun, initializing the process group once."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def make_model(config: TrainConfig) -> LearnedModel:
+    """A new, untrained model named by ``config.model`` with its config overrides."""
+    from physground.world_model import MODELS
+
+    cls = MODELS.get(config.model)
+    if not (isinstance(cls, type) and issubclass(cls, LearnedModel)):
+        raise ValidationError(f"model '{config.model}' is not a trainable learned model")
+    model_config = replace(cls.config_type(), **config.model_config)
+    return cls(model_config, device=resolve_device(config.device))
+
+
+def train(config: TrainConfig, *datasets: Dataset | Sequence[Rollout] | Rollout,
+          model: LearnedModel | None = None, on_log: Any = None) -> LearnedModel:
+    """Train ``model`` (a new ``config.model`` when None) on ``datasets``; returns it.
+
+    ``datasets``: `physground.storage.Dataset` objects or sequences of rollouts of one
+    scenario. ``on_log`` is called with each log record (a dict of step and loss terms).
+    """
+    rank, world = _dist()
+    device = resolve_device(config.device)
+    if device.startswith("cuda") and world > 1:
+        device = f"cuda:{rank % torch.cuda.device_count()}"
+        torch.cuda.set_device(device)
+    rollouts = _rollouts(datasets)
+    torch.manual_seed(config.seed)
+    ckpt = Path(config.checkpoint_dir) if config.checkpoint_dir else None
+    resuming = bool(config.resume and ckpt and (ckpt / TRAINER_STATE).exists())
+    if resuming:
+        assert ckpt is not None
+        model = type(model).load(ckpt, device=device) if model is not None else \
+            _load_any(ckpt, device)
+    elif model is None:
+        model = make_model(config)
+    model.to(device)
+    model.prepare(rollouts)
+    module = model.require_module()
+    windows = model.windows(rollouts, config.unroll)
+    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
+    gen = torch.Generator().manual_seed(config.seed * 1000 + rank)
+    step = 0
+    if resuming:
+        assert ckpt is not None
+        state = torch.load(ckpt / TRAINER_STATE, map_location=device, weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        step = int(state["step"])
+    terms = [k for k in config.loss_weights if k != "data"]
+    options = dict(config.loss_options)
+    bar = None
+    if config.progress and rank == 0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps, initial=step, desc=f"train {model.name}", unit="step")
+    module.train()
+    history: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    while step < config.steps:
+        lr = _lr(config, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        index = torch.randint(len(windows), (config.batch_size,), generator=gen)
+        batch = windows.batch(index)
+        values = model.losses(batch, unroll_mode=config.unroll_mode, terms=terms,
+                              options=options)
+        total = sum(config.loss_weights.get(k, 0.0) * v for k, v in values.items())
+        assert isinstance(total, torch.Tensor)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if world > 1:
+            _average_gradients(module, world)
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
+        optimizer.step()
+        step += 1
+        model.trained_steps += 1
+        if not torch.isfinite(total):
+            raise ValidationError(f"training {model.name} diverged at step {step} "
+                                  f"(loss {float(total)}); lower lr or loss weights")
+        if step % config.log_every == 0 or step == config.steps:
+            record = {"step": step, "lr": lr, "loss": float(total.detach()),
+                      **{k: float(v.detach()) for k, v in values.items()},
+                      "seconds": time.perf_counter() - start}
+            history.append(record)
+            if on_log is not None:
+                on_log(record)
+            if bar is not None:
+                bar.set_postfix({k: f"{v:.3g}" for k, v in record.items()
+                                 if k not in ("step", "lr", "seconds")})
+            if ckpt is not None and rank == 0:
+                ckpt.mkdir(parents=True, exist_ok=True)
+                with open(ckpt / LOG, "a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+        if bar is not None:
+            bar.update(1)
+        if ckpt is not None and rank == 0 and config.checkpoint_every and \
+                step % config.checkpoint_every == 0:
+            save_training_state(model, optimizer, gen, step, ckpt, config)
+    if bar is not None:
+        bar.close()
+    if ckpt is not None and rank == 0:
+        save_training_state(model, optimizer, gen, step, ckpt, config)
+    module.eval()
+    model.history = history  # type: ignore[attr-defined]
+    return model
+
+
+def finetune(config: TrainConfig, checkpoint: str | Path, *datasets: Any,
+             on_log: Any = None) -> LearnedModel:
+    """Load the model in ``checkpoint`` and train it further with ``config`` (typically the
+    data loss plus physics loss weights); the fresh optimizer starts at ``config.lr``."""
+    model = _load_any(Path(checkpoint), resolve_device(config.device))
+    return train(replace(config, resume=False), *datasets, model=model, on_log=on_log)
+
+
+def _load_any(directory: Path, device: str) -> LearnedModel:
+    from physground.learned.checkpoint import read_checkpoint_record
+
+    from physground.world_model import MODELS
+
+    record = read_checkpoint_record(directory)
+    cls = MODELS.get(record["model"])
+    return cls.load(directory, device=device)
+
+
+def load_model(directory: str | Path, device: str | None = "cpu") -> LearnedModel:
+    """The learned model saved in ``directory`` (whichever registered model it is)."""
+    return _load_any(Path(directory), resolve_device(device))
+
+
+def _lr(config: TrainConfig, step: int) -> float:
+    """Cosine decay from ``lr`` to ``lr_final`` over ``steps``."""
+    if config.steps <= 1:
+        return config.lr
+    frac = step / (config.steps - 1)
+    return config.lr_final + 0.5 * (config.lr - config.lr_final) * (1 + math.cos(math.pi * frac))
+
+
+def _average_gradients(module: torch.nn.Module, world: int) -> None:
+    import torch.distributed as dist
+
+    for p in module.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad /= world
+
+
+def save_training_state(model: LearnedModel, optimizer: torch.optim.Optimizer,
+                        gen: torch.Generator, step: int, directory: Path,
+                        config: TrainConfig) -> None:
+    """Model checkpoint plus trainer state (optimizer, step, generators) for resuming."""
+    from physground.atomic import write_atomic
+
+    model.save(directory, extra={"train_config": asdict(config)})
+    state = {"optimizer": optimizer.state_dict(), "generator": gen.get_state(),
+             "torch_rng": torch.get_rng_state(), "step": step}
+    write_atomic(directory / TRAINER_STATE, lambda tmp: torch.save(state, tmp))
+
