@@ -13,6 +13,7 @@ _WARP = {
     "cloth/hanging": (f"{_MODULE}.cloth:ScenarioClothHanging", "cloth"),
     "cloth/drape": (f"{_MODULE}.cloth:ScenarioClothDrape", "cloth"),
     "cloth/flag": (f"{_MODULE}.cloth:ScenarioClothFlag", "cloth"),
+    "fluid/smoke": (f"{_MODULE}.smoke:ScenarioSmoke", "fluid"),
 }
 for _name, (_target, _family) in _WARP.items():
     SCENARIOS.register(_name, _target, tags=[_family, "warp", "benchmark"])

@@ -872,8 +872,8 @@ class ScenarioClothHanging(ScenarioWarpCloth):
     laws: ClassVar[frozenset[str]] = frozenset(
         {"inextensible", "energy_nonincreasing", "non_penetration", "object_permanence"}
     )
-    camera_eye = (2.6, -2.0, 1.4)
-    camera_target = (0.0, 0.2, 0.7)
+    camera_eye = (1.7, -1.7, 1.7)
+    camera_target = (0.0, 0.1, 0.8)
     height: ClassVar[float] = 1.3
 
     def place(self, params: dict[str, float], seed: int, topo: ClothTopology) -> tuple[
@@ -910,8 +910,8 @@ class ScenarioClothDrape(ScenarioWarpCloth):
     laws: ClassVar[frozenset[str]] = frozenset(
         {"inextensible", "energy_nonincreasing", "non_penetration", "object_permanence"}
     )
-    camera_eye = (2.2, -2.2, 1.5)
-    camera_target = (0.0, 0.0, 0.3)
+    camera_eye = (1.4, -1.4, 1.2)
+    camera_target = (0.0, 0.0, 0.35)
 
     def sphere(self, params: dict[str, float], seed: int) -> tuple[np.ndarray, float]:
         rng = np.random.default_rng([seed, 1])
@@ -946,8 +946,8 @@ class ScenarioClothFlag(ScenarioWarpCloth):
     laws: ClassVar[frozenset[str]] = frozenset(
         {"inextensible", "non_penetration", "object_permanence"}
     )
-    camera_eye = (0.6, -3.2, 1.6)
-    camera_target = (0.5, 0.2, 1.3)
+    camera_eye = (0.4, -2.2, 1.5)
+    camera_target = (0.5, 0.3, 1.35)
     bottom: ClassVar[float] = 0.9
 
     def place(self, params: dict[str, float], seed: int, topo: ClothTopology) -> tuple[
