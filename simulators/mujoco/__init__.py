@@ -24,8 +24,18 @@ os.environ["MUJOCO_GL"] = _choose_gl_backend()
 from physground.scenario import SCENARIOS  # noqa: E402
 
 # name -> (module:attr, tags); variants may point at functools.partial objects.
+_M = "physground.simulators.mujoco"
 _RIGID = {
-    "rigid/projectile": "physground.simulators.mujoco.projectile:ScenarioProjectile",
+    "rigid/projectile": f"{_M}.projectile:ScenarioProjectile",
+    "rigid/projectile_drag": f"{_M}.projectile:ScenarioProjectileDrag",
+    "rigid/bounce": f"{_M}.bounce:ScenarioBounce",
+    "rigid/collision": f"{_M}.collision:ScenarioCollision",
+    "rigid/collision_inelastic": f"{_M}.collision:ScenarioCollisionInelastic",
+    "rigid/pendulum": f"{_M}.pendulum:ScenarioPendulum",
+    "rigid/pendulum_damped": f"{_M}.pendulum:ScenarioPendulumDamped",
+    "rigid/double_pendulum": f"{_M}.pendulum:ScenarioDoublePendulum",
+    "rigid/double_pendulum_damped": f"{_M}.pendulum:ScenarioDoublePendulumDamped",
+    "rigid/incline": f"{_M}.incline:ScenarioIncline",
 }
 for _name, _target in _RIGID.items():
     SCENARIOS.register(_name, _target, tags=["rigid", "mujoco", "benchmark"])

@@ -4,6 +4,12 @@ Free flight obeys x(t) = x0 + v0 t + g t^2 / 2; RK4 integrates this exactly (the
 trajectory is a polynomial of degree 2), so the ground truth matches the analytic
 ballistic arc to round-off before the first contact. Contacts are MuJoCo soft contacts
 whose spring-damper is tuned for the requested coefficient of restitution.
+
+`rigid/projectile_drag` adds linear (Stokes) air drag F = -c v with drag rate
+gamma = c / m [1/s], off in `rigid/projectile`. Free flight then has the closed form
+v(t) = v_inf + (v0 - v_inf) exp(-gamma t), x(t) = x0 + v_inf t + (v0 - v_inf)(1 - exp(-gamma t))
+/ gamma, with terminal velocity v_inf = g / gamma. The drag is MuJoCo joint damping on the
+ball's free joint (the same rate also damps its spin).
 """
 
 from __future__ import annotations
@@ -13,9 +19,9 @@ from typing import ClassVar
 
 import mujoco
 import numpy as np
+from physground.simulators.mujoco.base import ScenarioMuJoCo, contact_solref, visual_header
 
 from physground.params import Param, ParamSpace, Uniform
-from physground.simulators.mujoco.base import ScenarioMuJoCo, contact_solref
 
 BALL_RADIUS = 0.15  # m
 BALL_MASS = 1.0  # kg
@@ -56,12 +62,7 @@ class ScenarioProjectile(ScenarioMuJoCo):
         solref = contact_solref(params["restitution"])
         return f"""
 <mujoco model="projectile">
-  <option gravity="0 0 {-params['gravity']:.9g}"/>
-  <visual>
-    <global offwidth="{self.config.image_size}" offheight="{self.config.image_size}"/>
-    <quality shadowsize="0" offsamples="0"/>
-    <headlight ambient="0.5 0.5 0.5" diffuse="0.5 0.5 0.5"/>
-  </visual>
+  <option gravity="0 0 {-params['gravity']:.9g}"/>{visual_header(self.config.image_size)}
   <default><geom solref="{solref}" solimp="0.99 0.99 0.001" friction="0 0 0"
     condim="1"/></default>
   <worldbody>
@@ -69,11 +70,15 @@ class ScenarioProjectile(ScenarioMuJoCo):
     <geom name="ground" type="plane" size="20 5 0.1" rgba="0.55 0.55 0.55 1"/>
     <camera name="main" pos="3.0 -9.0 1.6" xyaxes="1 0 0 0 0 1" fovy="45"/>
     <body name="ball" pos="0 0 {LAUNCH_HEIGHT}">
-      <freejoint/>
+      <joint type="free" damping="{self.drag_damping(params):.9g}"/>
       <geom type="sphere" size="{BALL_RADIUS}" mass="{BALL_MASS}" rgba="0.9 0.15 0.1 1"/>
     </body>
   </worldbody>
 </mujoco>"""
+
+    def drag_damping(self, params: dict[str, float]) -> float:
+        """Linear drag coefficient c = gamma m [kg/s] (0: no air drag)."""
+        return 0.0
 
     def initial_state(
         self, model: mujoco.MjModel, params: dict[str, float], seed: int
@@ -82,3 +87,37 @@ class ScenarioProjectile(ScenarioMuJoCo):
         speed, angle = params["launch_speed"], params["launch_angle"]
         qvel = np.array([speed * math.cos(angle), 0.0, speed * math.sin(angle), 0, 0, 0])
         return qpos, qvel
+
+
+DRAG_PARAMS = (*PARAMS, Param("drag", "1/s", 0.0, 20.0, "linear air-drag rate c/m"))
+# Combinatorial OOD: the projectile's OOD shifts plus stronger drag.
+DRAG_TRAIN = {**TRAIN, "drag": Uniform(0.1, 0.4)}
+DRAG_OOD = {**OOD, "drag": Uniform(0.6, 0.9)}
+
+
+class ScenarioProjectileDrag(ScenarioProjectile):
+    """`rigid/projectile` with linear air drag F = -gamma m v (drag rate gamma [1/s])."""
+
+    name: ClassVar[str] = "rigid/projectile_drag"
+    param_space: ClassVar[ParamSpace] = ParamSpace.from_train(DRAG_PARAMS, DRAG_TRAIN, DRAG_OOD)
+    laws: ClassVar[frozenset[str]] = frozenset(
+        {"energy_nonincreasing", "non_penetration", "object_permanence"}
+    )
+
+    def drag_damping(self, params: dict[str, float]) -> float:
+        return params["drag"] * BALL_MASS
+
+
+def drag_trajectory(
+    params: dict[str, float], t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Analytic free-flight position [T,3] (m) and velocity [T,3] (m/s) under linear drag."""
+    gamma, g = params["drag"], params["gravity"]
+    speed, angle = params["launch_speed"], params["launch_angle"]
+    v0 = np.array([speed * math.cos(angle), 0.0, speed * math.sin(angle)])
+    x0 = np.array([0.0, 0.0, LAUNCH_HEIGHT])
+    v_inf = np.array([0.0, 0.0, -g / gamma])
+    decay = np.exp(-gamma * t)[:, None]
+    vel = v_inf + (v0 - v_inf) * decay
+    pos = x0 + v_inf * t[:, None] + (v0 - v_inf) * (1 - decay) / gamma
+    return pos, vel

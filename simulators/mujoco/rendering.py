@@ -2,10 +2,18 @@
 
 Rendering needs an OpenGL context: EGL by default (headless GPU or Mesa), OSMesa as the
 software fallback. When neither can be created the error says what to install.
+
+One `TiledRenderer` per process and image size is shared by every rollout (`shared_renderer`):
+creating a GL context costs tens of milliseconds, so it is made once. Frames are drawn as
+tiles of one large offscreen buffer (an RGB tile and a segmentation tile per frame) and read
+back with one ``glReadPixels`` per batch of tiles, which amortizes the pipeline flush that
+dominates small renders on software GL. Scenes built only from primitives (spheres, boxes,
+capsules, planes: no meshes, textures or height fields) share the GL context across models.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 
 import mujoco
@@ -15,6 +23,9 @@ from physground.errors import SimulationError
 from physground.rollout import Camera
 
 _BACKENDS = ("egl", "osmesa")
+_MAX_BUFFER = 1024  # pixels per side of the tiled offscreen buffer
+# Geoms in this group are drawn but never part of an object's mask (e.g. a pendulum's rod).
+DECORATION_GROUP = 3
 
 
 def make_renderer(model: mujoco.MjModel, size: int) -> mujoco.Renderer:
@@ -23,15 +34,33 @@ def make_renderer(model: mujoco.MjModel, size: int) -> mujoco.Renderer:
     try:
         return mujoco.Renderer(model, height=size, width=size)
     except Exception as err:  # any GL failure: report what to install instead
-        raise SimulationError(
-            f"MuJoCo could not create an OpenGL context with MUJOCO_GL={backend} ({err}). "
-            f"Install EGL (Debian: libegl1) or OSMesa (libosmesa6), set MUJOCO_GL to one of "
-            f"{_BACKENDS}, or generate without frames (render = false)."
-        ) from None
+        raise _gl_error(backend, err) from None
 
 
-def camera_of(model: mujoco.MjModel, data: mujoco.MjData, name: str, size: int) -> Camera:
-    """Intrinsics and world-to-camera extrinsics (OpenCV convention) of a MuJoCo camera."""
+def _gl_error(backend: str, err: Exception) -> SimulationError:
+    return SimulationError(
+        f"MuJoCo could not create an OpenGL context with MUJOCO_GL={backend} ({err}). "
+        f"Install EGL (Debian: libegl1) or OSMesa (libosmesa6), set MUJOCO_GL to one of "
+        f"{_BACKENDS}, or generate without frames (render = false)."
+    )
+
+
+def _data_at(model: mujoco.MjModel, state: np.ndarray, spec: int,
+             data: mujoco.MjData | None = None) -> mujoco.MjData:
+    """MjData with positions of bodies, geoms, cameras and lights at ``state``."""
+    data = data if data is not None else mujoco.MjData(model)
+    mujoco.mj_setState(model, data, state, spec)
+    mujoco.mj_kinematics(model, data)
+    mujoco.mj_camlight(model, data)
+    return data
+
+
+def camera_of(
+    model: mujoco.MjModel, state: np.ndarray, spec: int, name: str, size: int
+) -> Camera:
+    """Intrinsics and world-to-camera extrinsics (OpenCV convention) of MuJoCo camera
+    ``name`` at the first frame of ``state`` ([T, nstate] or [nstate])."""
+    data = _data_at(model, np.atleast_2d(state)[0], spec)
     cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, name)
     fovy = np.deg2rad(model.cam_fovy[cam_id])
     focal = 0.5 * size / np.tan(0.5 * fovy)
@@ -45,32 +74,146 @@ def camera_of(model: mujoco.MjModel, data: mujoco.MjData, name: str, size: int) 
     return Camera(intrinsics=intrinsics, extrinsics=extrinsics, width=size, height=size)
 
 
-class FrameRenderer:
-    """Renders RGB and object-id masks for one model; object ids are 1 + index in
-    ``object_bodies`` (0 is background and static scenery)."""
+def _gl_context_class(backend: str) -> type:
+    """The GL context class of ``backend``, independent of what MuJoCo picked when it was
+    first imported (a process that imported mujoco before physground got GLFW)."""
+    if backend == "egl":
+        from mujoco.egl import GLContext
+    elif backend == "osmesa":
+        from mujoco.osmesa import GLContext
+    else:
+        from mujoco.rendering.classic.gl_context import GLContext
+    return GLContext
 
-    def __init__(
-        self, model: mujoco.MjModel, size: int, camera: str, object_bodies: list[int]
-    ) -> None:
-        self.renderer = make_renderer(model, size)
-        self.camera = camera
-        lookup = np.zeros(model.ngeom + 1, dtype=np.uint8)  # index -1 -> slot ngeom -> 0
-        for index, body in enumerate(object_bodies):
-            lookup[np.flatnonzero(model.geom_bodyid == body)] = index + 1
-        self._geom_to_object = lookup
 
-    def render(self, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
-        """RGB uint8 [H,W,3] and object ids uint8 [H,W] of the current state."""
-        self.renderer.update_scene(data, camera=self.camera)
-        rgb = self.renderer.render().copy()
-        self.renderer.enable_segmentation_rendering()
+def _has_assets(model: mujoco.MjModel) -> bool:
+    return bool(model.nmesh or model.ntex or model.nhfield or model.nskin or model.nflex)
+
+
+class TiledRenderer:
+    """Renders RGB frames and object-id masks of many states through one GL context.
+
+    The offscreen buffer holds ``tiles x tiles`` square tiles of ``size`` pixels; each frame
+    takes two (RGB, then segmentation). Object ids are 1 + index in the object body list
+    (0 is background and static scenery).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.tiles = max(2, min(8, _MAX_BUFFER // size))
+        self.side = self.tiles * size
+        backend = os.environ.get("MUJOCO_GL", "egl")
         try:
-            self.renderer.update_scene(data, camera=self.camera)
-            seg = self.renderer.render()
-        finally:
-            self.renderer.disable_segmentation_rendering()
-        geom_ids = np.where(seg[..., 1] == mujoco.mjtObj.mjOBJ_GEOM, seg[..., 0], -1)
-        return rgb, self._geom_to_object[geom_ids]
+            self._gl = _gl_context_class(backend)(self.side, self.side)
+            self._gl.make_current()
+        except Exception as err:  # any GL failure: report what to install instead
+            raise _gl_error(backend, err) from None
+        self._context: mujoco.MjrContext | None = None
+        self._context_model: mujoco.MjModel | None = None
+        self._option = mujoco.MjvOption()
+        self._option.geomgroup[DECORATION_GROUP] = 1  # drawn (hidden by MuJoCo's default)
+        self._camera = mujoco.MjvCamera()
+        self._camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
+        self._buffer = np.empty((self.side, self.side, 3), np.uint8)
+
+    def _ensure_context(self, model: mujoco.MjModel) -> None:
+        """An MjrContext able to draw ``model``: shared across primitive-only models."""
+        if self._context is not None and not _has_assets(model) and not _has_assets(
+                self._context_model):
+            return
+        if self._context is not None and model is self._context_model:
+            return
+        if self._context is not None:
+            self._context.free()
+        big = copy.copy(model)
+        big.vis.global_.offwidth = self.side
+        big.vis.global_.offheight = self.side
+        self._context = mujoco.MjrContext(big, mujoco.mjtFontScale.mjFONTSCALE_100)
+        mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
+        self._context_model = model
+
+    def render(
+        self, model: mujoco.MjModel, states: np.ndarray, spec: int, bodies: list[int],
+        camera: str = "main",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """RGB ``uint8 [T,H,W,3]`` and object ids ``uint8 [T,H,W]`` of states ``[T, nstate]``
+        seen from the fixed camera ``camera``."""
+        self._gl.make_current()
+        self._ensure_context(model)
+        cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+        if cam_id < 0:
+            raise SimulationError(f"model '{model.names[:20]!r}' has no camera named '{camera}'")
+        self._camera.fixedcamid = cam_id
+        geom_to_object = np.zeros(model.ngeom, dtype=np.uint8)
+        for index, body in enumerate(bodies):
+            own = (model.geom_bodyid == body) & (model.geom_group != DECORATION_GROUP)
+            geom_to_object[own] = index + 1
+        scene = mujoco.MjvScene(model, maxgeom=model.ngeom + 16)
+        data = mujoco.MjData(model)
+        T, s = len(states), self.size
+        frames = np.empty((T, s, s, 3), np.uint8)
+        masks = np.empty((T, s, s), np.uint8)
+        per_batch = self.tiles * self.tiles // 2
+        seg_lut: np.ndarray | None = None
+        segment = (mujoco.mjtRndFlag.mjRND_SEGMENT, mujoco.mjtRndFlag.mjRND_IDCOLOR)
+        for first in range(0, T, per_batch):
+            count = min(per_batch, T - first)
+            for k in range(count):
+                _data_at(model, states[first + k], spec, data)
+                mujoco.mjv_updateScene(model, data, self._option, None, self._camera,
+                                       mujoco.mjtCatBit.mjCAT_ALL, scene)
+                if seg_lut is None:
+                    seg_lut = self._segment_lut(scene, geom_to_object)
+                for j, seg in enumerate((False, True)):
+                    for flag in segment:
+                        scene.flags[flag] = seg
+                    tile = 2 * k + j
+                    rect = mujoco.MjrRect((tile % self.tiles) * s, (tile // self.tiles) * s,
+                                          s, s)
+                    mujoco.mjr_render(rect, scene, self._context)
+            rows = -(-2 * count // self.tiles) * s
+            mujoco.mjr_readPixels(self._buffer[:rows], None,
+                                  mujoco.MjrRect(0, 0, self.side, rows), self._context)
+            for k in range(count):
+                rgb, seg = (self._tile(2 * k + j) for j in range(2))
+                frames[first + k] = rgb
+                ids = seg[..., 0].astype(np.int64) | (seg[..., 1].astype(np.int64) << 8) | (
+                    seg[..., 2].astype(np.int64) << 16)
+                masks[first + k] = seg_lut[np.minimum(ids, len(seg_lut) - 1)]  # type: ignore[index]
+        for flag in segment:
+            scene.flags[flag] = False
+        return frames, masks
+
+    def _tile(self, tile: int) -> np.ndarray:
+        """Tile ``tile`` of the read-back buffer, top row first (GL reads bottom-up)."""
+        s = self.size
+        row, col = tile // self.tiles, tile % self.tiles
+        return self._buffer[row * s : (row + 1) * s, col * s : (col + 1) * s][::-1]
+
+    @staticmethod
+    def _segment_lut(scene: mujoco.MjvScene, geom_to_object: np.ndarray) -> np.ndarray:
+        """Segmentation colour (scene geom index + 1; 0 background) -> object id."""
+        lut = np.zeros(scene.ngeom + 2, dtype=np.uint8)
+        for i in range(scene.ngeom):
+            g = scene.geoms[i]
+            if g.segid >= 0 and g.objtype == mujoco.mjtObj.mjOBJ_GEOM and g.objid >= 0:
+                lut[g.segid + 1] = geom_to_object[g.objid]
+        return lut
 
     def close(self) -> None:
-        self.renderer.close()
+        if self._context is not None:
+            self._gl.make_current()
+            self._context.free()
+            self._context = None
+        self._gl.free()
+
+
+_SHARED: dict[int, TiledRenderer] = {}
+
+
+def shared_renderer(size: int) -> TiledRenderer:
+    """This process's renderer for ``size`` x ``size`` frames (created on first use)."""
+    renderer = _SHARED.get(size)
+    if renderer is None:
+        renderer = _SHARED[size] = TiledRenderer(size)
+    return renderer
