@@ -1,14 +1,158 @@
-"""Executors run lists of `EvalTask`s and yield (task, results) as each finishes."""
+"""Executors run lists of tasks and yield ``(task, result)`` as each one finishes.
+
+A task is any picklable object with ``key() -> str`` (its stable identity), ``label() ->
+str`` (for progress and errors) and ``run() -> result`` (pure apart from writing into its
+own cache location): dataset generation (`GenerateTask`), training (`TrainTask`) and
+evaluation (`EvalTask`, `ExternalTask`) all qualify. The three executors run the *same*
+task objects, so they give the same results:
+
+- `run_sequential`: one after another in this process (tests, debugging);
+- `run_local` (default): a process pool on this machine (``spawn``: no state inherited
+  from the parent, so a worker computes exactly what this process would);
+- `run_ray`: remote tasks on a Ray cluster (optional extra ``physground[ray]``). A local
+  Ray instance is started when no cluster address is given. On a multi-node cluster the
+  runs root (datasets, checkpoints, samples) must be on a filesystem every node mounts.
+
+Results are yielded in completion order; the runner stores each one under its key as it
+arrives, so an interrupted run loses at most the tasks that were in flight.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Protocol
 
-import pandas as pd
-from physground.benchmarks.tasks import EvalTask
+from physground.errors import PhysgroundError, ValidationError
 
 
-def run_local(tasks: list[EvalTask]) -> Iterator[tuple[EvalTask, pd.DataFrame]]:
+class Task(Protocol):
+    """What executors need from a unit of work."""
+
+    def key(self) -> str: ...
+
+    def label(self) -> str: ...
+
+    def run(self) -> Any: ...
+
+
+Executor = Callable[[Sequence[Task]], Iterable[tuple[Any, Any]]]
+
+EXECUTORS = ("local", "sequential", "ray")
+
+
+def run_sequential(tasks: Sequence[Task]) -> Iterator[tuple[Task, Any]]:
     """Run tasks one after another in this process."""
     for task in tasks:
         yield task, task.run()
+
+
+def _init_worker(threads: int) -> None:
+    """Limit each worker's intra-op threads so that workers do not oversubscribe cores."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        return
+    torch.set_num_threads(threads)
+
+
+def _run_task(task: Task) -> Any:
+    return task.run()
+
+
+def default_workers() -> int:
+    """Worker processes for the local executor: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_local(
+    tasks: Sequence[Task], workers: int | None = None
+) -> Iterator[tuple[Task, Any]]:
+    """Run tasks in a pool of ``workers`` processes (default: one per available core).
+
+    A single task, or a single worker, runs in this process (no pool start-up cost). Each
+    worker gets ``cores // workers`` torch threads. A task that raises stops the run: the
+    pool is shut down, pending tasks are cancelled, and the error propagates.
+    """
+    tasks = list(tasks)
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ValidationError(f"workers = {workers}, expected >= 1")
+    workers = min(workers, len(tasks))
+    if workers <= 1:
+        yield from run_sequential(tasks)
+        return
+    threads = max(1, default_workers() // workers)
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_init_worker, initargs=(threads,))
+    try:
+        futures: dict[Future, Task] = {pool.submit(_run_task, t): t for t in tasks}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: tasks.index(futures[f])):
+                yield futures[future], future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_ray(
+    tasks: Sequence[Task], address: str | None = None, num_cpus: int | None = None
+) -> Iterator[tuple[Task, Any]]:
+    """Run tasks as Ray remote functions (one CPU each) and yield them as they finish.
+
+    ``address`` is a cluster address (``ray://host:10001`` or ``auto``); without it a local
+    Ray instance with ``num_cpus`` CPUs is started (and stopped again afterwards).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise PhysgroundError(
+            "the Ray executor needs Ray: pip install 'physground[ray]'"
+        ) from None
+    tasks = list(tasks)
+    if not tasks:
+        return
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                  "configure_logging": False}
+        if address is not None:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=num_cpus or default_workers(), **kwargs)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(_run_task)
+        refs = {remote.remote(t): t for t in tasks}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                yield refs[ref], ray.get(ref)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def get_executor(name: str, *, workers: int | None = None,
+                 address: str | None = None) -> Executor:
+    """The executor called ``name`` (``local``, ``sequential`` or ``ray``)."""
+    if name == "local":
+        return lambda tasks: run_local(tasks, workers=workers)
+    if name == "sequential":
+        return run_sequential
+    if name == "ray":
+        return lambda tasks: run_ray(tasks, address=address, num_cpus=workers)
+    from physground.errors import did_you_mean
+
+    raise ValidationError(
+        f"executor '{name}' is not one of {EXECUTORS}{did_you_mean(name, EXECUTORS)}"
+    )

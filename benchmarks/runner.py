@@ -4,68 +4,120 @@ Layout under the runs root (default ``./physground-runs``):
 
     data/<family>/<name>/<split>-n<count>-s<seed>-<hash>/   cached ground truth datasets
     runs/<suite>-<hash>/run.json                            config, versions, git, device
-    runs/<suite>-<hash>/tasks/<task key>.parquet            one finished task each (resume)
+    runs/<suite>-<hash>/tasks/<task key>.parquet            one finished evaluation each
+    runs/<suite>-<hash>/tasks/train-<key>.json              one finished training each
+    runs/<suite>-<hash>/external.json                       external prediction sources
     runs/<suite>-<hash>/results.parquet (+ .csv)            the tidy results table
     runs/<suite>-<hash>/samples/*.npz                       one rollout per task, for plots
     runs/<suite>-<hash>/checkpoints/<model>/<scenario>/     trained models
-    runs/<suite>-<hash>/report/                             report.md, index.html, figures
+    runs/<suite>-<hash>/report/                             index.html, report.md, figures
 
-Rerunning skips every finished task (and every finished dataset shard).
+The work runs in three stages, each a list of tasks handed to one executor (local process
+pool by default, or Ray): generate every dataset, train every trainable model, evaluate
+every (scenario, split, model). Each finished task is written atomically under its key as
+soon as it arrives, so rerunning an interrupted run redoes only the unfinished tasks, and
+the results table is rebuilt from the task files in plan order (no duplicated or lost
+rows).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from physground.benchmarks.tasks import RESULT_COLUMNS, EvalTask
+from physground.benchmarks.executors import Executor, run_local
+from physground.benchmarks.tasks import (
+    RESULT_COLUMNS,
+    EvalTask,
+    GenerateTask,
+    TrainTask,
+    empty_results,
+)
 from tqdm.auto import tqdm
 
 from physground.atomic import write_atomic, write_json_atomic
-from physground.provenance import environment
-from physground.storage import Dataset, DatasetSpec, generate_dataset
+from physground.errors import DataIntegrityError
+from physground.provenance import content_hash, environment, file_sha256
+from physground.storage import DatasetSpec, dataset_path, read_manifest
 from physground.suite import ScenarioEntry, Suite
 
 DEFAULT_ROOT = Path("physground-runs")
 
-Executor = Callable[[list[EvalTask]], Iterable[tuple[EvalTask, pd.DataFrame]]]
-
 
 def run_directory(suite: Suite, root: Path, device: str) -> Path:
     """Deterministic run location from the suite config (never from the clock)."""
-    from physground.provenance import content_hash, library_versions
+    from physground.provenance import library_versions
 
     digest = content_hash({"suite": suite.config_hash(), "device": device,
                            "versions": library_versions()})[:12]
     return Path(root) / "runs" / f"{suite.name}-{digest}"
 
 
-def metrics_for(suite: Suite, scenario: str) -> tuple[str, ...]:
+def metrics_for(suite: Suite, scenario: str, entry: ScenarioEntry | None = None
+                ) -> tuple[str, ...]:
     """The suite's metrics that apply to ``scenario`` (all applicable ones for 'auto')."""
     from physground.metrics.evaluate import applicable_metrics
 
-    applicable = applicable_metrics(scenario)
+    from physground.scenario import get_scenario
+
+    instance = get_scenario(scenario, **(dict(entry.config) if entry else {}))
+    applicable = applicable_metrics(instance)
     if suite.metrics == "auto":
         return tuple(applicable)
     return tuple(m for m in suite.metrics if m in applicable)
 
 
-def ensure_datasets(
-    entry: ScenarioEntry, suite: Suite, data_root: Path, splits: Iterable[str],
-    progress: bool,
-) -> dict[str, Dataset]:
-    """Generate (or reuse, by content hash) the ground truth of each split."""
-    out = {}
-    for split in splits:
-        count = entry.train_rollouts if split == "train" else entry.rollouts
-        spec = DatasetSpec(scenario=entry.name, split=split, count=count, seed=suite.seed,
-                           config=dict(entry.config))
-        out[split] = generate_dataset(spec, data_root, progress=progress)
-    return out
+def dataset_spec(entry: ScenarioEntry, suite: Suite, split: str) -> DatasetSpec:
+    """The ground truth of one split of a suite scenario."""
+    count = entry.train_rollouts if split == "train" else entry.rollouts
+    return DatasetSpec(scenario=entry.name, split=split, count=count, seed=suite.seed,
+                       config=dict(entry.config))
+
+
+def suite_models(suite: Suite, entry: ScenarioEntry,
+                 only: Sequence[str] | None = None) -> list[str]:
+    """Models evaluated on ``entry``: the suite's and the scenario's own, in order."""
+    models = list(dict.fromkeys([*suite.models, *entry.models]))
+    if only is not None:
+        models = [m for m in models if m in only]
+    return models
+
+
+def is_trainable(model: str) -> bool:
+    """Whether the registered model learns (restored with ``load`` from a checkpoint)."""
+    from physground.world_model import MODELS
+
+    return hasattr(MODELS.get(model), "load")
+
+
+class RunProgress:
+    """Runs one stage of tasks through an executor with a progress bar and timings."""
+
+    def __init__(self, executor: Executor, progress: bool) -> None:
+        self.executor = executor
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+
+    def stage(self, name: str, tasks: Sequence[Any], total: int,
+              on_result: Callable[[Any, Any], None]) -> None:
+        start = time.perf_counter()
+        bar = tqdm(total=total, initial=total - len(tasks), desc=name, unit="task",
+                   disable=not self.progress)
+        try:
+            if tasks:
+                for task, result in self.executor(list(tasks)):
+                    on_result(task, result)
+                    bar.set_postfix_str(task.label()[:40], refresh=False)
+                    bar.update(1)
+        finally:
+            bar.close()
+            self.timings[name] = round(time.perf_counter() - start, 3)
 
 
 def run_suite(
@@ -74,32 +126,61 @@ def run_suite(
     root: Path = DEFAULT_ROOT,
     device: str = "cpu",
     executor: Executor | None = None,
+    executor_name: str = "local",
     progress: bool = True,
     report: bool = True,
+    models: Sequence[str] | None = None,
+    external: Sequence[Any] = (),
 ) -> Path:
-    """Run ``suite``; returns the run directory (with the report when ``report``)."""
-    from physground.benchmarks.executors import run_local
+    """Run ``suite``; returns the run directory (with the report when ``report``).
 
+    ``models`` restricts the suite's models; ``external`` adds `ExternalSource`s (scored
+    predictions of outside models), which the run remembers in ``external.json``.
+    """
+    from physground.benchmarks.external import (
+        ExternalSource,
+        check_source,
+        load_sources,
+        save_sources,
+    )
+
+    started = time.perf_counter()
     root = Path(root)
     run_dir = run_directory(suite, root, device)
     (run_dir / "tasks").mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / "run.json", {
+    record: dict[str, Any] = {
         "suite": asdict(suite), "suite_hash": suite.config_hash(), "device": device,
-        "environment": environment(),
+        "executor": executor_name, "environment": environment(),
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    })
-    tasks = plan_tasks(suite, root, run_dir, device, progress)
-    pending = [t for t in tasks if not (run_dir / "tasks" / f"{t.key()}.parquet").exists()]
-    bar = tqdm(total=len(tasks), initial=len(tasks) - len(pending), desc=f"evaluate {suite.name}",
-               unit="task", disable=not progress)
-    for task, frame in (executor or run_local)(pending):
-        write_atomic(run_dir / "tasks" / f"{task.key()}.parquet",
-                     lambda tmp, f=frame: f.to_parquet(tmp, index=False))
-        bar.update(1)
-    bar.close()
+    }
+    write_json_atomic(run_dir / "run.json", record)
+    sources: dict[str, ExternalSource] = load_sources(run_dir)
+    for source in external:
+        check_source(source, suite)
+        sources[source.name] = source
+    save_sources(run_dir, sources)
+
+    runner = RunProgress(executor or run_local, progress)
+    datasets = generate_stage(suite, root / "data", runner)
+    checkpoints = train_stage(suite, datasets, run_dir, device, runner, models)
+    tasks = plan_tasks(suite, datasets, checkpoints, run_dir, device, models,
+                       list(sources.values()))
+
+    def store(task: Any, frame: pd.DataFrame) -> None:
+        write_atomic(task_file(run_dir, task), lambda tmp: frame.to_parquet(tmp, index=False))
+
+    pending = [t for t in tasks if not task_file(run_dir, t).exists()]
+    runner.stage(f"evaluate {suite.name}", pending, len(tasks), store)
     results = collect_results(run_dir, tasks)
     write_atomic(run_dir / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
     write_atomic(run_dir / "results.csv", lambda tmp: results.to_csv(tmp, index=False))
+    record.update({
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 3), "stage_seconds": runner.timings,
+        "tasks": {"total": len(tasks), "run": len(pending)}, "rows": len(results),
+        "external": {k: s.describe() for k, s in sources.items()},
+    })
+    write_json_atomic(run_dir / "run.json", record)
     if report:
         from physground.reports import write_report
 
@@ -107,64 +188,134 @@ def run_suite(
     return run_dir
 
 
+def task_file(run_dir: Path, task: Any) -> Path:
+    return Path(run_dir) / "tasks" / f"{task.key()}.parquet"
+
+
+def generate_stage(suite: Suite, data_root: Path, runner: RunProgress) -> dict[tuple, str]:
+    """Every dataset the suite needs, generated (or reused by content hash) in parallel.
+
+    Returns ``{(scenario index, split): dataset directory}``.
+    """
+    wanted: dict[tuple, DatasetSpec] = {}
+    for i, entry in enumerate(suite.scenarios):
+        needs_train = any(is_trainable(m) for m in suite_models(suite, entry))
+        for split in [*entry.splits, *(["train"] if needs_train else [])]:
+            wanted[(i, split)] = dataset_spec(entry, suite, split)
+    paths: dict[tuple, str] = {}
+    todo: dict[str, GenerateTask] = {}
+    for where, spec in wanted.items():
+        path = dataset_path(data_root, spec)
+        paths[where] = str(path)
+        if not _dataset_complete(path):
+            todo.setdefault(str(path), GenerateTask(spec=spec, data_root=str(data_root)))
+    runner.stage("generate", list(todo.values()), len(set(paths.values())),
+                 lambda task, path: None)
+    for path in set(paths.values()):
+        if not _dataset_complete(Path(path)):
+            raise DataIntegrityError(f"dataset {path} was not completed by generation")
+    return paths
+
+
+def _dataset_complete(path: Path) -> bool:
+    if not (Path(path) / "manifest.json").exists():
+        return False
+    return bool(read_manifest(path).get("complete"))
+
+
+def train_stage(suite: Suite, datasets: dict[tuple, str], run_dir: Path, device: str,
+                runner: RunProgress, only: Sequence[str] | None) -> dict[tuple, str]:
+    """Train every trainable model on each scenario's train split (reusing finished ones).
+
+    Returns ``{(scenario index, model): checkpoint directory}``.
+    """
+    tasks: dict[tuple, TrainTask] = {}
+    for i, entry in enumerate(suite.scenarios):
+        for model in suite_models(suite, entry, only):
+            if not is_trainable(model):
+                continue
+            options: dict[str, Any] = {}
+            steps = None
+            for t in suite.training:
+                if t.model == model:
+                    options, steps = dict(t.options), t.steps
+            tasks[(i, model)] = TrainTask(
+                model=model, scenario=entry.name, train_dataset=datasets[(i, "train")],
+                out=str(run_dir / "checkpoints" / model / entry.name.replace("/", "__")),
+                steps=steps, options=options, context=entry.context, horizon=entry.horizon,
+                seed=suite.seed, device=device,
+            )
+    records = {where: run_dir / "tasks" / f"{task.key()}.json" for where, task in tasks.items()}
+    pending = [t for where, t in tasks.items() if not _checkpoint_recorded(records[where])]
+
+    def store(task: TrainTask, checkpoint: str) -> None:
+        where = next(w for w, t in tasks.items() if t is task or t == task)
+        write_json_atomic(records[where], {"checkpoint": checkpoint, "task": asdict(task)})
+
+    runner.stage("train", pending, len(tasks), store)
+    return {where: json.loads(records[where].read_text())["checkpoint"] for where in tasks}
+
+
+def _checkpoint_recorded(record: Path) -> bool:
+    if not record.exists():
+        return False
+    return Path(json.loads(record.read_text())["checkpoint"]).exists()
+
+
+def checkpoint_digest(checkpoint: str) -> str:
+    """sha256 over the files of a checkpoint directory (names and contents)."""
+    path = Path(checkpoint)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return content_hash({str(p.relative_to(path) if path.is_dir() else p.name): file_sha256(p)
+                         for p in files})
+
+
 def plan_tasks(
-    suite: Suite, root: Path, run_dir: Path, device: str, progress: bool
-) -> list[EvalTask]:
-    """Datasets first (generated or reused), trained models next, then one task per
-    (scenario, split, model)."""
-    tasks = []
-    for entry in suite.scenarios:
-        models = list(dict.fromkeys([*suite.models, *entry.models]))
-        trained = [m for m in models if _is_trainable(m)]
-        splits = list(entry.splits) + (["train"] if trained else [])
-        datasets = ensure_datasets(entry, suite, root / "data", splits, progress)
-        checkpoints = {
-            m: train_for_suite(m, suite, entry, datasets["train"], run_dir, device, progress)
-            for m in trained
-        }
-        metrics = metrics_for(suite, entry.name)
+    suite: Suite,
+    datasets: dict[tuple, str],
+    checkpoints: dict[tuple, str],
+    run_dir: Path,
+    device: str,
+    only: Sequence[str] | None = None,
+    external: Iterable[Any] = (),
+) -> list[Any]:
+    """One evaluation task per (scenario, split, model), then one per external source."""
+    from physground.benchmarks.external import ExternalTask
+
+    tasks: list[Any] = []
+    external = list(external)
+    for i, entry in enumerate(suite.scenarios):
+        metrics = metrics_for(suite, entry.name, entry)
         for split in entry.splits:
-            ds = datasets[split]
-            for model in models:
+            path = datasets[(i, split)]
+            dataset_hash = read_manifest(Path(path))["config_hash"]
+            common = dict(scenario=entry.name, split=split, dataset=path,
+                          dataset_hash=dataset_hash, context=entry.context,
+                          horizon=entry.horizon, metrics=metrics,
+                          samples_dir=str(run_dir / "samples"))
+            for model in suite_models(suite, entry, only):
+                checkpoint = checkpoints.get((i, model))
                 tasks.append(EvalTask(
-                    model=model, scenario=entry.name, split=split, dataset=str(ds.path),
-                    dataset_hash=ds.manifest["config_hash"], context=entry.context,
-                    horizon=entry.horizon, metrics=metrics, checkpoint=checkpoints.get(model),
-                    device=device, samples_dir=str(run_dir / "samples"),
+                    model=model, checkpoint=checkpoint, device=device,
+                    checkpoint_hash=checkpoint_digest(checkpoint) if checkpoint else None,
+                    **common,
                 ))
+            for source in external:
+                tasks.append(ExternalTask(source=source.describe(), **common))
     return tasks
 
 
-def _is_trainable(model: str) -> bool:
-    from physground.world_model import MODELS
-
-    return hasattr(MODELS.get(model), "load")
-
-
-def train_for_suite(
-    model: str, suite: Suite, entry: ScenarioEntry, train: Dataset, run_dir: Path,
-    device: str, progress: bool,
-) -> str:
-    """Train ``model`` on the train split as the suite says; reuse a finished checkpoint."""
-    from physground.learned.training import train_for_benchmark
-
-    options: dict[str, Any] = {}
-    steps = None
-    for t in suite.training:
-        if t.model == model:
-            options, steps = dict(t.options), t.steps
-    out = run_dir / "checkpoints" / model / entry.name.replace("/", "__")
-    return str(train_for_benchmark(model, train, out, steps=steps, options=options,
-                                   context=entry.context, horizon=entry.horizon,
-                                   seed=suite.seed, device=device, progress=progress))
-
-
-def collect_results(run_dir: Path, tasks: list[EvalTask]) -> pd.DataFrame:
-    """Concatenate the finished task tables in task order (one row per model, scenario,
+def collect_results(run_dir: Path, tasks: list[Any]) -> pd.DataFrame:
+    """Concatenate the finished task tables in plan order (one row per model, scenario,
     split, rollout, metric and horizon step)."""
-    frames = [pd.read_parquet(run_dir / "tasks" / f"{t.key()}.parquet") for t in tasks]
-    frames = [f for f in frames if len(f)]
+    frames = []
+    for task in tasks:
+        path = task_file(run_dir, task)
+        if not path.exists():
+            raise DataIntegrityError(f"task result {path} ({task.label()}) is missing")
+        frame = pd.read_parquet(path)
+        if len(frame):
+            frames.append(frame)
     if not frames:
-        return pd.DataFrame(columns=RESULT_COLUMNS)
+        return empty_results()
     return pd.concat(frames, ignore_index=True)[RESULT_COLUMNS]
-

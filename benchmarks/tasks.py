@@ -1,13 +1,20 @@
-"""The unit of benchmark work: one (model, scenario, split) evaluation task.
+"""Units of benchmark work: generate a dataset, train a model, evaluate a model.
 
-A task is a frozen, picklable description; ``run()`` loads the dataset, lets the model
-predict every rollout from its context, scores the predictions and returns tidy rows.
-The local executor and Ray run the same task objects.
+Every task is a frozen, picklable description with a stable ``key()`` and a ``run()``;
+the local process pool and Ray run the same task objects (`physground.benchmarks.executors`).
+
+- `GenerateTask`: one ground-truth dataset (scenario, split); cached by content hash and
+  resumable (`physground.storage.generate_dataset`).
+- `TrainTask`: one trainable model on one scenario's train split; returns the checkpoint.
+- `EvalTask`: one (model, scenario, split): the model predicts every rollout of the dataset
+  from its first ``context`` frames, the predictions are scored in one batch
+  (`physground.metrics.evaluate.evaluate_batch`) and returned as tidy rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +28,67 @@ from physground.storage import Dataset
 
 RESULT_COLUMNS = ["model", "scenario", "split", "rollout", "metric", "horizon", "value",
                   "failure"]
+RESULT_DTYPES = {"model": "object", "scenario": "object", "split": "object",
+                 "rollout": "int64", "metric": "object", "horizon": "int64",
+                 "value": "float64", "failure": "object"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerateTask:
+    """Generate (or finish, or reuse) the dataset of ``spec`` under ``data_root``."""
+
+    spec: Any  # physground.storage.DatasetSpec (frozen, picklable)
+    data_root: str
+
+    def key(self) -> str:
+        return "generate-" + content_hash(asdict(self.spec))[:16]
+
+    def label(self) -> str:
+        return f"generate {self.spec.scenario} {self.spec.split}"
+
+    def run(self) -> str:
+        from physground.storage import generate_dataset
+
+        return str(generate_dataset(self.spec, Path(self.data_root), progress=False).path)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainTask:
+    """Train ``model`` on the dataset at ``train_dataset``; writes a checkpoint to ``out``.
+
+    Returns the checkpoint directory. ``physground.learned.training.train_for_benchmark``
+    reuses (or resumes) a checkpoint already in ``out``.
+    """
+
+    model: str
+    scenario: str
+    train_dataset: str
+    out: str
+    steps: int | None
+    options: dict[str, Any] = field(default_factory=dict)
+    context: int = 6
+    horizon: int = 20
+    seed: int = 0
+    device: str = "cpu"
+
+    def key(self) -> str:
+        data = asdict(self)
+        data.pop("train_dataset")
+        data.pop("out")
+        return "train-" + content_hash(data)[:16]
+
+    def label(self) -> str:
+        return f"train {self.model} on {self.scenario}"
+
+    def run(self) -> str:
+        from physground.learned.training import train_for_benchmark
+
+        dataset = Dataset(Path(self.train_dataset))
+        return str(train_for_benchmark(
+            self.model, dataset, Path(self.out), steps=self.steps, options=dict(self.options),
+            context=self.context, horizon=self.horizon, seed=self.seed, device=self.device,
+            progress=False,
+        ))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,30 +104,53 @@ class EvalTask:
     horizon: int
     metrics: tuple[str, ...]
     checkpoint: str | None = None  # directory of a trained model, when the model learns
+    checkpoint_hash: str | None = None  # content of the checkpoint: retrained -> rescored
     device: str = "cpu"
     samples_dir: str | None = None  # where to save rollout 0's truth and prediction
 
     def key(self) -> str:
         """Stable identity of the task; finished tasks are stored under it."""
         data = asdict(self)
-        data.pop("samples_dir")
-        data.pop("dataset")
+        for location in ("samples_dir", "dataset", "checkpoint"):
+            data.pop(location)
         return content_hash(data)[:16]
 
-    def run(self) -> pd.DataFrame:
-        from physground.metrics.evaluate import evaluate
+    def label(self) -> str:
+        return f"{self.model} on {self.scenario} {self.split}"
 
+    def run(self) -> pd.DataFrame:
         model = load_model(self.model, self.checkpoint, self.device)
-        rows: list[dict[str, Any]] = []
-        for index, truth in enumerate(Dataset(Path(self.dataset))):
-            prediction = predict_safely(model, self.model, truth, self.context, self.horizon)
-            for row in evaluate(truth, prediction, list(self.metrics)):
-                rows.append({"model": self.model, "scenario": self.scenario,
-                             "split": self.split, "rollout": truth.seed, **row})
-            if index == 0 and self.samples_dir is not None:
-                save_sample(Path(self.samples_dir), truth, prediction)
-        frame = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-        return frame.astype({"rollout": "int64", "horizon": "int64", "value": "float64"})
+        truths = Dataset(Path(self.dataset)).rollouts()
+        predictions = [predict_safely(model, self.model, t, self.context, self.horizon)
+                       for t in truths]
+        return score(self.model, truths, predictions, self.metrics, self.samples_dir)
+
+
+def score(model: str, truths: list[Rollout], predictions: list[Prediction],
+          metrics: tuple[str, ...], samples_dir: str | None) -> pd.DataFrame:
+    """Tidy result rows of ``model``'s predictions; saves rollout 0 as a sample."""
+    from physground.metrics.evaluate import evaluate_batch
+
+    if samples_dir is not None and truths:
+        save_sample(Path(samples_dir), truths[0], predictions[0])
+    if not truths or not metrics:
+        return empty_results()
+    table = evaluate_batch(truths, predictions, list(metrics))
+    frame = pd.DataFrame({
+        "model": model,
+        "scenario": table["scenario"].astype(str).to_numpy(),
+        "split": table["split"].astype(str).to_numpy(),
+        "rollout": table["seed"].to_numpy(dtype=np.int64),
+        "metric": table["metric"].astype(str).to_numpy(),
+        "horizon": table["horizon"].to_numpy(dtype=np.int64),
+        "value": table["value"].to_numpy(dtype=np.float64),
+        "failure": table["failure"].astype(str).to_numpy(),
+    })
+    return frame[RESULT_COLUMNS].astype(RESULT_DTYPES)
+
+
+def empty_results() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in RESULT_DTYPES.items()})
 
 
 def load_model(name: str, checkpoint: str | None, device: str) -> Any:
@@ -75,23 +166,29 @@ def load_model(name: str, checkpoint: str | None, device: str) -> Any:
 def predict_safely(
     model: Any, name: str, truth: Rollout, context: int, horizon: int
 ) -> Prediction:
-    """The model's prediction, or a failed Prediction recording why it could not predict."""
+    """The model's prediction, or a failed Prediction recording why it could not predict.
+
+    Input errors, numerical errors and runtime errors of a model are scored as failures of
+    that rollout (never dropped); programming errors (TypeError, AttributeError ...) raise.
+    """
     try:
         return model.predict(truth.context(context), horizon)
     except PhysgroundError as err:
         reason = str(err)
-    except (RuntimeError, ValueError, FloatingPointError) as err:
+    except (RuntimeError, ValueError, FloatingPointError, ArithmeticError) as err:
         reason = f"{type(err).__name__}: {err}"
     return Prediction.for_rollout(truth, model=name, context=context, horizon=horizon,
                                   failure=f"model raised {reason}")
 
 
 def sample_path(samples_dir: Path, scenario: str, split: str, who: str) -> Path:
-    return samples_dir / f"{scenario.replace('/', '__')}__{split}__{who}.npz"
+    """Where rollout 0 of (scenario, split) is kept for ``who`` (``truth`` or a model)."""
+    return Path(samples_dir) / f"{scenario.replace('/', '__')}__{split}__{who}.npz"
 
 
 def save_sample(samples_dir: Path, truth: Rollout, prediction: Prediction) -> None:
-    """Keep one rollout's truth and prediction (states, frames) for plots and videos."""
+    """Keep one rollout's truth (all frames) and prediction (horizon frames) for plots and
+    videos: states, numeric statics, frames, params, dt, context and the failure, if any."""
     from physground.atomic import atomic_path
 
     for who, traj in (("truth", truth), (prediction.model, prediction)):
@@ -103,6 +200,27 @@ def save_sample(samples_dir: Path, truth: Rollout, prediction: Prediction) -> No
                        if np.asarray(v).dtype != object})
         if traj.frames is not None:
             arrays["frames"] = np.asarray(traj.frames)
+        failure = getattr(traj, "failure", None) or ""
+        info = {"scenario": truth.scenario, "split": truth.split, "seed": truth.seed,
+                "params": truth.params, "model": who, "failure": failure,
+                "camera": truth.camera.to_dict() if truth.camera is not None else None}
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, context=np.int64(prediction.context),
-                                dt=np.float64(truth.dt), **arrays)
+                                dt=np.float64(truth.dt), info=np.array(json.dumps(info)),
+                                **arrays)
+
+
+def load_sample(path: Path) -> dict[str, Any]:
+    """A saved sample as ``{"states", "static", "frames", "context", "dt", "info"}``."""
+    with np.load(path, allow_pickle=False) as data:
+        out: dict[str, Any] = {"states": {}, "static": {}, "frames": None,
+                               "context": int(data["context"]), "dt": float(data["dt"]),
+                               "info": json.loads(str(data["info"])) if "info" in data else {}}
+        for key in data.files:
+            if key.startswith("state__"):
+                out["states"][key[7:]] = data[key]
+            elif key.startswith("static__"):
+                out["static"][key[8:]] = data[key]
+            elif key == "frames":
+                out["frames"] = data[key]
+    return out

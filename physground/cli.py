@@ -101,49 +101,156 @@ def _number(name: str, text: str) -> float:
         raise PhysgroundError(f"--param {name}={text}: value is not a number") from None
 
 
-@app.command("run")
-def run_command(
-    suite: Annotated[str, typer.Option(help="Shipped suite name or path to a .toml.")] = "quick",
-    root: RootOption = Path("physground-runs"),
-    device: DeviceOption = "cpu",
-    quiet: QuietOption = False,
-) -> None:
-    """Run a suite end to end (ground truth, training, scoring, report); prints the report."""
+ExecutorOption = Annotated[str, typer.Option(
+    "--executor", help="local (process pool), sequential or ray.")]
+WorkersOption = Annotated[int | None, typer.Option(
+    "--workers", help="Worker processes (local) or CPUs (local Ray); default: all cores.")]
+RayAddressOption = Annotated[str | None, typer.Option(
+    "--ray-address", help="Ray cluster address (ray://host:10001 or auto); default: a "
+    "local Ray instance.")]
+SuiteOption = Annotated[str, typer.Option(help="Shipped suite name or path to a .toml.")]
+
+
+def _run(suite: str, root: Path, device: str, quiet: bool, executor: str,
+         workers: int | None, ray_address: str | None, report: bool,
+         models: list[str] | None = None, external: list | None = None) -> Path:
+    from physground.benchmarks.executors import get_executor
     from physground.benchmarks.runner import run_suite
     from physground.device import resolve_device
-    from physground.reports import report_path
     from physground.suite import load_suite
 
-    run_dir = run_suite(load_suite(suite), root=root, device=resolve_device(device),
-                        progress=not quiet)
+    return run_suite(
+        load_suite(suite), root=root, device=resolve_device(device),
+        executor=get_executor(executor, workers=workers, address=ray_address),
+        executor_name=executor, progress=not quiet, report=report, models=models or None,
+        external=external or (),
+    )
+
+
+@app.command("run")
+def run_command(
+    suite: SuiteOption = "quick",
+    root: RootOption = Path("physground-runs"),
+    device: DeviceOption = "cpu",
+    executor: ExecutorOption = "local",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Run a suite end to end (ground truth, training, scoring, report); prints the report.
+
+    Finished datasets, trainings and evaluations are reused: rerunning an interrupted run
+    redoes only what was not finished.
+    """
+    from physground.reports import markdown_path, report_path
+
+    run_dir = _run(suite, root, device, quiet, executor, workers, ray_address, report=True)
+    typer.echo(f"results: {run_dir / 'results.parquet'}")
+    typer.echo(f"summary: {markdown_path(run_dir)}")
     typer.echo(f"report: {report_path(run_dir)}")
 
 
-@app.command("evaluate")
+def _evaluate_help() -> str:
+    """The prediction layout of `physground.benchmarks.external`, reflowed for --help."""
+    from physground.benchmarks import external
+
+    layout = (external.__doc__ or "").split("Prediction layout", 1)[-1]
+    items: list[str] = []
+    for raw in ("Prediction layout" + layout).splitlines():
+        line = raw.strip()
+        if not line:
+            items.append("")
+        elif line.startswith(("PRED_DIR", "- ")) or not items or not items[-1]:
+            items.append(line)
+        else:
+            items[-1] += " " + line
+    # typer folds single newlines; a blank line between items keeps them apart
+    return "\n\n".join(item.replace("``", "`") for item in items if item)
+
+
+@app.command("evaluate", help=(
+    "Score the suite's models (and external predictions) and write the results table.\n\n"
+    "With --predictions DIR the predictions of an outside model are scored exactly like "
+    "the built-in models (use `physground export-context` to get its inputs).\n\n"
+    + _evaluate_help()))
 def evaluate_command(
-    suite: Annotated[str, typer.Option(help="Shipped suite name or path to a .toml.")] = "quick",
+    suite: SuiteOption = "quick",
+    predictions: Annotated[list[Path], typer.Option(
+        "--predictions", help="Directory of external predictions (repeatable).")] = [],  # noqa: B006
+    name: Annotated[list[str], typer.Option(
+        "--name", help="Model name for each --predictions directory (default: model.json "
+        "or the directory name).")] = [],  # noqa: B006
+    allow_missing: Annotated[bool, typer.Option(
+        help="Score rollouts without a prediction file as failures instead of an error.")]
+    = False,
+    model: Annotated[list[str], typer.Option(
+        "--model", help="Only these suite models (repeatable; default: all).")] = [],  # noqa: B006
     root: RootOption = Path("physground-runs"),
     device: DeviceOption = "cpu",
+    executor: ExecutorOption = "local",
+    workers: WorkersOption = None,
+    ray_address: RayAddressOption = None,
+    report: Annotated[bool, typer.Option(help="Also write the report.")] = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Score the suite's models and write the results table (no report)."""
-    from physground.benchmarks.runner import run_suite
-    from physground.device import resolve_device
+    from physground.benchmarks.external import ExternalSource
+
+    if name and len(name) != len(predictions):
+        raise PhysgroundError(f"--name given {len(name)} times for {len(predictions)} "
+                              "--predictions directories; give one per directory or none")
+    sources = [ExternalSource.from_directory(p, name[i] if name else None, allow_missing)
+               for i, p in enumerate(predictions)]
+    run_dir = _run(suite, root, device, quiet, executor, workers, ray_address, report=report,
+                   models=model, external=sources)
+    typer.echo(f"results: {run_dir / 'results.parquet'}")
+    if report:
+        from physground.reports import report_path
+
+        typer.echo(f"report: {report_path(run_dir)}")
+
+
+@app.command("export-context")
+def export_context_command(
+    out: Annotated[Path, typer.Option(help="Directory to write the context to.")],
+    suite: SuiteOption = "quick",
+    root: RootOption = Path("physground-runs"),
+    quiet: QuietOption = False,
+) -> None:
+    """Write the context frames, states and prompts an external model needs (one folder per
+    test rollout of the suite, plus index.json and README.md describing the layout)."""
+    from physground.benchmarks.external import export_context
     from physground.suite import load_suite
 
-    run_dir = run_suite(load_suite(suite), root=root, device=resolve_device(device),
-                        progress=not quiet, report=False)
-    typer.echo(f"results: {run_dir / 'results.parquet'}")
+    index = export_context(load_suite(suite), root, out, progress=not quiet)
+    typer.echo(f"context: {index}")
 
 
 @app.command("report")
 def report_command(
-    run: Annotated[Path, typer.Argument(help="A run directory (runs/<suite>-<hash>).")],
+    runs: Annotated[list[Path], typer.Argument(
+        help="A run directory (runs/<suite>-<hash>), or two to compare (RUN_A RUN_B).")],
+    compare: Annotated[list[str], typer.Option(
+        "--compare", help="Model pair A:B for paired tests (repeatable).")] = [],  # noqa: B006
+    out: Annotated[Path | None, typer.Option(help="Output directory of a comparison.")]
+    = None,
 ) -> None:
-    """(Re)write the report of a finished run."""
-    from physground.reports import write_report
+    """(Re)write a run's report, or compare two runs of the same suite."""
+    from physground.reports import compare_runs, report_path, write_report
 
-    typer.echo(f"report: {write_report(run)}")
+    if len(runs) == 2:
+        typer.echo(f"report: {compare_runs(runs[0], runs[1], out)}")
+        return
+    if len(runs) != 1:
+        raise PhysgroundError(f"report takes one run directory or two to compare, got "
+                              f"{len(runs)}")
+    pairs = []
+    for item in compare:
+        a, sep, b = item.partition(":")
+        if not sep or not a or not b:
+            raise PhysgroundError(f"--compare '{item}' is not of the form MODEL_A:MODEL_B")
+        pairs.append((a, b))
+    write_report(runs[0], pairs=pairs or None)
+    typer.echo(f"report: {report_path(runs[0])}")
 
 
 def main() -> None:

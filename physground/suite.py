@@ -7,6 +7,7 @@ metrics. Every key is checked: a typo names the key and the closest valid one.
     seed = 0
     models = ["copy-last", "constant-velocity", "reference"]
     metrics = ["position_rmse", "energy_drift"]   # or "auto": all that apply
+    compare = [["state-gnn", "constant-velocity"]]  # paired tests in the report
 
     [defaults]
     rollouts = 8
@@ -76,16 +77,20 @@ class Suite:
     metrics: tuple[str, ...] | str = "auto"
     scenarios: tuple[ScenarioEntry, ...] = ()
     training: tuple[TrainingEntry, ...] = ()
+    compare: tuple[tuple[str, str], ...] = ()  # model pairs for paired tests in the report
     source: str = ""  # the file it came from, for messages only
 
     def config_hash(self) -> str:
+        """Hash of what determines the results (not the description, report pairs or the
+        file it came from), so that editing those reuses a finished run."""
         data = dataclasses.asdict(self)
-        data.pop("source")
+        for key in ("source", "description", "compare"):
+            data.pop(key)
         return content_hash(data)
 
 
 _TOP_KEYS = {"name", "description", "seed", "models", "metrics", "defaults", "scenario",
-             "training"}
+             "training", "compare"}
 _ENTRY_KEYS = {f.name for f in dataclasses.fields(ScenarioEntry)}
 _TRAIN_KEYS = {"model", "steps", "options"}
 
@@ -186,12 +191,27 @@ def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
             model=table["model"], steps=_typed(table.get("steps", 200), int, f"{where}.steps"),
             options=dict(_typed(table.get("options", {}), dict, f"{where}.options")),
         ))
+    compare = []
+    all_models = set(models) | {m for e in entries for m in e.models}
+    for i, pair in enumerate(_typed(data.get("compare", []), list, f"{source}: compare")):
+        where = f"{source}: compare[{i}]"
+        names = _str_list(pair, where)
+        if len(names) != 2 or names[0] == names[1]:
+            raise ValidationError(f"{where} is {list(names)}, expected two different models "
+                                  '["A", "B"]')
+        for name in names:
+            if name not in all_models:
+                raise ValidationError(
+                    f"{where}: '{name}' is not a model of this suite"
+                    f"{did_you_mean(name, all_models)}; suite models: {sorted(all_models)}"
+                )
+        compare.append((names[0], names[1]))
     return Suite(
         name=_typed(data["name"], str, f"{source}: name"),
         description=_typed(data.get("description", ""), str, f"{source}: description"),
         seed=_typed(data.get("seed", 0), int, f"{source}: seed"),
         models=models, metrics=metrics, scenarios=tuple(entries), training=tuple(training),
-        source=source,
+        compare=tuple(compare), source=source,
     )
 
 

@@ -1,66 +1,72 @@
-"""The Markdown report of a run: a results table with bootstrap CIs and horizon plots."""
+"""The Markdown summary of a run: leaderboard, per-scenario tables with links to figures
+(written beside it under ``figures/`` and ``media/``), paired comparisons and run facts."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-from physground.reports.plots import plot_metric_vs_horizon
-from physground.reports.tables import format_cell, summary
+from physground.reports.content import (
+    ReportContent,
+    comparison_rows,
+    leaderboard_rows,
+    run_facts,
+    split_table,
+)
 
-from physground.atomic import write_text_atomic
-from physground.errors import DataIntegrityError
-
-
-def report_path(run_dir: Path) -> Path:
-    return Path(run_dir) / "report" / "report.md"
-
-
-def load_run(run_dir: Path) -> tuple[dict, pd.DataFrame]:
-    """The run record and its results table, or a clear error naming the missing file."""
-    run_dir = Path(run_dir)
-    for name in ("run.json", "results.parquet"):
-        if not (run_dir / name).exists():
-            raise DataIntegrityError(f"{run_dir / name} not found: not a finished run directory")
-    return json.loads((run_dir / "run.json").read_text()), pd.read_parquet(
-        run_dir / "results.parquet")
+from physground.atomic import atomic_path, write_text_atomic
 
 
-def write_report(run_dir: Path) -> Path:
-    """Write ``report/report.md`` (and its figures) for a run; returns its path."""
-    run, results = load_run(run_dir)
-    out = report_path(run_dir)
-    figures = out.parent / "figures"
-    table = summary(results)
-    lines = [f"# physground report: suite `{run['suite']['name']}`", ""]
-    env = run["environment"]
-    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
-    lines += [f"Device `{run['device']}` · git `{env.get('git') or 'n/a'}` · {versions}", ""]
-    lines += ["Values are means over rollouts of the per-rollout mean over the horizon, with "
-              "95% bootstrap confidence intervals; failures are rollouts whose prediction "
-              "could not be scored (NaN/Inf, wrong shape) and are counted, not dropped.", ""]
-    for metric, part in table.groupby("metric", sort=True):
-        lines += [f"## {metric}", ""]
-        models = sorted(part["model"].unique())
-        lines.append("| scenario | split | " + " | ".join(models) + " |")
-        lines.append("|---|---|" + "---|" * len(models))
-        for (scenario, split), row in part.groupby(["scenario", "split"], sort=True):
-            cells = []
-            for model in models:
-                match = row[row["model"] == model]
-                if match.empty:
-                    cells.append("")
-                    continue
-                r = match.iloc[0]
-                cell = format_cell(r["mean"], r["ci_low"], r["ci_high"])
-                if r["failures"]:
-                    cell += f" ({r['failures']}/{r['rollouts']} failed)"
-                cells.append(cell)
-            lines.append(f"| {scenario} | {split} | " + " | ".join(cells) + " |")
-        lines.append("")
-        figure = plot_metric_vs_horizon(results, metric, figures / f"{metric}_vs_horizon.png")
-        if figure is not None:
-            lines += [f"![{metric} against horizon](figures/{figure.name})", ""]
-    write_text_atomic(out, "\n".join(lines))
-    return out
+def md_table(rows: Sequence[dict[str, str]]) -> list[str]:
+    if not rows:
+        return ["(nothing to show)", ""]
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row.get(h, "")).replace("|", "\\|")
+                                       for h in header) + " |")
+    return [*lines, ""]
+
+
+def _write_bytes(path: Path, data: bytes) -> str:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return path.name
+
+
+def render(content: ReportContent, out_dir: Path) -> str:
+    """Markdown text; figures are written under ``out_dir/figures`` and ``out_dir/media``."""
+    figures, media = out_dir / "figures", out_dir / "media"
+    lines = [f"# physground report: suite `{content.suite}`", ""]
+    lines += ["## Leaderboard", ""]
+    if content.leaderboard is None:
+        lines += ["No normalized scores: the run needs `copy-last` and `reference`.", ""]
+    else:
+        lines += ["Aggregate physics-plausibility score (0 = copy-last baseline, 100 = "
+                  "reference re-simulation), mean over (scenario, split, metric), with 95% "
+                  "stratified bootstrap CIs.", ""]
+        lines += md_table(leaderboard_rows(content.leaderboard))
+    for section in content.sections:
+        stem = section.name.replace("/", "__")
+        lines += [f"## {section.name}", ""]
+        lines += md_table(split_table(section).to_dict("records"))
+        if section.horizon_png:
+            name = _write_bytes(figures / f"{stem}__horizon.png", section.horizon_png)
+            lines += [f"![{section.name} error against horizon](figures/{name})", ""]
+        for split, png in section.conservation_png.items():
+            name = _write_bytes(figures / f"{stem}__{split}__conservation.png", png)
+            lines += [f"![{section.name} {split} conserved quantities](figures/{name})", ""]
+        for split, (gif, labels) in section.strips.items():
+            name = _write_bytes(media / f"{stem}__{split}__strip.gif", gif)
+            lines += [f"{split}: {' | '.join(labels)} (bottom: error heat maps)", "",
+                      f"![{section.name} {split} side by side](media/{name})", ""]
+    lines += ["## Paired comparisons", ""]
+    lines += md_table(comparison_rows(content.comparisons))
+    lines += ["## Run", ""]
+    lines += md_table([{"": k, "value": v} for k, v in run_facts(content.run)])
+    return "\n".join(lines)
+
+
+def write(content: ReportContent, path: Path) -> Path:
+    write_text_atomic(path, render(content, path.parent))
+    return path

@@ -1,0 +1,430 @@
+"""Predictions of external models (any video or state model), scored like ours.
+
+Export what an outside model needs with ``physground export-context --suite quick --out
+CONTEXT_DIR``; run the model; put its predictions in a directory PRED_DIR laid out as
+below; score them with ``physground evaluate --suite quick --predictions PRED_DIR``.
+
+Context layout (written by `export_context`)::
+
+    CONTEXT_DIR/index.json                              every rollout, with its prompt
+    CONTEXT_DIR/<scenario>/<split>/<rollout>/prompt.json
+        scenario, split, rollout, description (no parameter values), prompt, fps,
+        context_frames, frames_to_generate, image_height, image_width, prediction_file
+    CONTEXT_DIR/<scenario>/<split>/<rollout>/frame_000.png ...   the context frames
+    CONTEXT_DIR/<scenario>/<split>/<rollout>/context.gif         the same as an animation
+    CONTEXT_DIR/<scenario>/<split>/<rollout>/context.npz         context states (SI units)
+
+Prediction layout (read by `ExternalTask`)::
+
+    PRED_DIR/model.json                                 optional: {"name": "my-model"}
+    PRED_DIR/<scenario>/<split>/<rollout>.npz           frames and/or states
+    PRED_DIR/<scenario>/<split>/<rollout>.npy           frames only
+    PRED_DIR/<scenario>/<split>/<rollout>.gif|.mp4|.webp   frames only (decoded by imageio)
+
+``<scenario>`` is the registry name with ``/`` replaced by ``__`` (``rigid__projectile``),
+``<split>`` is ``test_id`` or ``test_ood`` and ``<rollout>`` the rollout's seed (as in the
+context export and the results table). A prediction holds exactly the ``frames_to_generate``
+frames that follow the context:
+
+- ``frames``: uint8 [H, h, w, 3] (RGB; an alpha channel is dropped) with the context's
+  image size;
+- states, under the ground truth's state names (rigid ``pos [H,B,3]``, ``quat``, ``vel``,
+  ``angvel``; cloth ``x [H,N,3]``, ``v``; smoke ``density [H,h,w]``, ``velocity``; SPH
+  ``x``, ``v``), floating point, SI units, world coordinates.
+
+A wrong layout (unknown scenario or split folder, a file name that is no rollout of the
+suite, two files for one rollout, a missing rollout), a wrong length, shape or dtype raise
+`PredictionLayoutError` naming the file and array. NaN or Inf values are not an error: that
+rollout is scored as a failure and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from physground.atomic import write_json_atomic, write_text_atomic
+from physground.errors import PhysgroundError, ValidationError, did_you_mean
+from physground.provenance import content_hash, file_sha256
+from physground.rollout import Prediction, Rollout
+
+PREDICTION_SUFFIXES = (".npz", ".npy", ".gif", ".mp4", ".webp")
+VIDEO_SUFFIXES = (".gif", ".mp4", ".webp")
+SOURCES_FILE = "external.json"
+
+
+class PredictionLayoutError(ValidationError):
+    """External predictions that do not follow the documented layout, length, shape or
+    dtype; the message names the file (and array) at fault."""
+
+
+def folder_name(scenario: str) -> str:
+    """``rigid/projectile`` -> ``rigid__projectile`` (one folder level per scenario)."""
+    return scenario.replace("/", "__")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExternalSource:
+    """A directory of predictions of one outside model, scored under ``name``."""
+
+    name: str
+    directory: str
+    allow_missing: bool = False  # a missing rollout is scored as a failure, not an error
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name:
+            raise ValidationError(f"external model name '{self.name}' must be non-empty "
+                                  "and contain no '/'")
+
+    @classmethod
+    def from_directory(cls, directory: Path, name: str | None = None,
+                       allow_missing: bool = False) -> ExternalSource:
+        """A source for ``directory``; the name comes from ``name``, else ``model.json``,
+        else the directory's name."""
+        directory = Path(directory).resolve()
+        if not directory.is_dir():
+            raise PredictionLayoutError(f"predictions directory {directory} does not exist")
+        if name is None and (directory / "model.json").exists():
+            try:
+                name = str(json.loads((directory / "model.json").read_text())["name"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise PredictionLayoutError(
+                    f"{directory / 'model.json'}: expected a JSON object with a 'name'"
+                ) from None
+        return cls(name=name or directory.name, directory=str(directory),
+                   allow_missing=allow_missing)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "directory": self.directory,
+                "allow_missing": self.allow_missing}
+
+
+def load_sources(run_dir: Path) -> dict[str, ExternalSource]:
+    """External sources remembered by a run (those whose directory still exists)."""
+    path = Path(run_dir) / SOURCES_FILE
+    if not path.exists():
+        return {}
+    out = {}
+    for name, data in json.loads(path.read_text()).items():
+        if not Path(data["directory"]).is_dir():
+            warnings.warn(f"external predictions '{name}' ({data['directory']}) no longer "
+                          "exist; they are left out of this run's results", stacklevel=2)
+            continue
+        out[name] = ExternalSource(**data)
+    return out
+
+
+def save_sources(run_dir: Path, sources: dict[str, ExternalSource]) -> None:
+    if sources or (Path(run_dir) / SOURCES_FILE).exists():
+        write_json_atomic(Path(run_dir) / SOURCES_FILE,
+                          {k: s.describe() for k, s in sorted(sources.items())})
+
+
+def check_layout(directory: Path, scenarios: Iterable[tuple[str, str]]) -> None:
+    """Every folder under ``directory`` must be a (scenario, split) of the suite."""
+    directory = Path(directory)
+    wanted: dict[str, set[str]] = {}
+    for scenario, split in scenarios:
+        wanted.setdefault(folder_name(scenario), set()).add(split)
+    for child in sorted(directory.iterdir()):
+        if child.name == "model.json" or child.name.startswith("."):
+            continue
+        if not child.is_dir() or child.name not in wanted:
+            raise PredictionLayoutError(
+                f"{child}: expected a scenario folder, one of {sorted(wanted)}"
+                f"{did_you_mean(child.name, wanted)} ('/' in names is written '__')"
+            )
+        for split_dir in sorted(child.iterdir()):
+            if split_dir.name.startswith("."):
+                continue
+            if not split_dir.is_dir() or split_dir.name not in wanted[child.name]:
+                raise PredictionLayoutError(
+                    f"{split_dir}: expected a split folder, one of "
+                    f"{sorted(wanted[child.name])}"
+                    f"{did_you_mean(split_dir.name, wanted[child.name])}"
+                )
+
+
+def prediction_files(folder: Path, seeds: list[int], allow_missing: bool
+                     ) -> dict[int, Path | None]:
+    """The prediction file of each rollout seed in ``folder`` (None: missing)."""
+    folder = Path(folder)
+    found: dict[int, Path] = {}
+    known = {str(s) for s in seeds}
+    if folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith("."):
+                continue
+            if path.suffix.lower() not in PREDICTION_SUFFIXES:
+                raise PredictionLayoutError(
+                    f"{path}: expected <rollout>{{{','.join(PREDICTION_SUFFIXES)}}}"
+                )
+            if path.stem not in known:
+                raise PredictionLayoutError(
+                    f"{path}: '{path.stem}' is not a rollout of this split; expected one of "
+                    f"{sorted(known, key=int)[:8]}{' ...' if len(known) > 8 else ''}"
+                )
+            seed = int(path.stem)
+            if seed in found:
+                raise PredictionLayoutError(
+                    f"{path}: rollout {seed} also has {found[seed].name}; keep one file"
+                )
+            found[seed] = path
+    missing = [s for s in seeds if s not in found]
+    if missing and not allow_missing:
+        raise PredictionLayoutError(
+            f"{folder}: no prediction for {len(missing)} of {len(seeds)} rollouts (first "
+            f"missing: {missing[0]}.npz); pass --allow-missing to score them as failures"
+        )
+    return {s: found.get(s) for s in seeds}
+
+
+def read_frames(path: Path) -> np.ndarray:
+    """Frames of a video or image-sequence file as an array (not yet checked)."""
+    import imageio.v3 as iio
+
+    try:
+        frames = iio.imread(path, index=None)
+    except Exception as err:  # imageio raises many types for unreadable files
+        hint = (" (MP4 needs a video plugin: pip install imageio[ffmpeg] or av)"
+                if path.suffix.lower() == ".mp4" else "")
+        raise PredictionLayoutError(f"{path}: cannot decode frames ({err}){hint}") from None
+    return np.asarray(frames)
+
+
+def read_prediction(path: Path, truth: Rollout, model: str, context: int,
+                    horizon: int) -> Prediction:
+    """Read and check one prediction file against its ground truth rollout."""
+    suffix = path.suffix.lower()
+    arrays: dict[str, np.ndarray]
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError) as err:
+            raise PredictionLayoutError(f"{path}: not a readable .npz file ({err})") from None
+    elif suffix == ".npy":
+        try:
+            arrays = {"frames": np.load(path, allow_pickle=False)}
+        except (OSError, ValueError) as err:
+            raise PredictionLayoutError(f"{path}: not a readable .npy file ({err})") from None
+    else:
+        arrays = {"frames": read_frames(path)}
+    if not arrays:
+        raise PredictionLayoutError(f"{path}: empty; expected 'frames' and/or states "
+                                    f"{sorted(truth.states)}")
+    allowed = {"frames", *truth.states}
+    for key in arrays:
+        if key not in allowed:
+            raise PredictionLayoutError(
+                f"{path}: unknown array '{key}'{did_you_mean(key, allowed)}; expected "
+                f"'frames' and/or states {sorted(truth.states)}"
+            )
+    frames = arrays.pop("frames", None)
+    if frames is not None:
+        frames = _check_frames(path, frames, truth, horizon)
+    states = {k: _check_state(path, k, v, truth, context, horizon) for k, v in arrays.items()}
+    return Prediction.for_rollout(truth, model=model, context=context, horizon=horizon,
+                                  states=states, frames=frames)
+
+
+def _check_frames(path: Path, frames: np.ndarray, truth: Rollout, horizon: int) -> np.ndarray:
+    if truth.frames is None:
+        raise PredictionLayoutError(
+            f"{path}: has 'frames' but {truth.scenario} is not rendered in this suite "
+            "(config render = false); predict states instead"
+        )
+    if frames.dtype != np.uint8:
+        raise PredictionLayoutError(
+            f"{path}: array 'frames' has dtype {frames.dtype}, expected uint8 (0..255)")
+    if frames.ndim == 4 and frames.shape[-1] == 4:
+        frames = frames[..., :3]  # drop alpha (GIF/WebP decoders return RGBA)
+    want = truth.frames.shape[1:]
+    if frames.ndim != 4 or frames.shape[1:] != want:
+        raise PredictionLayoutError(
+            f"{path}: array 'frames' has shape {list(frames.shape)}, expected "
+            f"[{horizon}, {', '.join(map(str, want))}] (frames, height, width, RGB)"
+        )
+    if frames.shape[0] != horizon:
+        raise PredictionLayoutError(
+            f"{path}: array 'frames' has {frames.shape[0]} frames, expected {horizon} "
+            "(frames_to_generate)"
+        )
+    return np.ascontiguousarray(frames)
+
+
+def _check_state(path: Path, name: str, value: np.ndarray, truth: Rollout, context: int,
+                 horizon: int) -> np.ndarray:
+    if not np.issubdtype(value.dtype, np.floating):
+        raise PredictionLayoutError(
+            f"{path}: array '{name}' has dtype {value.dtype}, expected floating point")
+    want = (horizon, *np.shape(truth.states[name])[1:])
+    if value.shape != want:
+        what = "frames" if value.ndim == len(want) and value.shape[1:] == want[1:] else "shape"
+        detail = (f"{value.shape[0]} frames, expected {horizon} (frames_to_generate)"
+                  if what == "frames" else f"shape {list(value.shape)}, expected {list(want)}")
+        raise PredictionLayoutError(f"{path}: array '{name}' has {detail}")
+    return value.astype(np.float64, copy=False)
+
+
+def folder_digest(folder: Path) -> str:
+    """Content hash of a predictions folder (file names and sha256), or 'missing'."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return "missing"
+    return content_hash({p.name: file_sha256(p) for p in sorted(folder.iterdir())
+                         if p.is_file() and not p.name.startswith(".")})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExternalTask:
+    """Score one external source's predictions on one (scenario, split) dataset."""
+
+    source: dict[str, Any]  # ExternalSource.describe()
+    scenario: str
+    split: str
+    dataset: str
+    dataset_hash: str
+    context: int
+    horizon: int
+    metrics: tuple[str, ...]
+    samples_dir: str | None = None
+
+    @property
+    def model(self) -> str:
+        return str(self.source["name"])
+
+    def folder(self) -> Path:
+        return Path(self.source["directory"]) / folder_name(self.scenario) / self.split
+
+    def key(self) -> str:
+        return "external-" + content_hash({
+            "name": self.model, "allow_missing": self.source.get("allow_missing", False),
+            "scenario": self.scenario, "split": self.split, "dataset_hash": self.dataset_hash,
+            "context": self.context, "horizon": self.horizon, "metrics": self.metrics,
+            "digest": folder_digest(self.folder()),
+        })[:16]
+
+    def label(self) -> str:
+        return f"{self.model} (external) on {self.scenario} {self.split}"
+
+    def run(self) -> pd.DataFrame:
+        from physground.benchmarks.tasks import score
+
+        from physground.storage import Dataset
+
+        truths = Dataset(Path(self.dataset)).rollouts()
+        files = prediction_files(self.folder(), [t.seed for t in truths],
+                                 bool(self.source.get("allow_missing", False)))
+        predictions = []
+        for truth in truths:
+            path = files[truth.seed]
+            if path is None:
+                predictions.append(Prediction.for_rollout(
+                    truth, model=self.model, context=self.context, horizon=self.horizon,
+                    failure=f"no prediction file for rollout {truth.seed} in {self.folder()}"))
+            else:
+                predictions.append(read_prediction(path, truth, self.model, self.context,
+                                                   self.horizon))
+        return score(self.model, truths, predictions, self.metrics, self.samples_dir)
+
+
+def check_source(source: ExternalSource, suite: Any) -> None:
+    """Check the folder layout of ``source`` against ``suite`` before any work starts."""
+    pairs = [(e.name, s) for e in suite.scenarios for s in e.splits]
+    check_layout(Path(source.directory), pairs)
+    if not source.allow_missing:
+        for scenario, split in pairs:
+            folder = Path(source.directory) / folder_name(scenario) / split
+            if not folder.is_dir():
+                raise PredictionLayoutError(
+                    f"{folder}: missing (the suite scores {scenario} {split}); pass "
+                    "--allow-missing to score absent predictions as failures"
+                )
+
+
+# ------------------------------------------------------------------------ context export
+
+
+def scenario_description(scenario: str) -> str:
+    """A description of the scene without parameter values: the scenario's ``description``
+    attribute or the first paragraph of its class docstring."""
+    from physground.scenario import SCENARIOS
+
+    factory = SCENARIOS.get(scenario)
+    text = getattr(factory, "description", None) or (factory.__doc__ or "").strip()
+    return " ".join(text.split("\n\n")[0].split()) or scenario
+
+
+def export_context(suite: Any, root: Path, out: Path, *, progress: bool = True) -> Path:
+    """Write the context frames, states and prompts of every test rollout of ``suite``.
+
+    Ground truth is generated or reused under ``root/data`` exactly as ``physground run``
+    does, so the rollouts are the ones ``evaluate --predictions`` scores against.
+    Returns the path of ``index.json``.
+    """
+    import imageio.v3 as iio
+    from physground.benchmarks.runner import dataset_spec
+
+    from physground.storage import generate_dataset
+
+    out = Path(out)
+    entries = []
+    for entry in suite.scenarios:
+        description = scenario_description(entry.name)
+        for split in entry.splits:
+            dataset = generate_dataset(dataset_spec(entry, suite, split), Path(root) / "data",
+                                       progress=progress)
+            for truth in dataset:
+                folder = out / folder_name(entry.name) / split / str(truth.seed)
+                folder.mkdir(parents=True, exist_ok=True)
+                context = truth.context(entry.context)
+                fps = 1.0 / truth.dt
+                prompt = {
+                    "scenario": entry.name, "split": split, "rollout": truth.seed,
+                    "description": description,
+                    "prompt": (f"{description} Continue this video for "
+                               f"{entry.horizon} more frames at {fps:.4g} frames per "
+                               "second; the camera does not move."),
+                    "fps": fps, "dt": truth.dt, "context_frames": entry.context,
+                    "frames_to_generate": entry.horizon,
+                    "image_height": None, "image_width": None,
+                    "states": {k: list(np.shape(v)[1:]) for k, v in truth.states.items()},
+                    "prediction_file": f"{folder_name(entry.name)}/{split}/{truth.seed}.npz",
+                }
+                if context.frames is not None:
+                    prompt["image_height"], prompt["image_width"] = context.frames.shape[1:3]
+                    for i, frame in enumerate(context.frames):
+                        iio.imwrite(folder / f"frame_{i:03d}.png", frame)
+                    iio.imwrite(folder / "context.gif", context.frames,
+                                duration=1000.0 * truth.dt, loop=0)
+                statics = {f"static__{k}": np.asarray(v) for k, v in truth.static.items()
+                           if np.asarray(v).dtype != object}
+                np.savez_compressed(folder / "context.npz", dt=np.float64(truth.dt),
+                                    **{k: np.asarray(v) for k, v in context.states.items()},
+                                    **statics)
+                write_json_atomic(folder / "prompt.json", prompt)
+                entries.append(prompt)
+    if not entries:
+        raise PhysgroundError(f"suite {suite.name} has no test rollouts to export")
+    index = out / "index.json"
+    write_json_atomic(index, {"suite": suite.name, "suite_hash": suite.config_hash(),
+                              "rollouts": entries})
+    write_text_atomic(out / "README.md", _context_readme(suite.name))
+    return index
+
+
+def _context_readme(suite: str) -> str:
+    doc = __doc__ or ""
+    return (f"# Context for external models (suite `{suite}`)\n\n"
+            "Each `<scenario>/<split>/<rollout>/prompt.json` says what to generate. Write "
+            "the predictions as described below and score them with\n"
+            f"`physground evaluate --suite {suite} --predictions PRED_DIR`.\n\n```\n"
+            + doc + "```\n")

@@ -1,0 +1,197 @@
+"""What a report shows, computed once from a run directory and rendered twice (HTML and
+Markdown). Reads the run record, the results table and the saved samples; nothing else."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from physground.reports import plots, tables
+
+from physground.errors import DataIntegrityError
+
+
+@dataclass
+class ScenarioSection:
+    """Everything shown for one scenario."""
+
+    name: str
+    family: str
+    summary: pd.DataFrame  # tables.summary rows of this scenario
+    scores: pd.DataFrame | None  # normalized scores of this scenario (None: no anchors)
+    horizon_png: bytes | None = None
+    conservation_png: dict[str, bytes] = field(default_factory=dict)  # split -> PNG
+    strips: dict[str, tuple[bytes, list[str]]] = field(default_factory=dict)  # split -> GIF
+
+
+@dataclass
+class ReportContent:
+    run_dir: Path
+    run: dict[str, Any]
+    results: pd.DataFrame
+    models: list[str]
+    leaderboard: pd.DataFrame | None
+    sections: list[ScenarioSection]
+    comparisons: pd.DataFrame
+    pairs: list[tuple[str, str]]
+
+    @property
+    def suite(self) -> str:
+        return str(self.run["suite"]["name"])
+
+
+def load_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The run record and its results table, or a clear error naming the missing file."""
+    run_dir = Path(run_dir)
+    for name in ("run.json", "results.parquet"):
+        if not (run_dir / name).exists():
+            raise DataIntegrityError(f"{run_dir / name} not found: not a finished run directory")
+    results = pd.read_parquet(run_dir / "results.parquet")
+    for col in ("model", "scenario", "split", "metric"):
+        results[col] = results[col].astype(str)
+    results["failure"] = results["failure"].astype(object).where(results["failure"].notna(), "")
+    return json.loads((run_dir / "run.json").read_text()), results
+
+
+def load_samples(run_dir: Path, scenario: str, split: str, models: list[str]
+                 ) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """The saved truth and model samples of rollout 0 of (scenario, split)."""
+    from physground.benchmarks.tasks import load_sample, sample_path
+
+    samples = Path(run_dir) / "samples"
+    truth_file = sample_path(samples, scenario, split, "truth")
+    if not truth_file.exists():
+        return None, {}
+    predictions = {}
+    for model in models:
+        path = sample_path(samples, scenario, split, model)
+        if path.exists():
+            predictions[model] = load_sample(path)
+    return load_sample(truth_file), predictions
+
+
+def build(run_dir: Path, pairs: list[tuple[str, str]] | None = None, media: bool = True,
+          n_resamples: int = 1000) -> ReportContent:
+    """Compute every table and figure of the report of ``run_dir``."""
+    from physground.reports.media import strip_gif
+
+    run, results = load_run(run_dir)
+    models = list(dict.fromkeys(results["model"]))
+    board = tables.leaderboard(results, n_resamples=n_resamples) if len(results) else None
+    summary = tables.summary(results) if len(results) else pd.DataFrame(
+        columns=["scenario", "split", "metric", "model", "mean", "ci_low", "ci_high",
+                 "rollouts", "failures", "undefined"])
+    score_table = tables.scores(results) if len(results) else None
+    sections = []
+    for scenario in list(dict.fromkeys(results["scenario"])):
+        part = results[results["scenario"] == scenario]
+        section = ScenarioSection(
+            name=scenario, family=scenario.split("/")[0],
+            summary=summary[summary["scenario"] == scenario],
+            scores=None if score_table is None else
+            score_table[score_table["scenario"] == scenario],
+            horizon_png=plots.horizon_curves(part, scenario),
+        )
+        if media:
+            for split in list(dict.fromkeys(part["split"])):
+                split_models = list(dict.fromkeys(part[part["split"] == split]["model"]))
+                truth, predictions = load_samples(run_dir, scenario, split, split_models)
+                if truth is None:
+                    continue
+                png = plots.conservation_plot(f"{scenario} · {split} · rollout "
+                                              f"{truth['info'].get('seed', 0)}",
+                                              truth, predictions)
+                if png is not None:
+                    section.conservation_png[split] = png
+                strip = strip_gif(truth, predictions)
+                if strip is not None:
+                    section.strips[split] = strip
+        sections.append(section)
+    if pairs is None:
+        pairs = [tuple(p) for p in run["suite"].get("compare", [])] or \
+            tables.default_pairs(models)
+    pairs = [(a, b) for a, b in pairs if a in models and b in models]
+    comparisons = tables.paired_comparisons(results, pairs)
+    return ReportContent(run_dir=Path(run_dir), run=run, results=results, models=models,
+                         leaderboard=board, sections=sections, comparisons=comparisons,
+                         pairs=pairs)
+
+
+def split_table(section: ScenarioSection) -> pd.DataFrame:
+    """Rows (metric, model) with columns per split: ``mean [CI]`` and failures, and the
+    normalized score per split when available; used by both renderers."""
+    rows = []
+    splits = sorted(section.summary["split"].unique())
+    for (metric, model), group in section.summary.groupby(["metric", "model"], sort=True):
+        row: dict[str, Any] = {"metric": metric, "model": model}
+        for split in splits:
+            match = group[group["split"] == split]
+            if match.empty:
+                row[split] = ""
+                continue
+            r = match.iloc[0]
+            cell = tables.format_cell(r["mean"], r["ci_low"], r["ci_high"])
+            if r["failures"]:
+                cell += f" ({r['failures']}/{r['rollouts']} failed)"
+            row[split] = cell
+            if section.scores is not None:
+                s = section.scores[(section.scores["metric"] == metric)
+                                   & (section.scores["model"] == model)
+                                   & (section.scores["split"] == split)]
+                row[f"score {split}"] = tables.format_score(
+                    float(s["score"].iloc[0])) if len(s) else "—"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def leaderboard_rows(board: pd.DataFrame) -> list[dict[str, str]]:
+    """Formatted leaderboard rows for both renderers."""
+    splits = sorted(c[6:] for c in board.columns if c.startswith("score_"))
+    rows = []
+    for rank, r in enumerate(board.itertuples(index=False), start=1):
+        d = r._asdict()
+        row = {"rank": str(rank), "model": str(d["model"]),
+               "physics score [95% CI]": tables.format_score(
+                   d["physics_score"], d["ci_low"], d["ci_high"])}
+        for split in splits:
+            row[split] = tables.format_score(d[f"score_{split}"], d.get(f"ci_low_{split}"),
+                                             d.get(f"ci_high_{split}"))
+        for tag in ("accuracy", "plausibility", "pixels"):
+            row[tag] = tables.format_score(d.get(tag, float("nan")))
+        row["failed rollouts"] = f"{int(d.get('failed_rollouts') or 0)}/" \
+                                 f"{int(d.get('scored_rollouts') or 0)}"
+        rows.append(row)
+    return rows
+
+
+def comparison_rows(comparisons: pd.DataFrame) -> list[dict[str, str]]:
+    rows = []
+    for r in comparisons.itertuples(index=False):
+        rows.append({
+            "A vs B": f"{r.a} vs {r.b}", "scenario": r.scenario, "split": r.split,
+            "metric": r.metric, "A": f"{r.mean_a:.3g}", "B": f"{r.mean_b:.3g}",
+            "A − B [95% CI]": tables.format_cell(r.difference, r.ci_low, r.ci_high),
+            "p": f"{r.pvalue:.3g}", "n": str(r.n), "better": r.better,
+        })
+    return rows
+
+
+def run_facts(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """Key facts of a run (suite, device, executor, versions, git, time) as label/value."""
+    env = run.get("environment", {})
+    versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
+    facts = [("suite", f"{run['suite']['name']} (hash {str(run.get('suite_hash', ''))[:12]})"),
+             ("device", str(run.get("device", ""))),
+             ("executor", str(run.get("executor", "local"))),
+             ("git", str(env.get("git") or "n/a")),
+             ("versions", versions),
+             ("platform", str(env.get("platform", ""))),
+             ("started", str(run.get("started", "")))]
+    if "seconds" in run:
+        tasks = run.get("tasks", {})
+        facts.append(("wall time", f"{run['seconds']:.1f} s ({tasks.get('run', '?')} of "
+                                   f"{tasks.get('total', '?')} evaluation tasks run)"))
+    return facts
