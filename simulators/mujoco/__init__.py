@@ -36,6 +36,8 @@ _RIGID = {
     "rigid/double_pendulum": f"{_M}.pendulum:ScenarioDoublePendulum",
     "rigid/double_pendulum_damped": f"{_M}.pendulum:ScenarioDoublePendulumDamped",
     "rigid/incline": f"{_M}.incline:ScenarioIncline",
+    "rigid/stack": f"{_M}.stack:ScenarioStack",
+    "rigid/dominoes": f"{_M}.dominoes:ScenarioDominoes",
 }
 for _name, _target in _RIGID.items():
     SCENARIOS.register(_name, _target, tags=["rigid", "mujoco", "benchmark"])
