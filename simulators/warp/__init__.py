@@ -14,6 +14,7 @@ _WARP = {
     "cloth/drape": (f"{_MODULE}.cloth:ScenarioClothDrape", "cloth"),
     "cloth/flag": (f"{_MODULE}.cloth:ScenarioClothFlag", "cloth"),
     "fluid/smoke": (f"{_MODULE}.smoke:ScenarioSmoke", "fluid"),
+    "fluid/dam_break": (f"{_MODULE}.sph:ScenarioDamBreak", "fluid"),
 }
 for _name, (_target, _family) in _WARP.items():
     SCENARIOS.register(_name, _target, tags=[_family, "warp", "benchmark"])
