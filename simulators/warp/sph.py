@@ -86,7 +86,7 @@ def mirror_y(p: wp.vec3) -> wp.vec3:
 @wp.func
 def near_wall_x(xi: wp.vec3, width: float, support: float) -> float:
     """The x position of the side wall within reach of xi, or -1 when none is."""
-    wall = -1.0
+    wall = wp.float32(-1.0)
     if xi[0] < support:
         wall = 0.0
     elif xi[0] > width - support:
@@ -112,7 +112,7 @@ def sph_density(
     floor_near = xi[1] < support
     total = wp.float32(0.0)
     query = wp.hash_grid_query(grid, xi, support, b)
-    j = 0
+    j = wp.int32(0)
     while wp.hash_grid_query_next(query, j):
         xj = x[j]
         total += wendland(wp.length(xi - xj), support)
@@ -183,7 +183,7 @@ def sph_accel_integrate(
     floor_near = xi[1] < support
     acc = wp.vec3(0.0, -gravity[b], 0.0)
     query = wp.hash_grid_query(grid, xi, support, b)
-    j = 0
+    j = wp.int32(0)
     while wp.hash_grid_query_next(query, j):
         if j != i:
             rho_j = rho[j]
