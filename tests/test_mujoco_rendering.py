@@ -1,0 +1,88 @@
+"""Frames, object-id masks and cameras of the rigid scenarios (shared tiled renderer)."""
+
+import mujoco
+import numpy as np
+import pytest
+from physground.simulators.mujoco.base import STATE_SPEC
+from physground.simulators.mujoco.rendering import make_renderer, shared_renderer
+
+from physground.scenario import get_scenario
+
+
+def _rollout(name, seed=0, split="test_id", num_frames=6, **params):
+    scenario = get_scenario(name, num_frames=num_frames, image_size=64)
+    p = {**scenario.sample_params(split, seed), **params}
+    (r,) = scenario.generate([p], [seed], split)
+    return scenario, p, r
+
+
+def test_tiled_renderer_matches_mujoco_renderer_pixel_for_pixel():
+    scenario, p, r = _rollout("rigid/collision", num_spheres=3)
+    model = scenario.build_model(p)
+    data = mujoco.MjData(model)
+    reference = make_renderer(model, 64)
+    try:
+        for t in (0, r.num_frames - 1):
+            data.qpos[:] = r.states["pos"][t, :, :2].reshape(-1)
+            mujoco.mj_forward(model, data)
+            reference.update_scene(data, "main")
+            np.testing.assert_array_equal(reference.render(), r.frames[t])
+            reference.enable_segmentation_rendering()
+            reference.update_scene(data, "main")
+            seg = reference.render()
+            reference.disable_segmentation_rendering()
+            body = np.where(seg[..., 1] == mujoco.mjtObj.mjOBJ_GEOM,
+                            model.geom_bodyid[seg[..., 0]], 0)
+            np.testing.assert_array_equal(body, r.masks[t])  # body i has mask id i (world 0)
+    finally:
+        reference.close()
+
+
+def test_one_gl_context_serves_every_scenario():
+    first = shared_renderer(64)
+    for name in ("rigid/bounce", "rigid/stack", "rigid/pendulum"):
+        _rollout(name, num_frames=2)
+    assert shared_renderer(64) is first
+
+
+@pytest.mark.parametrize("name", ["rigid/collision", "rigid/bounce", "rigid/incline",
+                                  "rigid/double_pendulum", "rigid/dominoes"])
+def test_mask_identity_follows_each_body_through_time(name):
+    _, _, r = _rollout(name, num_frames=12)
+    n = r.states["pos"].shape[1]
+    assert r.frames.shape == (12, 64, 64, 3) and r.masks.shape == (12, 64, 64)
+    assert set(np.unique(r.masks)) <= set(range(n + 1))
+    for t in range(r.num_frames):
+        for k in range(n):
+            ys, xs = np.nonzero(r.masks[t] == k + 1)
+            if len(xs) < 4:  # occluded or out of view: the state still exists
+                continue
+            u, v = r.camera.project(r.states["pos"][t, k])
+            # the mask of body k sits where body k's centre projects
+            assert abs(xs.mean() + 0.5 - u) < 2.0 and abs(ys.mean() + 0.5 - v) < 2.0, (t, k)
+
+
+def test_pendulum_rod_is_drawn_but_not_part_of_the_bob_mask():
+    _, p, r = _rollout("rigid/pendulum", num_frames=2)
+    bob = (r.masks[0] == 1).sum()
+    focal = r.camera.intrinsics[0, 0]
+    depth = (r.camera.extrinsics[:3, :3] @ r.states["pos"][0, 0] + r.camera.extrinsics[:3, 3])[2]
+    disc = np.pi * (0.05 * focal / depth) ** 2  # projected area of the 5 cm bob
+    assert 0.3 * disc < bob < 3 * disc + 4
+    dark = (r.frames[0].astype(int).sum(-1) < 200) & (r.masks[0] == 0)
+    assert dark.sum() > bob  # the rod's pixels exist, outside every mask
+
+
+def test_render_batches_longer_than_one_buffer_of_tiles():
+    renderer = shared_renderer(64)
+    per_batch = renderer.tiles * renderer.tiles // 2
+    scenario, p, r = _rollout("rigid/projectile", num_frames=per_batch + 3)
+    model = scenario.build_model(p)
+    state = np.empty(mujoco.mj_stateSize(model, STATE_SPEC))
+    data = mujoco.MjData(model)
+    t = per_batch + 1  # a frame from the second batch of tiles
+    data.qpos[:3], data.qpos[3:] = r.states["pos"][t, 0], r.states["quat"][t, 0]
+    mujoco.mj_getState(model, data, state, STATE_SPEC)
+    frames, masks = renderer.render(model, state[None], STATE_SPEC, [1])
+    np.testing.assert_array_equal(frames[0], r.frames[t])
+    np.testing.assert_array_equal(masks[0], r.masks[t])
