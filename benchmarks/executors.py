@@ -103,43 +103,71 @@ def run_local(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_ray(
-    tasks: Sequence[Task], address: str | None = None, num_cpus: int | None = None
-) -> Iterator[tuple[Task, Any]]:
-    """Run tasks as Ray remote functions (one CPU each) and yield them as they finish.
+class RayExecutor:
+    """Runs tasks as Ray remote functions (one CPU each), yielding them as they finish.
 
     ``address`` is a cluster address (``ray://host:10001`` or ``auto``); without it a local
-    Ray instance with ``num_cpus`` CPUs is started (and stopped again afterwards).
+    Ray instance with ``num_cpus`` CPUs is started on first use. One instance serves every
+    stage of a run; `close` stops it (only if this executor started it).
     """
-    try:
-        import ray
-    except ImportError:
-        raise PhysgroundError(
-            "the Ray executor needs Ray: pip install 'physground[ray]'"
-        ) from None
-    tasks = list(tasks)
-    if not tasks:
-        return
-    started = False
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                  "configure_logging": False}
-        if address is not None:
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(num_cpus=num_cpus or default_workers(), **kwargs)
-        started = True
-    try:
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
+        self.address = address
+        self.num_cpus = num_cpus
+        self._started = False
+
+    def _ray(self) -> Any:
+        try:
+            import ray
+        except ImportError:
+            raise PhysgroundError(
+                "the Ray executor needs Ray: pip install 'physground[ray]'"
+            ) from None
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                      "configure_logging": False}
+            if self.address is not None:
+                ray.init(address=self.address, **kwargs)
+            else:
+                ray.init(num_cpus=self.num_cpus or default_workers(), **kwargs)
+            self._started = True
+        return ray
+
+    def __call__(self, tasks: Sequence[Task]) -> Iterator[tuple[Task, Any]]:
+        tasks = list(tasks)
+        if not tasks:
+            return
+        ray = self._ray()
         remote = ray.remote(num_cpus=1, max_retries=0)(_run_task)
         refs = {remote.remote(t): t for t in tasks}
         pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                yield refs[ref], ray.get(ref)
-    finally:
-        if started:
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    yield refs[ref], ray.get(ref)
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        """Stop the local Ray instance this executor started (a cluster is left alone)."""
+        if self._started:
+            import ray
+
             ray.shutdown()
+            self._started = False
+
+
+def run_ray(
+    tasks: Sequence[Task], address: str | None = None, num_cpus: int | None = None
+) -> Iterator[tuple[Task, Any]]:
+    """Run ``tasks`` on Ray once (starting and stopping a local instance if needed)."""
+    executor = RayExecutor(address, num_cpus)
+    try:
+        yield from executor(tasks)
+    finally:
+        executor.close()
 
 
 def get_executor(name: str, *, workers: int | None = None,
@@ -150,7 +178,7 @@ def get_executor(name: str, *, workers: int | None = None,
     if name == "sequential":
         return run_sequential
     if name == "ray":
-        return lambda tasks: run_ray(tasks, address=address, num_cpus=workers)
+        return RayExecutor(address=address, num_cpus=workers)
     from physground.errors import did_you_mean
 
     raise ValidationError(

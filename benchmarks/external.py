@@ -11,7 +11,7 @@ Context layout (written by `export_context`)::
         scenario, split, rollout, description (no parameter values), prompt, fps,
         context_frames, frames_to_generate, image_height, image_width, prediction_file
     CONTEXT_DIR/<scenario>/<split>/<rollout>/frame_000.png ...   the context frames
-    CONTEXT_DIR/<scenario>/<split>/<rollout>/context.gif         the same as an animation
+    CONTEXT_DIR/<scenario>/<split>/<rollout>/context.gif         an animation, for viewing
     CONTEXT_DIR/<scenario>/<split>/<rollout>/context.npz         context states (SI units)
 
 Prediction layout (read by `ExternalTask`)::
@@ -199,6 +199,29 @@ def read_frames(path: Path) -> np.ndarray:
     return np.asarray(frames)
 
 
+def expand_merged_gif_frames(path: Path, frames: np.ndarray, horizon: int) -> np.ndarray:
+    """Undo the GIF encoder's merging of identical consecutive frames.
+
+    Encoders (Pillow among them) store a run of identical frames once with the summed
+    duration. Frame ``i`` is repeated in proportion to its duration so that the total is
+    ``horizon`` frames; a GIF with genuinely too few frames still fails the length check.
+    """
+    import imageio.v3 as iio
+
+    try:
+        durations = np.array([float(iio.immeta(path, index=i).get("duration") or 0.0)
+                              for i in range(len(frames))])
+    except Exception:  # noqa: BLE001 - no timing information: leave the frames as they are
+        return frames
+    if not (durations > 0).all():
+        return frames
+    bounds = np.round(np.cumsum(durations) / durations.sum() * horizon).astype(int)
+    counts = np.diff(np.concatenate([[0], bounds]))
+    if (counts < 1).any() or counts.max() == 1:
+        return frames
+    return np.repeat(frames, counts, axis=0)
+
+
 def read_prediction(path: Path, truth: Rollout, model: str, context: int,
                     horizon: int) -> Prediction:
     """Read and check one prediction file against its ground truth rollout."""
@@ -216,7 +239,10 @@ def read_prediction(path: Path, truth: Rollout, model: str, context: int,
         except (OSError, ValueError) as err:
             raise PredictionLayoutError(f"{path}: not a readable .npy file ({err})") from None
     else:
-        arrays = {"frames": read_frames(path)}
+        frames = read_frames(path)
+        if suffix == ".gif" and 0 < len(frames) < horizon:
+            frames = expand_merged_gif_frames(path, frames, horizon)
+        arrays = {"frames": frames}
     if not arrays:
         raise PredictionLayoutError(f"{path}: empty; expected 'frames' and/or states "
                                     f"{sorted(truth.states)}")

@@ -158,19 +158,25 @@ def run_suite(
     for source in external:
         check_source(source, suite)
         sources[source.name] = source
-    save_sources(run_dir, sources)
 
     runner = RunProgress(executor or run_local, progress)
-    datasets = generate_stage(suite, root / "data", runner)
-    checkpoints = train_stage(suite, datasets, run_dir, device, runner, models)
-    tasks = plan_tasks(suite, datasets, checkpoints, run_dir, device, models,
-                       list(sources.values()))
+    try:
+        datasets = generate_stage(suite, root / "data", runner)
+        checkpoints = train_stage(suite, datasets, run_dir, device, runner, models)
+        tasks = plan_tasks(suite, datasets, checkpoints, run_dir, device, models,
+                           list(sources.values()))
 
-    def store(task: Any, frame: pd.DataFrame) -> None:
-        write_atomic(task_file(run_dir, task), lambda tmp: frame.to_parquet(tmp, index=False))
+        def store(task: Any, frame: pd.DataFrame) -> None:
+            write_atomic(task_file(run_dir, task),
+                         lambda tmp: frame.to_parquet(tmp, index=False))
 
-    pending = [t for t in tasks if not task_file(run_dir, t).exists()]
-    runner.stage(f"evaluate {suite.name}", pending, len(tasks), store)
+        pending = [t for t in tasks if not task_file(run_dir, t).exists()]
+        runner.stage(f"evaluate {suite.name}", pending, len(tasks), store)
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
+    save_sources(run_dir, sources)  # remembered once all of their tasks succeeded
     results = collect_results(run_dir, tasks)
     write_atomic(run_dir / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
     write_atomic(run_dir / "results.csv", lambda tmp: results.to_csv(tmp, index=False))
