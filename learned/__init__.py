@@ -11,3 +11,6 @@ MODELS.register("reference", "physground.learned.reference:ModelReference",
                 tags=["reference", "state", "pixels"])
 MODELS.register("state-gnn", "physground.learned.modeling_state_gnn:ModelStateGNN",
                 tags=["learned", "state", "rigid", "cloth", "fluid"])
+MODELS.register("video-transformer",
+                "physground.learned.modeling_video_transformer:ModelVideoTransformer",
+                tags=["learned", "pixels"])
