@@ -157,6 +157,8 @@ def test_bad_input_is_rejected_with_clear_errors() -> None:
     scenario = get_scenario("cloth/hanging", num_frames=3, render=False, resolution=4)
     with pytest.raises(ValidationError, match="stiffness"):
         scenario.simulate([{**HANG, "stiffness": -1.0, "pin_layout": 0.0}], [0], "train")
+    with pytest.raises(ValidationError, match="pin_layout"):
+        scenario.simulate([{**HANG, "pin_layout": 0.5}], [0], "train")
     with pytest.raises(ValidationError, match="seeds"):
         scenario.simulate([{**HANG, "pin_layout": 0.0}], [0, 1], "train")
     with pytest.raises(ValidationError, match="device"):

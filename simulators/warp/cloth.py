@@ -839,6 +839,14 @@ def cloth_energy(x: np.ndarray, v: np.ndarray, static: dict[str, Any]) -> np.nda
     return kinetic + potential + elastic
 
 
+def pin_layout(params: dict[str, float]) -> int:
+    """The integer pin layout of ``params`` (0, 1 or 2); fractional values are rejected."""
+    value = params["pin_layout"]
+    if value != round(value):
+        raise ValidationError(f"parameter 'pin_layout' = {value:g}, expected 0, 1 or 2")
+    return int(round(value))
+
+
 def _pin_mask(layout: int, topo: ClothTopology, edge_v: float) -> np.ndarray:
     """Nodes on the edge ``v = edge_v``: 0 two corners, 1 whole edge, 2 one corner."""
     uv = topo.uv
@@ -892,7 +900,7 @@ class ScenarioClothHanging(ScenarioWarpCloth):
         return x, v
 
     def pinned(self, params: dict[str, float], topo: ClothTopology) -> np.ndarray:
-        return _pin_mask(int(params["pin_layout"]), topo, 1.0)
+        return _pin_mask(pin_layout(params), topo, 1.0)
 
 
 class ScenarioClothDrape(ScenarioWarpCloth):
@@ -962,7 +970,7 @@ class ScenarioClothFlag(ScenarioWarpCloth):
     def pinned(self, params: dict[str, float], topo: ClothTopology) -> np.ndarray:
         # The pole is the edge u = 0; reuse the edge layouts with u and v swapped.
         swapped = dataclasses.replace(topo, uv=topo.uv[:, ::-1])
-        layout = int(params["pin_layout"])
+        layout = pin_layout(params)
         mask = _pin_mask(layout, swapped, 0.0)
         if layout == 2:  # single pin: the top of the pole
             mask = np.isclose(topo.uv[:, 0], 0.0) & np.isclose(topo.uv[:, 1], 1.0)

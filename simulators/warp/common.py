@@ -9,6 +9,7 @@ used, because `physground.simulators.warp` registers its scenarios as lazy strin
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,11 +43,6 @@ def warp_device_of(device: str) -> str:
     return warp_device(resolve_device(device))
 
 
-def torch_device_of(wp_device: str) -> str:
-    """Torch name of a Warp device string (``cuda:0`` stays ``cuda:0``, ``cpu`` stays)."""
-    return str(wp_device)
-
-
 @dataclass(frozen=True, kw_only=True)
 class WarpConfig(ScenarioConfig):
     """Settings of every Warp scenario: physics substeps per stored frame and the device.
@@ -68,7 +64,7 @@ class WarpConfig(ScenarioConfig):
             )
 
 
-def check_batch(params: list[dict[str, float]] | Any, seeds: Any, where: str) -> None:
+def check_batch(params: Sequence[Mapping[str, float]], seeds: Sequence[int], where: str) -> None:
     """Params and seeds must pair up one to one and be non-empty."""
     if len(params) != len(seeds):
         raise ValidationError(
