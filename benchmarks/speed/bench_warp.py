@@ -14,12 +14,14 @@ Run: ``python -m physground.benchmarks.speed.bench_warp [--resolution 32 --batch
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Callable
 
 import numpy as np
 import warp as wp
 from physground.simulators.warp.cloth import (
+    GRAVITY,
     ClothEnvParams,
     SimulatorWarpCloth,
     cloth_substep_numpy,
@@ -80,13 +82,18 @@ def bench_cloth(resolution: int, batch: int, steps: int, device: str) -> tuple[f
 
 
 def bench_cloth_numpy(resolution: int, batch: int, steps: int) -> tuple[float, np.ndarray]:
+    """NumPy substeps per second, in float32 like Warp (so neither side does more work)."""
     topo, x0, v0, env = cloth_inputs(resolution, batch)
+    topo = dataclasses.replace(topo, spring_rest=topo.spring_rest.astype(np.float32),
+                               kappa=topo.kappa.astype(np.float32))
+    env32 = {k: np.asarray(a, np.float32) for k, a in env.items()}
+    gravity = GRAVITY.astype(np.float32)
     out: list[np.ndarray] = []
 
     def run() -> None:
-        x, v = x0.copy(), v0.copy()
+        x, v = x0.astype(np.float32), v0.astype(np.float32)
         for _ in range(steps):
-            x, v = cloth_substep_numpy(x, v, topo, dt=1 / 2400, **env)
+            x, v = cloth_substep_numpy(x, v, topo, dt=1 / 2400, gravity=gravity, **env32)
         out[:] = [x]
 
     seconds = _timed(run, repeat=2)

@@ -467,7 +467,8 @@ def cloth_substep_numpy(
     """The same symplectic-Euler substep as the Warp kernels, vectorised in NumPy.
 
     ``x, v [B,N,3]``; per-environment parameters ``[B]`` (``wind``, ``sphere_center``
-    ``[B,3]``; ``free [B,N]``). Used by the speed benchmark and a consistency test.
+    ``[B,3]``; ``free [B,N]``). Keeps the dtype of ``x`` when every input shares it. Used by
+    the speed benchmark and a consistency test.
     """
     batch, nodes = x.shape[:2]
     springs, faces = topology.springs, topology.faces
@@ -497,7 +498,7 @@ def cloth_substep_numpy(
             flat = (offsets + corner).ravel()
             for axis in range(3):
                 f[:, axis] += np.bincount(flat, drag[:, axis], minlength=batch * nodes)
-    f = f.reshape(batch, nodes, 3)
+    f = f.reshape(batch, nodes, 3).astype(x.dtype)  # bincount sums in float64
     node_mass = (mass / nodes)[:, None, None]
     vel = v + dt * (f / node_mass + gravity)
     pos = x + dt * vel
@@ -511,7 +512,7 @@ def cloth_substep_numpy(
     vel = np.where(hit[..., None], _contact_velocity_numpy(vel, normal, friction), vel)
     below = pos[..., 2] < ground + thickness
     pos[..., 2] = np.where(below, ground + thickness, pos[..., 2])
-    up = np.broadcast_to(np.array([0.0, 0.0, 1.0]), vel.shape)
+    up = np.broadcast_to(np.array([0.0, 0.0, 1.0], dtype=vel.dtype), vel.shape)
     vel = np.where(below[..., None], _contact_velocity_numpy(vel, up, friction), vel)
     pinned = free[..., None] == 0
     return np.where(pinned, x, pos), np.where(pinned, 0.0, vel)
