@@ -18,6 +18,9 @@ metrics. Every key is checked: a typo names the key and the closest valid one.
     [[scenario]]
     name = "rigid/projectile"
     config = { num_frames = 40 }
+
+    [[scenario]]
+    name = "tag:cloth"          # every scenario tagged cloth (explicit entries win)
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class ScenarioEntry:
     models: tuple[str, ...] = ()  # extra models for this scenario only
 
     def __post_init__(self) -> None:
-        for key in ("rollouts", "context", "horizon"):
+        for key in ("rollouts", "train_rollouts", "context", "horizon"):
             if getattr(self, key) < 1:
                 raise ValidationError(f"scenario '{self.name}': {key} must be >= 1")
         for split in self.splits:
@@ -132,6 +135,7 @@ def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
     if not scenario_tables:
         raise ValidationError(f"{source}: no [[scenario]] tables")
     entries = []
+    explicit = {t.get("name") for t in scenario_tables if isinstance(t, dict)}
     for i, table in enumerate(scenario_tables):
         where = f"{source}: scenario[{i}]"
         _typed(table, dict, where)
@@ -139,31 +143,20 @@ def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
         merged = {**defaults, **table}
         if "name" not in merged:
             raise ValidationError(f"{where}: missing key 'name'")
-        name = _typed(merged["name"], str, f"{where}.name")
+        pattern = _typed(merged["name"], str, f"{where}.name")
         try:
-            factory = SCENARIOS.get(name)
+            names = SCENARIOS.select([pattern])
         except UnknownNameError as err:
             raise ValidationError(f"{where}.name: {err}") from None
-        config = _typed(merged.get("config", {}), dict, f"{where}.config")
-        config_fields = {f.name for f in dataclasses.fields(factory.config_type)}
-        _check_keys(config, config_fields, f"{where}.config")
-        kwargs: dict[str, Any] = {"name": name, "config": dict(config)}
-        for key in ("rollouts", "train_rollouts", "context", "horizon"):
-            if key in merged:
-                kwargs[key] = _typed(merged[key], int, f"{where}.{key}")
-        for key in ("splits", "models"):
-            if key in merged:
-                kwargs[key] = _str_list(merged[key], f"{where}.{key}")
-        entry = ScenarioEntry(**kwargs)
-        num_frames = config.get("num_frames", factory.config_type().num_frames)
-        if entry.context + entry.horizon > num_frames:
-            raise ValidationError(
-                f"{where}: context {entry.context} + horizon {entry.horizon} exceeds "
-                f"num_frames {num_frames}"
-            )
-        for model in entry.models:
-            _known(MODELS, model, f"{where}.models")
-        entries.append(entry)
+        if pattern.startswith("tag:"):  # an explicit entry elsewhere wins over the tag
+            names = [n for n in names if n not in explicit]
+        for name in names:
+            entries.append(_scenario_entry(name, merged, where))
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.name in seen:
+            raise ValidationError(f"{source}: scenario '{entry.name}' is listed twice")
+        seen.add(entry.name)
     models = _str_list(data.get("models", []), f"{source}: models")
     for model in models:
         _known(MODELS, model, f"{source}: models")
@@ -213,6 +206,38 @@ def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
         models=models, metrics=metrics, scenarios=tuple(entries), training=tuple(training),
         compare=tuple(compare), source=source,
     )
+
+
+def _scenario_entry(name: str, merged: Mapping[str, Any], where: str) -> ScenarioEntry:
+    """One validated scenario entry (defaults already merged into ``merged``)."""
+    from physground.scenario import SCENARIOS
+    from physground.world_model import MODELS
+
+    factory = SCENARIOS.get(name)
+    where = f"{where} ({name})" if merged["name"] != name else where
+    config = _typed(merged.get("config", {}), dict, f"{where}.config")
+    config_fields = {f.name for f in dataclasses.fields(factory.config_type)}
+    _check_keys(config, config_fields, f"{where}.config")
+    kwargs: dict[str, Any] = {"name": name, "config": dict(config)}
+    for key in ("rollouts", "train_rollouts", "context", "horizon"):
+        if key in merged:
+            kwargs[key] = _typed(merged[key], int, f"{where}.{key}")
+    for key in ("splits", "models"):
+        if key in merged:
+            kwargs[key] = _str_list(merged[key], f"{where}.{key}")
+    try:
+        entry = ScenarioEntry(**kwargs)
+    except ValidationError as err:
+        raise ValidationError(f"{where}: {err}") from None
+    num_frames = config.get("num_frames", factory.config_type().num_frames)
+    if entry.context + entry.horizon > num_frames:
+        raise ValidationError(
+            f"{where}: context {entry.context} + horizon {entry.horizon} exceeds "
+            f"num_frames {num_frames}"
+        )
+    for model in entry.models:
+        _known(MODELS, model, f"{where}.models")
+    return entry
 
 
 def _known(registry: Any, name: str, where: str) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 
 TILE = 96  # pixels per tile side in state mode (frames keep their own size)
 GAP = 2
+MIN_TILE = 96  # small renders are enlarged to at least this many pixels per tile
 
 
 def _colormap(values: np.ndarray, name: str = "inferno") -> np.ndarray:
@@ -194,4 +195,7 @@ def strip_gif(truth: dict[str, Any], predictions: dict[str, dict[str, Any]]
     frames = strip_frames(truth, predictions)
     if frames is None:
         return None
+    tile = (frames.shape[1] - GAP) // 2
+    factor = max(1, -(-MIN_TILE // tile))  # enlarge small renders, nearest neighbour
+    frames = np.repeat(np.repeat(frames, factor, axis=1), factor, axis=2)
     return gif_bytes(frames, 1.0 / truth["dt"]), ["truth", *sorted(predictions)]

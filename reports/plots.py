@@ -56,7 +56,8 @@ def horizon_curves(results: pd.DataFrame, scenario: str) -> bytes | None:
     colors = _colors(models)
     cols = min(3, len(metrics))
     rows = -(-len(metrics) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 2.9 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(4.0 * cols, 8.0), 2.9 * rows + 0.6),
+                             squeeze=False)
     for ax, metric in zip(axes.flat, metrics, strict=False):
         part = data[data["metric"] == metric]
         for (model, split), curve in part.groupby(["model", "split"], sort=True):

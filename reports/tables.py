@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -135,7 +136,8 @@ def bootstrap_aggregate(results: pd.DataFrame, n_resamples: int = 1000, seed: in
             len(models), len(metrics), -1)
         n = arr.shape[-1]
         idx = rng.integers(0, n, size=(n_resamples, n))
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no value
             means = np.nanmean(arr[:, :, idx], axis=-1)  # [models, metrics, resamples]
             eb = means[models.index(BASELINE)]
             er = means[models.index(REFERENCE)]
@@ -261,7 +263,8 @@ def _fill_worst(values: pd.DataFrame, model: str, failed: pd.Series,
     bad = failed.fillna(False).to_numpy(dtype=bool)
     if bad.any():
         table = values.to_numpy(dtype=np.float64)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             row = np.nanmin(table, 1) if higher_is_better else np.nanmax(table, 1)
             overall = np.nanmin(table) if higher_is_better else np.nanmax(table)
         out[bad] = np.where(np.isfinite(row[bad]), row[bad], overall)

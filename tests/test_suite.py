@@ -1,0 +1,104 @@
+"""Suite files: the shipped suites validate and cover what they promise; every mistake in
+a suite file is reported with the file and the key at fault."""
+
+from __future__ import annotations
+
+import pytest
+
+from physground.errors import UnknownNameError, ValidationError
+from physground.scenario import SCENARIOS
+from physground.suite import builtin_suites, load_suite, parse_suite
+
+
+def minimal(**extra):
+    data = {"name": "x", "scenario": [{"name": "rigid/projectile"}]}
+    data.update(extra)
+    return data
+
+
+def test_shipped_suites():
+    assert {"quick", "standard", "full"} <= set(builtin_suites())
+    for name in builtin_suites():
+        suite = load_suite(name)
+        assert suite.name == name and suite.scenarios
+
+
+def test_quick_covers_rigid_cloth_and_fluid_with_baselines_and_reference():
+    quick = load_suite("quick")
+    families = {e.name.split("/")[0] for e in quick.scenarios}
+    assert {"rigid", "cloth", "fluid"} <= families
+    assert {"copy-last", "constant-velocity", "reference"} <= set(quick.models)
+    assert all(e.rollouts <= 8 for e in quick.scenarios)
+
+
+def test_standard_and_full_cover_every_scenario():
+    every = set(SCENARIOS.names())
+    for name in ("standard", "full"):
+        assert {e.name for e in load_suite(name).scenarios} == every
+    assert set(load_suite("full").scenarios[0].splits) == {"train", "test_id", "test_ood"}
+
+
+def test_tag_selection_expands_and_explicit_entries_win():
+    suite = parse_suite({
+        "name": "x", "defaults": {"horizon": 10},
+        "scenario": [{"name": "tag:cloth", "config": {"num_frames": 20}},
+                     {"name": "cloth/flag", "rollouts": 3}],
+    })
+    names = [e.name for e in suite.scenarios]
+    assert sorted(names) == SCENARIOS.names("cloth")
+    flag = next(e for e in suite.scenarios if e.name == "cloth/flag")
+    assert flag.rollouts == 3 and flag.config == {}
+    assert all(e.config == {"num_frames": 20} for e in suite.scenarios if e is not flag)
+
+
+@pytest.mark.parametrize(("data", "fragments"), [
+    (minimal(modles=["copy-last"]), ["unknown key 'modles'", "did you mean 'models'"]),
+    ({"scenario": [{"name": "rigid/projectile"}]}, ["missing key 'name'"]),
+    (minimal(defaults={"rollout": 2}), ["[defaults]", "unknown key 'rollout'",
+                                        "did you mean 'rollouts'"]),
+    ({"name": "x", "scenario": [{"name": "rigid/projectile", "config": {"num_frame": 9}}]},
+     ["scenario[0].config", "unknown key 'num_frame'", "did you mean 'num_frames'"]),
+    ({"name": "x", "scenario": [{"name": "rigid/projectile", "splits": ["test"]}]},
+     ["split 'test' is not one of"]),
+    ({"name": "x", "scenario": [{"name": "rigid/projectile", "train_rollouts": 0}]},
+     ["train_rollouts must be >= 1"]),
+    ({"name": "x", "scenario": [{"name": "tag:clth"}]}, ["scenario[0].name",
+                                                         "no scenario carries tag 'clth'"]),
+    ({"name": "x", "scenario": [{"name": "rigid/projectile"}, {"name": "rigid/projectile"}]},
+     ["scenario 'rigid/projectile' is listed twice"]),
+    (minimal(metrics=["position_rmes"]), ["unknown metric 'position_rmes'",
+                                          "did you mean 'position_rmse'"]),
+    (minimal(metrics="all"), ["metrics is 'all', expected 'auto'"]),
+    (minimal(models=["copy-last"], compare=[["copy-last"]]),
+     ["compare[0]", "expected two different models"]),
+    (minimal(models=["copy-last"], compare=[["copy-last", "reference"]]),
+     ["compare[0]: 'reference' is not a model of this suite"]),
+    (minimal(training=[{"model": "state-gnn", "step": 3}]),
+     ["training[0]", "unknown key 'step'", "did you mean 'steps'"]),
+    (minimal(training=[{"model": "state-gnn", "steps": "many"}]),
+     ["training[0].steps is 'many', expected int"]),
+    (minimal(seed=1.5), ["seed is 1.5, expected int"]),
+    ({"name": "x", "scenario": []}, ["no [[scenario]] tables"]),
+])
+def test_mistakes_name_the_file_and_key(data, fragments):
+    with pytest.raises(ValidationError) as err:
+        parse_suite(data, "my-suite.toml")
+    message = str(err.value)
+    assert message.startswith("my-suite.toml"), message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_unknown_suite_and_missing_file(tmp_path):
+    with pytest.raises(UnknownNameError, match="did you mean 'quick'"):
+        load_suite("quik")
+    with pytest.raises(Exception, match="not found"):
+        load_suite(tmp_path / "absent.toml")
+
+
+def test_config_hash_ignores_description_and_report_pairs():
+    base = parse_suite(minimal(models=["copy-last", "reference"]))
+    same = parse_suite(minimal(models=["copy-last", "reference"], description="other",
+                               compare=[["reference", "copy-last"]]))
+    other = parse_suite(minimal(models=["copy-last", "reference"], seed=1))
+    assert base.config_hash() == same.config_hash() != other.config_hash()
