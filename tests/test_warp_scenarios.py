@@ -103,3 +103,18 @@ def test_speed_benchmark_runs_at_tiny_size(capsys: pytest.CaptureFixture[str]) -
     bench_warp.main(["--resolution", "4", "--batch", "1", "--steps", "2", "--frames", "2"])
     out = capsys.readouterr().out
     assert "x numpy" in out and "fluid/smoke" in out and "fluid/dam_break" in out
+
+
+def test_cloth_torch_step_with_one_scene_per_batch_element() -> None:
+    from physground.simulators.warp.cloth import ClothTorchStep
+
+    scenario = get_scenario("cloth/hanging", num_frames=3, render=False, resolution=5)
+    params = [dict(stiffness=500.0, mass=0.3, damping=0.05, pin_layout=float(k))
+              for k in (0, 1, 2)]
+    rollouts = scenario.simulate(params, [0, 1, 2], "train")
+    step = ClothTorchStep.from_rollouts(rollouts)
+    x, v = (torch.tensor(np.stack([r.states[k][1] for r in rollouts])) for k in ("x", "v"))
+    x1, _ = step(x, v, torch.full((3,), 500.0), torch.full((3,), 0.05),
+                 torch.full((3,), 0.3), torch.zeros(3, 3))
+    for b, r in enumerate(rollouts):
+        np.testing.assert_allclose(x1[b].numpy(), r.states["x"][2], atol=1e-6)

@@ -555,13 +555,12 @@ def _cloth_autograd_function() -> Any:
             env = ClothEnvParams(
                 stiffness=to_wp(stiffness, wp.float32), damping=to_wp(damping, wp.float32),
                 mass=to_wp(mass, wp.float32), wind=to_wp(wind, wp.vec3),
-                friction=wp.array(np.full(batch, stepper.friction, np.float32), device=device),
-                sphere_center=wp.array(np.tile(stepper.sphere_center, (batch, 1)),
+                friction=wp.array(np.broadcast_to(stepper.friction, (batch,)), device=device),
+                sphere_center=wp.array(np.broadcast_to(stepper.sphere_center, (batch, 3)),
                                        dtype=wp.vec3, device=device),
-                sphere_radius=wp.array(np.full(batch, stepper.sphere_radius, np.float32),
+                sphere_radius=wp.array(np.broadcast_to(stepper.sphere_radius, (batch,)),
                                        device=device),
-                free=wp.array(np.broadcast_to(stepper.free, (batch, nodes)).astype(np.float32),
-                              device=device),
+                free=wp.array(np.broadcast_to(stepper.free, (batch, nodes)), device=device),
             )
             tape = wp.Tape()
             xs, vs = [xw], [vw]
@@ -609,30 +608,61 @@ class ClothTorchStep:
         x1, v1 = step(x, v, stiffness, damping, mass, wind)
 
     Shapes: ``x, v [B,N,3]`` (m, m/s); ``stiffness, damping, mass [B]`` (N/m, N s/m, kg
-    total cloth mass); ``wind [B,3]`` (m/s). Any float dtype; outputs match the inputs.
-    Computation is float32 on the stepper's Warp device (``cpu`` or ``cuda:0``).
+    total cloth mass); ``wind [B,3]`` (m/s). Any float dtype and torch device; outputs match
+    the inputs. Computation is float32 on the stepper's Warp device (``cpu`` or ``cuda:0``).
+    Pins, sphere and friction come from the static dict(s): one scene for the whole batch
+    (`from_rollout`) or one per batch element (`from_rollouts`).
     """
 
+    SHARED: ClassVar[tuple[str, ...]] = (
+        "resolution", "size", "shear_ratio", "bend_ratio", "gravity", "air_drag",
+        "ground_height", "thickness",
+    )
+
     def __init__(
-        self, static: dict[str, Any], *, dt: float, substeps: int, device: str = "cpu"
+        self, static: dict[str, Any] | Sequence[dict[str, Any]], *, dt: float, substeps: int,
+        device: str = "cpu",
     ) -> None:
-        topo = cloth_topology(int(static["resolution"]), float(static["size"]),
-                              float(static["shear_ratio"]), float(static["bend_ratio"]))
+        statics = [static] if isinstance(static, dict) else list(static)
+        if not statics:
+            raise ValidationError("cloth step: no static dict given")
+        first = statics[0]
+        for index, other in enumerate(statics[1:], start=1):
+            for key in self.SHARED:
+                if not np.array_equal(np.asarray(other[key]), np.asarray(first[key])):
+                    raise ValidationError(
+                        f"cloth step: static['{key}'] of batch element {index} differs from "
+                        "element 0; one stepper needs one mesh, gravity, drag and offset")
+        topo = cloth_topology(int(first["resolution"]), float(first["size"]),
+                              float(first["shear_ratio"]), float(first["bend_ratio"]))
         self.substeps = int(substeps)
         self.simulator = SimulatorWarpCloth(
             topo, device=warp_device_of(device), dt=dt / substeps,
-            gravity=np.asarray(static["gravity"]), air_drag=float(static["air_drag"]),
-            ground=float(static["ground_height"]), thickness=float(static["thickness"]),
+            gravity=np.asarray(first["gravity"]), air_drag=float(first["air_drag"]),
+            ground=float(first["ground_height"]), thickness=float(first["thickness"]),
         )
-        self.free = (~np.asarray(static["pinned"], dtype=bool)).astype(np.float32)
-        self.friction = float(static["friction"])
-        self.sphere_center = np.asarray(static["sphere_center"], np.float32)
-        self.sphere_radius = float(static["sphere_radius"])
+        # Per-environment scene: [E, ...] with E = 1 (broadcast) or the batch size.
+        self.free = np.stack([~np.asarray(s["pinned"], dtype=bool) for s in statics]).astype(
+            np.float32)
+        self.friction = np.array([float(s["friction"]) for s in statics], np.float32)
+        self.sphere_center = np.stack([np.asarray(s["sphere_center"], np.float32)
+                                       for s in statics])
+        self.sphere_radius = np.array([float(s["sphere_radius"]) for s in statics], np.float32)
 
     @classmethod
     def from_rollout(cls, rollout: Rollout, device: str = "cpu") -> ClothTorchStep:
+        """Stepper for batches that share this rollout's pins, sphere and friction."""
         return cls(rollout.static, dt=rollout.dt, substeps=int(rollout.meta["substeps"]),
                    device=device)
+
+    @classmethod
+    def from_rollouts(cls, rollouts: Sequence[Rollout], device: str = "cpu") -> ClothTorchStep:
+        """Stepper for a batch whose element ``b`` has the scene of ``rollouts[b]``."""
+        dts = {(r.dt, int(r.meta["substeps"])) for r in rollouts}
+        if len(dts) != 1:
+            raise ValidationError(f"cloth step: rollouts disagree on (dt, substeps): {dts}")
+        dt, substeps = dts.pop()
+        return cls([r.static for r in rollouts], dt=dt, substeps=substeps, device=device)
 
     def __call__(self, x: Any, v: Any, stiffness: Any, damping: Any, mass: Any,
                  wind: Any) -> tuple[Any, Any]:
@@ -643,6 +673,9 @@ class ClothTorchStep:
             raise ValidationError(f"cloth step: x has {x.shape[1]} nodes, the mesh has "
                                   f"{self.simulator.topology.num_nodes}")
         batch = x.shape[0]
+        if len(self.free) not in (1, batch):
+            raise ValidationError(f"cloth step: batch of {batch} states for a stepper built "
+                                  f"from {len(self.free)} scenes")
         for name, value, shape in (("stiffness", stiffness, (batch,)),
                                    ("damping", damping, (batch,)), ("mass", mass, (batch,)),
                                    ("wind", wind, (batch, 3))):
