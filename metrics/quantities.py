@@ -145,12 +145,12 @@ def ground_penetration(pos: Tensor, radius: Tensor | float, ground_height: float
 def pairwise_penetration(pos: Tensor, radius: Tensor | float) -> Tensor:
     """Overlap of every pair of spheres ``max(0, r_i + r_j - |x_i - x_j|)`` [m].
 
-    pos [..., B, d], radius [B] or scalar -> [..., B, B] with zeros on the diagonal.
+    pos [..., B, d], radius broadcastable to [..., B] -> [..., B, B], zero diagonal.
     The distance uses ``sqrt(|dx|^2 + eps)`` so the gradient exists for coincident bodies.
     """
     diff = pos.unsqueeze(-2) - pos.unsqueeze(-3)
     dist = torch.sqrt((diff * diff).sum(-1) + 1e-12)
-    r = torch.as_tensor(radius, dtype=pos.dtype, device=pos.device).expand(pos.shape[-2])
+    r = torch.as_tensor(radius, dtype=pos.dtype, device=pos.device).expand(pos.shape[:-1])
     overlap = torch.relu(r.unsqueeze(-1) + r.unsqueeze(-2) - dist)
     eye = torch.eye(pos.shape[-2], dtype=torch.bool, device=pos.device)
     return overlap.masked_fill(eye, 0.0)
@@ -166,6 +166,21 @@ def edge_strain(x: Tensor, edges: Tensor, rest_length: Tensor) -> Tensor:
     d = x[..., e[:, 0], :] - x[..., e[:, 1], :]
     length = torch.sqrt((d * d).sum(-1) + 1e-18)
     return length / torch.as_tensor(rest_length, dtype=x.dtype, device=x.device) - 1.0
+
+
+def spring_energy(x: Tensor, springs: Tensor, rest_length: Tensor,
+                  stiffness: Tensor | float) -> Tensor:
+    """Elastic energy of linear springs ``sum_s k_s (|x_i - x_j| - L_s)^2 / 2`` [J].
+
+    x [..., N, d] (m), springs [S, 2] node indices, rest_length [S] (m), stiffness [S] or
+    scalar (N/m) -> [...].
+    """
+    e = torch.as_tensor(springs, device=x.device, dtype=torch.long)
+    d = x[..., e[:, 0], :] - x[..., e[:, 1], :]
+    length = torch.sqrt((d * d).sum(-1) + 1e-18)
+    k = torch.as_tensor(stiffness, dtype=x.dtype, device=x.device)
+    rest = torch.as_tensor(rest_length, dtype=x.dtype, device=x.device)
+    return 0.5 * (k * (length - rest) ** 2).sum(-1)
 
 
 def divergence_2d(velocity: Tensor, spacing: float | tuple[float, float]) -> Tensor:
@@ -196,14 +211,17 @@ def sph_kernel_cubic(r: Tensor, h: float | Tensor, dim: int = 3) -> Tensor:
 
 
 def sph_density(x: Tensor, particle_mass: Tensor | float, smoothing_length: float | Tensor,
-                chunk: int = 512) -> Tensor:
+                chunk: int | None = None) -> Tensor:
     """SPH density summation ``rho_i = sum_j m_j W(|x_i - x_j|, h)`` [kg/m^d].
 
     x [..., N, d] particle positions (m), particle_mass scalar or [N] (kg), smoothing
     length h (m) with the cubic-spline kernel (support 2h) -> [..., N]. All pairs are
-    evaluated, ``chunk`` rows at a time to bound memory (O(N^2) work).
+    evaluated, ``chunk`` rows at a time to bound memory (O(N^2) work; by default chunks of
+    about 4 million pair distances).
     """
     dim = x.shape[-1]
+    if chunk is None:
+        chunk = max(1, int(4e6 // max(1, x[..., 0].numel())))
     m = torch.as_tensor(particle_mass, dtype=x.dtype, device=x.device)
     out = []
     for start in range(0, x.shape[-2], chunk):

@@ -1,0 +1,231 @@
+"""Known-answer tests of the plausibility metrics on analytic trajectories and constructed
+cloth, SPH and smoke states."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from physground.metrics import METRICS
+from physground.metrics.evaluate import evaluate
+
+from physground.rollout import Prediction, Rollout
+
+G = 9.81
+DT = 1.0 / 30.0
+RADIUS = 0.15
+
+
+def bouncing(restitution: float, frames: int = 40, h0: float = 1.0, vx: float = 1.0,
+             vz0: float = 0.0, gravity: float = G, phase: float = 0.37) -> np.ndarray:
+    """Exact positions [T,1,3] of a sphere bouncing with instantaneous restitution.
+
+    The centre starts at height ``h0`` above the contact level z = RADIUS; every impact
+    reverses and scales the vertical speed. ``phase`` offsets the sampling times so that
+    impacts fall between frames.
+    """
+    out = np.empty((frames, 1, 3))
+    for k in range(frames):
+        t = (k + phase) * DT
+        z, vz, clock = h0, vz0, 0.0
+        while True:  # walk flight segments until time t
+            # time to hit z = 0 (relative height) from (z, vz): z + vz s - g s^2/2 = 0
+            s_hit = (vz + math.sqrt(vz * vz + 2 * gravity * z)) / gravity
+            if s_hit < 1e-9:  # came to rest (infinitely many bounces in finite time)
+                z = 0.0
+                break
+            if clock + s_hit > t:
+                s = t - clock
+                z = z + vz * s - 0.5 * gravity * s * s
+                break
+            clock += s_hit
+            vz = restitution * (gravity * s_hit - vz)  # rebound speed
+            z = 0.0
+        out[k, 0] = [vx * t, 0.0, z + RADIUS]
+    return out
+
+
+def rigid(pos: np.ndarray, gravity: float = G, seed: int = 0,
+          radius: float = RADIUS) -> Rollout:
+    bodies = pos.shape[1]
+    return Rollout(
+        scenario="rigid/projectile", split="test_id", seed=seed, params={}, dt=DT,
+        states={"pos": pos}, static={
+            "mass": np.ones(bodies), "radius": np.full(bodies, radius),
+            "gravity": np.array([0.0, 0.0, -gravity]), "ground_height": np.float64(0.0)},
+    )
+
+
+def predict(truth: Rollout, context: int, states: dict[str, np.ndarray]) -> Prediction:
+    horizon = next(iter(states.values())).shape[0]
+    return Prediction.for_rollout(truth, model="m", context=context, horizon=horizon,
+                                  states=states)
+
+
+def values(truth: Rollout, pred: Prediction, metric: str) -> np.ndarray:
+    rows = evaluate(truth, pred, [metric])
+    assert all(r["failure"] == "" for r in rows), rows[0]["failure"]
+    return np.array([r["value"] for r in rows])
+
+
+def test_restitution_error_recovers_analytic_bounces() -> None:
+    truth = rigid(bouncing(0.8))
+    pred = predict(truth, 5, {"pos": bouncing(0.5)[5:]})
+    np.testing.assert_allclose(values(truth, pred, "restitution_error"), 0.3, atol=1e-9)
+    same = predict(truth, 5, {"pos": truth.states["pos"][5:]})
+    np.testing.assert_allclose(values(truth, same, "restitution_error"), 0.0, atol=1e-12)
+    # a prediction that never bounces (copy of the last context frame) has e = 0
+    frozen = predict(truth, 5, {"pos": np.repeat(truth.states["pos"][4:5], 35, 0)})
+    np.testing.assert_allclose(values(truth, frozen, "restitution_error"), 0.8, atol=1e-9)
+
+
+def test_rigid_metrics_are_zero_on_the_truth_itself() -> None:
+    truth = rigid(np.concatenate([bouncing(0.7), bouncing(0.6, h0=1.5, vx=-1.0)], axis=1))
+    pred = predict(truth, 5, {"pos": truth.states["pos"][5:]})
+    names = ["restitution_error", "contact_time_error", "gravity_error", "penetration_depth",
+             "penetration_frequency", "position_rmse", "energy_drift", "momentum_drift"]
+    for row in evaluate(truth, pred, names):
+        assert row["failure"] == "" and row["value"] == pytest.approx(0.0, abs=1e-12), row
+
+
+def test_restitution_undefined_without_a_bounce() -> None:
+    truth = rigid(bouncing(0.8, frames=12, h0=50.0))  # still falling at the end
+    rows = evaluate(truth, predict(truth, 5, {"pos": truth.states["pos"][5:]}),
+                    ["restitution_error"])
+    assert all(r["failure"].startswith("undefined: ") for r in rows)
+
+
+def test_contact_time_error_in_seconds() -> None:
+    truth = rigid(bouncing(0.8, h0=1.0))
+    # falling from 1 m (phase 0.37): impact at sqrt(2/g) = 0.4515 s -> between frames 13
+    # and 14; a later drop from 1.5 m lands at 0.553 s (between frames 16 and 17)
+    late = rigid(bouncing(0.8, h0=1.5))
+    pred = predict(truth, 5, {"pos": late.states["pos"][5:]})
+    value = values(truth, pred, "contact_time_error")
+    impact = [int(np.argmin(x.states["pos"][:20, 0, 2])) for x in (truth, late)]
+    assert value == pytest.approx(abs(impact[1] - impact[0]) * DT)
+    assert impact[1] - impact[0] == 3
+
+
+def test_gravity_error_of_a_wrong_gravity() -> None:
+    truth = rigid(bouncing(0.8, frames=30, h0=100.0, vz0=3.0))  # no impact: all ballistic
+    wrong = bouncing(0.8, frames=30, h0=100.0, vz0=3.0, gravity=1.1 * G)
+    # same context frames, then a trajectory under 1.1 g continuing from them
+    pred = predict(truth, 10, {"pos": wrong[10:] - wrong[9] + truth.states["pos"][9]})
+    # second differences centred on predicted frames see exactly 1.1 g
+    np.testing.assert_allclose(values(truth, pred, "gravity_error"), 0.1, rtol=1e-9)
+    same = predict(truth, 10, {"pos": truth.states["pos"][10:]})
+    np.testing.assert_allclose(values(truth, same, "gravity_error"), 0.0, atol=1e-9)
+
+
+def test_penetration_depth_and_frequency() -> None:
+    truth = rigid(np.tile([[[0.0, 0.0, 1.0]]], (20, 1, 1)))
+    low = truth.states["pos"][10:].copy()
+    low[5:, 0, 2] = RADIUS - 0.05  # 5 cm into the ground from step 6 on
+    pred = predict(truth, 10, {"pos": low})
+    depth = values(truth, pred, "penetration_depth")
+    np.testing.assert_allclose(depth, [0.0] * 5 + [0.05] * 5, atol=1e-12)
+    freq = values(truth, pred, "penetration_frequency")
+    np.testing.assert_allclose(freq, [0, 0, 0, 0, 0, 1 / 6, 2 / 7, 3 / 8, 4 / 9, 5 / 10])
+
+
+def test_penetration_between_bodies() -> None:
+    pos = np.tile([[[0.0, 0.0, 1.0], [1.0, 0.0, 1.0]]], (12, 1, 1))
+    truth = rigid(pos)
+    close = pos[6:].copy()
+    close[:, 1, 0] = 0.2  # centres 0.2 m apart, radii 0.15: overlap 0.1 m
+    np.testing.assert_allclose(values(truth, predict(truth, 6, {"pos": close}),
+                                      "penetration_depth"), 0.1, atol=1e-9)
+
+
+def test_momentum_drift_of_a_velocity_offset() -> None:
+    t = np.arange(20)[:, None, None] * DT
+    v0 = np.array([[1.0, 0.0, 0.0], [-0.5, 0.0, 0.0]])
+    pos = np.array([[0, 0, 5.0], [2, 0, 5.0]]) + v0 * t  # no gravity: free motion
+    truth = rigid(pos, gravity=0.0)
+    pred_pos = pos[10:] + np.array([0.2, 0.0, 0.0]) * (t[10:] - t[9])  # body drift +0.2 m/s
+    value = values(truth, predict(truth, 10, {"pos": pred_pos}), "momentum_drift")
+    # P_true = (0.5, 0, 0), extra momentum 2 bodies * 1 kg * 0.2 m/s = 0.4; scale =
+    # max(|P|, sum m |v|) = 1.5. Central differences are exact from step 2 on.
+    np.testing.assert_allclose(value[1:], 0.4 / 1.5, rtol=1e-9)
+
+
+def cloth_rollout(frames: int = 6) -> Rollout:
+    i, j = np.meshgrid(np.arange(4), np.arange(4), indexing="ij")
+    x0 = np.stack([i.ravel() * 0.1, j.ravel() * 0.1, np.full(16, 1.0)], -1)
+    edges = np.array([[a, a + 4] for a in range(12)]
+                     + [[a, a + 1] for a in range(16) if a % 4 != 3])
+    rest = np.linalg.norm(x0[edges[:, 0]] - x0[edges[:, 1]], axis=-1)
+    x = np.repeat(x0[None], frames, 0)
+    return Rollout(
+        scenario="cloth/hanging", split="test_id", seed=0, params={}, dt=DT,
+        states={"x": x, "v": np.zeros_like(x)},
+        static={"edges": edges, "rest_length": rest, "mass": np.full(16, 0.01),
+                "gravity": np.array([0.0, 0.0, -G]), "faces": np.zeros((0, 3), np.int64)},
+    )
+
+
+def test_edge_strain_of_a_uniform_stretch() -> None:
+    truth = cloth_rollout()
+    x = truth.states["x"][3:]
+    stretched = (x - x[:, :1]) * 1.02 + x[:, :1]
+    pred = predict(truth, 3, {"x": stretched, "v": truth.states["v"][3:]})
+    np.testing.assert_allclose(values(truth, pred, "edge_strain"), 0.02, rtol=1e-9)
+    np.testing.assert_allclose(values(truth, predict(truth, 3, {"x": x, "v": x * 0}),
+                                      "edge_strain"), 0.0, atol=1e-12)
+
+
+def test_density_deviation_of_a_particle_pair() -> None:
+    h, m = 0.1, 0.5
+    far = np.array([[0.0, 0.0], [1.0, 0.0]])  # 10 h apart: each sees only itself
+    near = np.array([[0.0, 0.0], [h, 0.0]])  # q = 1: W(h) = W(0) / 4 for the cubic spline
+    x = np.stack([far] * 4)
+    w0 = 10.0 / (7.0 * math.pi) / h**2
+    truth = Rollout(scenario="fluid/sph", split="test_id", seed=0, params={}, dt=DT,
+                    states={"x": x, "v": np.zeros_like(x)},
+                    static={"particle_mass": np.float64(m), "smoothing_length": np.float64(h),
+                            "rest_density": np.float64(m * w0),
+                            "gravity": np.array([0.0, -G])})
+    pred = predict(truth, 2, {"x": np.stack([far, near]), "v": np.zeros((2, 2, 2))})
+    np.testing.assert_allclose(values(truth, pred, "density_deviation"), [0.0, 0.25],
+                               atol=1e-12)
+
+
+def test_divergence_norm_of_a_constructed_field() -> None:
+    n, dx, a = 16, 0.1, 0.3
+    y, x = np.meshgrid(np.arange(n) * dx, np.arange(n) * dx, indexing="ij")
+    rotation = np.stack([-(y - 0.75), x - 0.75], -1)  # divergence free
+    source = rotation + a * np.stack([x, y], -1)  # divergence 2a
+    velocity = np.stack([rotation] * 4)
+    truth = Rollout(scenario="fluid/smoke", split="test_id", seed=0, params={}, dt=DT,
+                    states={"density": np.ones((4, n, n)), "velocity": velocity},
+                    static={"grid_spacing": np.float64(dx)})
+    pred = predict(truth, 2, {"density": np.ones((2, n, n)),
+                              "velocity": np.stack([source, rotation])})
+    rms_speed = np.sqrt((rotation**2).sum(-1).mean())
+    np.testing.assert_allclose(values(truth, pred, "divergence_norm"),
+                               [2 * a * dx / rms_speed, 0.0], atol=1e-12)
+
+
+def test_registry_says_where_each_plausibility_metric_applies() -> None:
+    class Fake:
+        def __init__(self, laws: set[str], states: tuple[str, ...]) -> None:
+            self.laws, self.state_names = frozenset(laws), states
+
+    rigid_sc = Fake({"ballistic", "non_penetration", "energy_nonincreasing"},
+                    ("pos", "quat", "vel", "angvel"))
+    cloth_sc = Fake({"inextensible", "energy_nonincreasing"}, ("x", "v"))
+    smoke_sc = Fake({"incompressible", "mass_conserved"}, ("density", "velocity"))
+    sph_sc = Fake({"incompressible", "mass_conserved", "momentum_conserved"}, ("x", "v"))
+    expect = {
+        "restitution_error": {"rigid"}, "gravity_error": {"rigid"},
+        "contact_time_error": {"rigid"}, "penetration_depth": {"rigid"},
+        "edge_strain": {"cloth"}, "divergence_norm": {"smoke"},
+        "density_deviation": {"sph"}, "energy_drift": {"rigid", "cloth"},
+        "momentum_drift": {"sph"},
+    }
+    scenarios = {"rigid": rigid_sc, "cloth": cloth_sc, "smoke": smoke_sc, "sph": sph_sc}
+    for name, where in expect.items():
+        metric = METRICS.get(name)
+        assert {k for k, sc in scenarios.items() if metric.applies_to(sc)} == where, name
