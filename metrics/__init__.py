@@ -37,6 +37,11 @@ _BUILTIN: dict[str, tuple[str, tuple[str, ...]]] = {
     "divergence_norm": (f"{_M}.plausibility:divergence_norm",
                         ("state", "plausibility", "fluid", "smoke")),
 }
+for _field in ("density", "velocity"):
+    for _kind in ("nrmse", "vrmse", "spectral_low", "spectral_mid", "spectral_high",
+                  "correlation_time"):
+        _BUILTIN[f"{_field}_{_kind}"] = (f"{_M}.fields:{_field}_{_kind}",
+                                         ("state", "accuracy", "fluid", "smoke"))
 for _name, (_target, _tags) in _BUILTIN.items():
     METRICS.register(_name, _target, tags=_tags)
 
