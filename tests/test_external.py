@@ -239,3 +239,19 @@ def test_cli_reports_a_bad_prediction_on_one_line(exported, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert str(bad) in lines[0] and "array 'pos' has 2 frames, expected 4" in lines[0]
+
+
+def test_cli_export_context(tmp_path):
+    suite_file = tmp_path / "one.toml"
+    suite_file.write_text(
+        'name = "one"\nmodels = ["copy-last"]\n[defaults]\nrollouts = 1\ncontext = 2\n'
+        'horizon = 2\nsplits = ["test_ood"]\n[[scenario]]\nname = "rigid/projectile"\n'
+        'config = { num_frames = 4, image_size = 16 }\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "physground.cli", "export-context", "--suite", str(suite_file),
+         "--out", str(tmp_path / "ctx"), "--root", str(tmp_path / "root"), "--quiet"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"context: {tmp_path / 'ctx' / 'index.json'}"
+    (item,) = json.loads((tmp_path / "ctx" / "index.json").read_text())["rollouts"]
+    assert item["split"] == "test_ood" and item["frames_to_generate"] == 2

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -103,6 +104,7 @@ def test_process_pool_gives_the_sequential_table(tmp_path):
     suite = tiny_suite(models=["copy-last", "constant-velocity"])
     sequential = read(run_suite(suite, root=tmp_path / "s", executor=run_sequential,
                                 progress=False, report=False))
+    shutil.copytree(tmp_path / "s" / "data", tmp_path / "p" / "data")  # evaluation only
     pooled = read(run_suite(suite, root=tmp_path / "p",
                             executor=lambda tasks: run_local(tasks, workers=2),
                             progress=False, report=False))
@@ -155,3 +157,25 @@ def test_plan_has_one_task_per_scenario_split_model(tmp_path):
         ("copy-last", "rigid/projectile", "test_id"),
         ("copy-last", "rigid/projectile", "test_ood")]
     assert all(set(t.metrics) == {"position_rmse", "energy_drift"} for t in tasks)
+
+
+def test_cli_run_prints_the_report_path(tmp_path):
+    import subprocess
+    import sys
+
+    suite_file = tmp_path / "tiny.toml"
+    suite_file.write_text(
+        'name = "tiny"\nmodels = ["copy-last", "reference"]\nmetrics = ["position_rmse"]\n'
+        '[defaults]\nrollouts = 2\ncontext = 3\nhorizon = 3\n[[scenario]]\n'
+        'name = "rigid/projectile"\nconfig = { num_frames = 6, image_size = 16 }\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "physground.cli", "run", "--suite", str(suite_file),
+         "--root", str(tmp_path / "runs"), "--executor", "sequential", "--quiet"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = result.stdout.strip().splitlines()[-1]
+    assert report.startswith("report: ") and report.endswith("index.html")
+    from pathlib import Path
+
+    html = Path(report[len("report: "):]).read_text()
+    assert "rigid/projectile" in html and "Leaderboard" in html
