@@ -37,6 +37,12 @@ _BUILTIN: dict[str, tuple[str, tuple[str, ...]]] = {
     "divergence_norm": (f"{_M}.plausibility:divergence_norm",
                         ("state", "plausibility", "fluid", "smoke")),
 }
+_PIXELS = {"psnr": "psnr", "ssim": "ssim_metric", "pixel_mse": "pixel_mse",
+           "spatial_iou": "spatial_iou", "spatiotemporal_iou": "spatiotemporal_iou",
+           "weighted_spatial_iou": "weighted_spatial_iou"}
+for _name, _attr in _PIXELS.items():
+    _BUILTIN[_name] = (f"{_M}.pixels:{_attr}", ("pixels", "accuracy"))
+_BUILTIN["object_permanence"] = (f"{_M}.pixels:object_permanence", ("pixels", "plausibility"))
 for _field in ("density", "velocity"):
     for _kind in ("nrmse", "vrmse", "spectral_low", "spectral_mid", "spectral_high",
                   "correlation_time"):
