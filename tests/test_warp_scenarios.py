@@ -118,3 +118,4 @@ def test_cloth_torch_step_with_one_scene_per_batch_element() -> None:
                  torch.full((3,), 0.3), torch.zeros(3, 3))
     for b, r in enumerate(rollouts):
         np.testing.assert_allclose(x1[b].numpy(), r.states["x"][2], atol=1e-6)
+
