@@ -153,21 +153,50 @@ class Batch:
             f"(has {sorted(self.truth)})"
         )
 
+    @property
+    def pixel_mode(self) -> bool:
+        """True when positions must come from the predicted frames (no position state)."""
+        name = self.position_name()
+        return name not in self.pred and self.pred_frames is not None
+
     def pred_positions(self) -> Tensor:
         """Predicted positions [R, H, B, d]: the state when predicted, else from pixels."""
         name = self.position_name()
         if name in self.pred:
             return self.pred[name]
-        if "pred_positions_from_pixels" not in self._cache:
-            if self.pred_frames is None:
-                raise MissingInputError(
-                    f"prediction has no states['{name}'] and no frames to derive it from "
-                    f"(has states {sorted(self.pred)})"
-                )
+        if self.pred_frames is None:
+            raise MissingInputError(
+                f"prediction has no states['{name}'] and no frames to derive it from "
+                f"(has states {sorted(self.pred)})"
+            )
+        return self._pixel_positions("pred")
+
+    def truth_positions(self) -> Tensor:
+        """Truth positions [R, C+H, B, d] compared with the prediction's.
+
+        The simulator state, except when the prediction is frames only: then the truth's
+        positions are measured from its own frames by the same soft-mask estimator, so
+        that the measurement error of pixels cancels (the true video scores like the
+        truth). Rollouts whose objects are not visible in the true frames are marked
+        undefined.
+        """
+        if not self.pixel_mode:
+            return self._truth(self.position_name())
+        positions = self._pixel_positions("truth")
+        self.mark_undefined(~torch.isfinite(positions).flatten(1).all(1),
+                            "an object is not visible in the true frames")
+        return positions
+
+    def _pixel_positions(self, side: str) -> Tensor:
+        key = f"pixel_positions_{side}"
+        if key not in self._cache:
             from physground.metrics.pixels import positions_from_frames
 
-            self._cache["pred_positions_from_pixels"] = positions_from_frames(self)
-        return self._cache["pred_positions_from_pixels"]
+            frames = self.truth_frames if side == "truth" else self.pred_frames
+            if frames is None:
+                raise MissingInputError(f"truth of {self.scenario} has no frames")
+            self._cache[key] = positions_from_frames(self, frames)
+        return self._cache[key]
 
     def positions_with_context(self, side: str) -> Tensor:
         """Context positions followed by the ``side`` ('truth' or 'pred') window [R, C+H, ...].
@@ -175,9 +204,10 @@ class Batch:
         A model is given the context, so finite differences at the first predicted frame
         use the true context frames before it.
         """
-        name = self.position_name()
-        window = self.truth_window(name) if side == "truth" else self.pred_positions()
-        return torch.cat([self.truth_context(name), window], dim=1)
+        truth = self.truth_positions()
+        if side == "truth":
+            return truth
+        return torch.cat([truth[:, : self.context], self.pred_positions()], dim=1)
 
     def velocities(self) -> tuple[Tensor, Tensor]:
         """(truth [R, C+H, B, d], pred [R, H, B, d]) velocities, computed the same way.
@@ -193,8 +223,9 @@ class Batch:
         if vel_name in self.truth and vel_name in self.pred:
             out = (self.truth[vel_name], self.pred[vel_name])
         else:
-            dt = self.dt.view(-1, *([1] * (self.truth[name].dim() - 1)))
-            v_truth = torch.gradient(self.truth[name], dim=1, edge_order=2)[0] / dt
+            x_truth = self.truth_positions()
+            dt = self.dt.view(-1, *([1] * (x_truth.dim() - 1)))
+            v_truth = torch.gradient(x_truth, dim=1, edge_order=2)[0] / dt
             x_pred = self.positions_with_context("pred")
             v_pred = torch.gradient(x_pred, dim=1, edge_order=2)[0] / dt
             out = (v_truth, v_pred[:, self.context:])

@@ -222,16 +222,19 @@ def _color_model(batch: Batch, r: int, num_objects: int) -> tuple[Tensor, Tensor
     return colors, palette, 2.0 * noise**2
 
 
-def soft_area_centroid(batch: Batch, num_objects: int) -> tuple[Tensor, Tensor]:
-    """Soft areas [R, H, K] (px) and centroids [R, H, K, 2] (u, v px) of the objects in the
-    predicted frames (or the predicted masks' hard areas when the model gave masks)."""
-    if batch.pred_frames is None:
+def soft_area_centroid(batch: Batch, num_objects: int,
+                       frames: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Soft areas [R, T, K] (px) and centroids [R, T, K, 2] (u, v px) of the objects in
+    ``frames`` uint8 [R, T, h, w, 3] (default: the predicted frames), with colours learned
+    from the truth's context."""
+    frames = batch.pred_frames if frames is None else frames
+    if frames is None:
         raise MissingInputError("prediction has no frames")
     areas, centroids = [], []
     for r in range(batch.size):
         colors, palette, temperature = _color_model(batch, r, num_objects)
-        frames = batch.pred_frames[r].to(torch.float64) / 255.0
-        weights = soft_object_masks(frames, torch.nan_to_num(colors, nan=-10.0), palette,
+        rgb = frames[r].to(torch.float64) / 255.0
+        weights = soft_object_masks(rgb, torch.nan_to_num(colors, nan=-10.0), palette,
                                     temperature)
         area, centroid = q.soft_mask_moments(weights)
         areas.append(area)
@@ -250,8 +253,9 @@ def unproject(camera: object, pixels: Tensor, depth: Tensor) -> Tensor:
     return (cam - trans) @ rot
 
 
-def positions_from_frames(batch: Batch) -> Tensor:
-    """Body positions [R, H, B, 3] recovered from the predicted frames' soft masks.
+def positions_from_frames(batch: Batch, frames: Tensor) -> Tensor:
+    """Body positions [R, T, B, 3] recovered from the soft masks of ``frames`` uint8
+    [R, T, h, w, 3] (predicted or true).
 
     Object ``id`` (mask value) is body ``id - 1``. Each centroid is unprojected at the
     camera depth of its body at the last context frame. An object that vanished from
@@ -262,7 +266,7 @@ def positions_from_frames(batch: Batch) -> Tensor:
     bodies = last.shape[1]
     if any(c is None for c in batch.cameras):
         raise MissingInputError(f"truth of {batch.scenario} has no camera to map pixels back")
-    area, centroid = soft_area_centroid(batch, bodies)
+    area, centroid = soft_area_centroid(batch, bodies, frames)
     out = []
     for r, camera in enumerate(batch.cameras):
         ext = torch.as_tensor(camera.extrinsics, dtype=torch.float64)  # type: ignore[union-attr]
@@ -277,19 +281,22 @@ def positions_from_frames(batch: Batch) -> Tensor:
 
 
 def object_areas(batch: Batch) -> tuple[Tensor, Tensor]:
-    """(truth, pred) object areas [R, H, K] in px: truth from its masks; the prediction from
-    its masks when given, else soft areas from its frames' colours."""
+    """(truth, pred) object areas [R, H, K] in px, measured the same way on both sides:
+    hard mask areas when the model predicted masks, else soft areas from the colours of
+    both sides' frames."""
     if batch.truth_masks is None:
         raise MissingInputError(f"truth of {batch.scenario} has no object masks")
     masks = batch.truth_masks
     num = int(masks[:, : batch.context].amax().item())
-    ids = torch.arange(1, num + 1, device=masks.device).view(1, 1, -1, 1, 1)
-    window = masks[:, batch.context:].unsqueeze(2)
-    truth = (window == ids).sum((-2, -1)).to(torch.float64)
     if batch.pred_masks is not None:
+        ids = torch.arange(1, num + 1, device=masks.device).view(1, 1, -1, 1, 1)
+        truth = (masks[:, batch.context:].unsqueeze(2) == ids).sum((-2, -1)).to(torch.float64)
         pred = (batch.pred_masks.unsqueeze(2) == ids).sum((-2, -1)).to(torch.float64)
-    else:
-        pred, _ = soft_area_centroid(batch, num)
+        return truth, pred
+    if batch.truth_frames is None:
+        raise MissingInputError(f"truth of {batch.scenario} has no frames")
+    truth, _ = soft_area_centroid(batch, num, batch.truth_frames[:, batch.context:])
+    pred, _ = soft_area_centroid(batch, num)
     return truth, pred
 
 

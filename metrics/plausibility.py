@@ -45,8 +45,7 @@ def energies(batch: Batch) -> tuple[Tensor, Tensor]:
     ``springs``, ``spring_rest_length`` and ``spring_stiffness``. Both sides always use the
     same terms.
     """
-    name = batch.position_name()
-    x_truth, x_pred = batch.truth[name], batch.pred_positions()
+    x_truth, x_pred = batch.truth_positions(), batch.pred_positions()
     v_truth, v_pred = batch.velocities()
     mass = batch.static_like(_mass(batch), 3)
     gravity = batch.static_like(_gravity(batch), 4)
@@ -129,9 +128,8 @@ def penetration(batch: Batch, x: Tensor) -> Tensor:
 
 
 def _penetration_pair(batch: Batch) -> tuple[Tensor, Tensor]:
-    name = batch.position_name()
-    return penetration(batch, batch.truth_window(name)), penetration(batch,
-                                                                      batch.pred_positions())
+    truth = batch.truth_positions()[:, batch.context:]
+    return penetration(batch, truth), penetration(batch, batch.pred_positions())
 
 
 def penetration_depth_batch(batch: Batch) -> Tensor:
@@ -259,28 +257,37 @@ BALLISTIC_TOLERANCE = 0.01  # |a_true - g| / |g| below which a frame counts as f
 
 
 def gravity_error_batch(batch: Batch) -> Tensor:
-    """``|g_est - g| / |g|`` [R, H] (constant): gravity fitted on ballistic segments.
+    """``|g_pred - g_true| / |g|`` [R, H] (constant): gravity fitted on ballistic segments.
 
-    Frames where the truth is in free flight (its second-difference acceleration equals g
-    within 1 %) select the segments; the prediction's accelerations (second differences of
-    context + predicted positions) on those frames are averaged into ``g_est``, the
-    least-squares constant acceleration. Undefined when the window has no free flight.
+    Frames where the simulated truth is in free flight (its second-difference
+    acceleration equals g within 1 %) select the segments; on those frames the
+    prediction's accelerations (second differences of context + predicted positions) are
+    averaged into ``g_pred``, the least-squares constant acceleration, and the truth's into
+    ``g_true`` by the same estimator (equal to the true g to round-off for simulated
+    states; measured from the true frames for frames-only predictions). Undefined when
+    the window has no free flight.
     """
     name = batch.position_name()
-    x_truth = batch.truth[name]
+    x_state = batch.truth[name]
+    x_truth = batch.positions_with_context("truth")
     x_pred = batch.positions_with_context("pred")
     dt2 = (batch.dt**2).view(-1, 1, 1, 1)
-    a_truth = (x_truth[:, 2:] - 2 * x_truth[:, 1:-1] + x_truth[:, :-2]) / dt2
-    a_pred = (x_pred[:, 2:] - 2 * x_pred[:, 1:-1] + x_pred[:, :-2]) / dt2
+
+    def accel(x: Tensor) -> Tensor:
+        return (x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]) / dt2
+
     g = _gravity(batch).view(batch.size, 1, 1, -1)
     g_norm = g.norm(dim=-1)
-    free = (a_truth - g).norm(dim=-1) < BALLISTIC_TOLERANCE * g_norm  # [R, T-2, B]
+    free = (accel(x_state) - g).norm(dim=-1) < BALLISTIC_TOLERANCE * g_norm  # [R, T-2, B]
     free[:, : batch.context - 1] = False  # accelerations centred on predicted frames only
     count = free.sum((1, 2))
     weights = free.to(torch.float64).unsqueeze(-1)
-    g_est = (a_pred * weights).sum((1, 2)) / count.clamp_min(1).unsqueeze(-1)
+
+    def fit(x: Tensor) -> Tensor:
+        return (accel(x) * weights).sum((1, 2)) / count.clamp_min(1).unsqueeze(-1)
+
     gn = g_norm.view(-1)
-    value = (g_est - g.view(batch.size, -1)).norm(dim=-1) / gn.clamp_min(1e-12)
+    value = (fit(x_pred) - fit(x_truth)).norm(dim=-1) / gn.clamp_min(1e-12)
     undefined = (count == 0) | (gn == 0)
     batch.mark_undefined(undefined, "the truth has no free flight under gravity in the window")
     value = torch.where(undefined, torch.full_like(value, float("nan")), value)

@@ -20,7 +20,7 @@ Tensor = torch.Tensor
 
 def displacement(batch: Batch) -> Tensor:
     """Per-body Euclidean position error [R, H, B] in m."""
-    truth = batch.truth_window(batch.position_name())
+    truth = batch.truth_positions()[:, batch.context:]
     pred = batch.pred_positions()
     return torch.linalg.vector_norm(pred - truth, dim=-1)
 
