@@ -119,3 +119,44 @@ def test_cloth_torch_step_with_one_scene_per_batch_element() -> None:
     for b, r in enumerate(rollouts):
         np.testing.assert_allclose(x1[b].numpy(), r.states["x"][2], atol=1e-6)
 
+
+
+def _grads(step: object, args: list[torch.Tensor], dtype: torch.dtype, n_grad: int) -> list:
+    leaves = [a.detach().to(dtype).clone().requires_grad_(i < n_grad) for i, a in enumerate(args)]
+    outputs = step(*leaves)  # type: ignore[operator]
+    sum(o.sum() * (k + 1) for k, o in enumerate(outputs)).backward()
+    return [leaf.grad.double() for leaf in leaves[:n_grad]]
+
+
+def test_torch_steps_give_float32_inputs_the_float64_gradients() -> None:
+    """Gradients are copied out of Warp before its buffers are reused (float32 tensors
+    would otherwise alias them), for all three torch steps."""
+    from physground.simulators.warp.cloth import ClothTorchStep
+    from physground.simulators.warp.smoke import SmokeTorchStep
+    from physground.simulators.warp.sph import SPHTorchStep
+
+    cloth = get_scenario("cloth/flag", num_frames=2, render=False, resolution=4)
+    rc = cloth.simulate([cloth.sample_params("train", 0)], [0], "train")[0]
+    p = rc.params
+    cloth_args = [torch.tensor(rc.states["x"][1:]), torch.tensor(rc.states["v"][1:]),
+                  torch.tensor([p["stiffness"]]), torch.tensor([p["damping"]]),
+                  torch.tensor([p["mass"]]), torch.tensor(rc.static["wind"][None])]
+    sph = get_scenario("fluid/dam_break", num_frames=2, render=False, columns=3, rows=3)
+    rs = sph.simulate([sph.sample_params("train", 0)], [0], "train")[0]
+    sph_args = [torch.tensor(rs.states["x"][1:]), torch.tensor(rs.states["v"][1:]),
+                torch.tensor([0.1]), torch.tensor([9.81]), torch.tensor([0.9])]
+    n = 6
+    rho = torch.rand(1, n, n, generator=torch.Generator().manual_seed(0))
+    smoke_args = [rho, torch.zeros(1, n, n, 2), torch.tensor([2.0])]
+    cases = [
+        (ClothTorchStep(rc.static, dt=rc.dt / 8, substeps=10), cloth_args, 6),
+        (SPHTorchStep(rs.static, dt=rs.dt / 20, substeps=3), sph_args, 4),
+        (SmokeTorchStep({"grid_size": n, "grid_spacing": 1 / n}, dt=0.02, substeps=1,
+                        pressure_iterations=10), smoke_args, 3),
+    ]
+    for step, args, n_grad in cases:
+        g32 = _grads(step, args, torch.float32, n_grad)
+        g64 = _grads(step, args, torch.float64, n_grad)
+        for a, b in zip(g32, g64, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        assert any(g.abs().sum() > 0 for g in g32)

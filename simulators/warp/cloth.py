@@ -547,8 +547,8 @@ def _cloth_autograd_function() -> Any:
             device = sim.device
 
             def to_wp(t: Any, dtype: Any) -> wp.array:
-                return wp.array(t.detach().to("cpu", torch.float32).numpy(), dtype=dtype,
-                                device=device, requires_grad=True)
+                return wp.array(t.detach().to("cpu", torch.float32).contiguous().numpy(),
+                                dtype=dtype, device=device, requires_grad=True)
 
             batch, nodes = x.shape[:2]
             xw, vw = to_wp(x, wp.vec3), to_wp(v, wp.vec3)
@@ -573,7 +573,7 @@ def _cloth_autograd_function() -> Any:
                     vs.append(v_next)
             ctx.tape, ctx.env, ctx.inputs, ctx.outputs = tape, env, (xw, vw), (xs[-1], vs[-1])
             ctx.like = (x, v, stiffness, damping, mass, wind)
-            return (torch.as_tensor(xs[-1].numpy()).to(x), torch.as_tensor(vs[-1].numpy()).to(v))
+            return (torch.tensor(xs[-1].numpy()).to(x), torch.tensor(vs[-1].numpy()).to(v))
 
         @staticmethod
         def backward(ctx, grad_x, grad_v):  # type: ignore[override]
@@ -587,7 +587,7 @@ def _cloth_autograd_function() -> Any:
             ctx.tape.backward(grads={x_out: seed(grad_x, x_out), v_out: seed(grad_v, v_out)})
             env = ctx.env
             wp_inputs = (*ctx.inputs, env.stiffness, env.damping, env.mass, env.wind)
-            grads = [torch.as_tensor(a.grad.numpy()).to(like)
+            grads = [torch.tensor(a.grad.numpy()).to(like)
                      for a, like in zip(wp_inputs, ctx.like, strict=True)]
             ctx.tape.zero()
             return (None, *grads)

@@ -372,7 +372,7 @@ def _smoke_autograd_function() -> Any:
                     state = sim.substep(*state, inputs[3], fresh=True)
             ctx.tape, ctx.inputs, ctx.outputs = tape, inputs, state
             ctx.like = (rho, u, v, buoyancy)
-            return tuple(torch.as_tensor(a.numpy()).to(like)
+            return tuple(torch.tensor(a.numpy()).to(like)
                          for a, like in zip(state, (rho, u, v), strict=True))
 
         @staticmethod
@@ -381,7 +381,7 @@ def _smoke_autograd_function() -> Any:
                                    dtype=wp.float32, device=out.device)
                      for out, g in zip(ctx.outputs, grads, strict=True)}
             ctx.tape.backward(grads=seeds)
-            result = [torch.as_tensor(a.grad.numpy()).to(like)
+            result = [torch.tensor(a.grad.numpy()).to(like)
                       for a, like in zip(ctx.inputs, ctx.like, strict=True)]
             ctx.tape.zero()
             return (None, *result)

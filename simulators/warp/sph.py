@@ -359,7 +359,7 @@ def _sph_autograd_function() -> Any:
                                         fresh=True, keep=grids)[:2]
             ctx.tape, ctx.inputs, ctx.outputs, ctx.grids = tape, inputs, state, grids
             ctx.like, ctx.shape = (x, v, viscosity, gravity), (batch, n)
-            return tuple(torch.as_tensor(a.numpy()[:, :2].reshape(batch, n, 2)).to(like)
+            return tuple(torch.tensor(a.numpy()[:, :2].reshape(batch, n, 2)).to(like)
                          for a, like in zip(state, (x, v), strict=True))
 
         @staticmethod
@@ -372,10 +372,10 @@ def _sph_autograd_function() -> Any:
             ctx.tape.backward(grads=seeds)
             batch, n = ctx.shape
             gx, gv, gvisc, ggrav = (a.grad.numpy() for a in ctx.inputs)
-            result = [torch.as_tensor(gx[:, :2].reshape(batch, n, 2)).to(ctx.like[0]),
-                      torch.as_tensor(gv[:, :2].reshape(batch, n, 2)).to(ctx.like[1]),
-                      torch.as_tensor(gvisc).to(ctx.like[2]),
-                      torch.as_tensor(ggrav).to(ctx.like[3])]
+            result = [torch.tensor(gx[:, :2].reshape(batch, n, 2)).to(ctx.like[0]),
+                      torch.tensor(gv[:, :2].reshape(batch, n, 2)).to(ctx.like[1]),
+                      torch.tensor(gvisc).to(ctx.like[2]),
+                      torch.tensor(ggrav).to(ctx.like[3])]
             ctx.tape.zero()
             return (None, *result, None)
 
