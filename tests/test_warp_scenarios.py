@@ -160,3 +160,17 @@ def test_torch_steps_give_float32_inputs_the_float64_gradients() -> None:
         for a, b in zip(g32, g64, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
         assert any(g.abs().sum() > 0 for g in g32)
+
+
+def test_cloth_torch_step_broadcasts_one_scene_over_the_batch() -> None:
+    from physground.simulators.warp.cloth import ClothTorchStep
+
+    scenario = get_scenario("cloth/hanging", num_frames=3, render=False, resolution=5)
+    params = dict(stiffness=500.0, mass=0.3, damping=0.05, pin_layout=0.0)
+    rollouts = scenario.simulate([params] * 3, [0, 1, 2], "train")
+    step = ClothTorchStep.from_rollout(rollouts[0])  # same pins for all three seeds
+    x, v = (torch.tensor(np.stack([r.states[k][1] for r in rollouts])) for k in ("x", "v"))
+    x1, _ = step(x, v, torch.full((3,), 500.0), torch.full((3,), 0.05), torch.full((3,), 0.3),
+                 torch.zeros(3, 3))
+    for b, r in enumerate(rollouts):
+        np.testing.assert_allclose(x1[b].numpy(), r.states["x"][2], atol=1e-6)

@@ -533,6 +533,11 @@ def _contact_velocity_numpy(vel: np.ndarray, normal: np.ndarray, mu: np.ndarray)
 _TORCH_FUNCTION: Any = None
 
 
+def _tile(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Per-scene values [E, ...] broadcast to the batch, as a contiguous float32 copy."""
+    return np.ascontiguousarray(np.broadcast_to(values, shape), dtype=np.float32)
+
+
 def _cloth_autograd_function() -> Any:
     """The `torch.autograd.Function` over the Warp substeps (built once, torch imported late)."""
     global _TORCH_FUNCTION
@@ -555,12 +560,11 @@ def _cloth_autograd_function() -> Any:
             env = ClothEnvParams(
                 stiffness=to_wp(stiffness, wp.float32), damping=to_wp(damping, wp.float32),
                 mass=to_wp(mass, wp.float32), wind=to_wp(wind, wp.vec3),
-                friction=wp.array(np.broadcast_to(stepper.friction, (batch,)), device=device),
-                sphere_center=wp.array(np.broadcast_to(stepper.sphere_center, (batch, 3)),
+                friction=wp.array(_tile(stepper.friction, (batch,)), device=device),
+                sphere_center=wp.array(_tile(stepper.sphere_center, (batch, 3)),
                                        dtype=wp.vec3, device=device),
-                sphere_radius=wp.array(np.broadcast_to(stepper.sphere_radius, (batch,)),
-                                       device=device),
-                free=wp.array(np.broadcast_to(stepper.free, (batch, nodes)), device=device),
+                sphere_radius=wp.array(_tile(stepper.sphere_radius, (batch,)), device=device),
+                free=wp.array(_tile(stepper.free, (batch, nodes)), device=device),
             )
             tape = wp.Tape()
             xs, vs = [xw], [vw]
