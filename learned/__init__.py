@@ -14,3 +14,5 @@ MODELS.register("state-gnn", "physground.learned.modeling_state_gnn:ModelStateGN
 MODELS.register("video-transformer",
                 "physground.learned.modeling_video_transformer:ModelVideoTransformer",
                 tags=["learned", "pixels"])
+MODELS.register("hybrid-cloth", "physground.learned.modeling_hybrid:ModelHybridCloth",
+                tags=["learned", "hybrid", "state", "cloth"])

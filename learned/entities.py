@@ -34,6 +34,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "rest_density": ("rest_density", "density0", "rho0"),
     "ground_height": ("ground_height", "ground"),
     "gravity": ("gravity",),
+    "box": ("box", "bounds", "domain"),
 }
 
 
@@ -61,8 +62,10 @@ class EntityStatic:
 
     Tensors carry a leading batch axis: mass [B,N] (kg), radius [B,N] (m), pinned [B,N]
     (bool), gravity [B,d] (m/s^2), ground_height [B] (m, NaN when there is no ground),
-    smoothing_length [B] and rest_density [B] (NaN when not SPH). ``edges [E,2]`` (long) and
-    ``rest_length [B,E]`` (m) are the mesh springs, shared by every system of the batch.
+    smoothing_length [B] and rest_density [B] (NaN when not SPH), box [B,2d] container walls
+    (lower corner then upper corner, m; +-inf for open sides, NaN when there is no box).
+    ``edges [E,2]`` (long) and ``rest_length [B,E]`` (m) are the mesh springs, shared by
+    every system of the batch.
     """
 
     mass: torch.Tensor
@@ -72,12 +75,17 @@ class EntityStatic:
     ground_height: torch.Tensor
     smoothing_length: torch.Tensor
     rest_density: torch.Tensor
+    box: torch.Tensor
     edges: torch.Tensor | None = None
     rest_length: torch.Tensor | None = None
 
     @property
     def has_ground(self) -> bool:
         return bool(torch.isfinite(self.ground_height).all())
+
+    @property
+    def has_box(self) -> bool:
+        return not bool(torch.isnan(self.box).any())
 
     @property
     def is_sph(self) -> bool:
@@ -148,7 +156,7 @@ def entity_static(rollouts: Sequence[Rollout], device: str = "cpu") -> EntitySta
     pos_key, _ = state_keys(rollouts[0])
     n, d = np.shape(rollouts[0].states[pos_key])[1:]
     cols: dict[str, list[Any]] = {k: [] for k in ("mass", "radius", "pinned", "gravity",
-                                                    "ground", "h", "rho0", "rest")}
+                                                    "ground", "h", "rho0", "rest", "box")}
     edges = None
     for r in rollouts:
         if np.shape(r.states[pos_key])[1:] != (n, d):
@@ -162,6 +170,9 @@ def entity_static(rollouts: Sequence[Rollout], device: str = "cpu") -> EntitySta
         cols["gravity"].append(_gravity(r, d))
         ground = _static(r, "ground_height")
         cols["ground"].append(np.nan if ground is None else float(np.asarray(ground)))
+        box = _static(r, "box")
+        cols["box"].append(np.full(2 * d, np.nan) if box is None or np.size(box) != 2 * d
+                           else np.asarray(box, dtype=np.float64).reshape(2 * d))
         h, rho0 = _static(r, "smoothing_length"), _static(r, "rest_density")
         cols["h"].append(np.nan if h is None else float(np.asarray(h)))
         cols["rho0"].append(np.nan if rho0 is None else float(np.asarray(rho0)))
@@ -183,7 +194,7 @@ def entity_static(rollouts: Sequence[Rollout], device: str = "cpu") -> EntitySta
     return EntityStatic(
         mass=t(cols["mass"]), radius=t(cols["radius"]), pinned=t(cols["pinned"], torch.bool),
         gravity=t(cols["gravity"]), ground_height=t(cols["ground"]),
-        smoothing_length=t(cols["h"]), rest_density=t(cols["rho0"]),
+        smoothing_length=t(cols["h"]), rest_density=t(cols["rho0"]), box=t(cols["box"]),
         edges=None if edges is None else t(edges, torch.long),
         rest_length=None if edges is None else t(cols["rest"]),
     )

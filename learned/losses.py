@@ -115,6 +115,11 @@ def entity_physics_loss(term: str, state: EntityRollout, *, laws: frozenset[str]
                                          static.ground_height[:, None, None],
                                          up=static.up()[:, None, None])
             total = total + ((depth / scale) ** 2).mean()
+        if static.has_box:  # outside the container walls
+            d = x.shape[-1]
+            lo, hi = static.box[:, None, None, :d], static.box[:, None, None, d:]
+            out = torch.relu(lo - x) + torch.relu(x - hi)
+            total = total + ((torch.nan_to_num(out, nan=0.0) / scale) ** 2).mean()
         if x.shape[-2] > 1 and float(static.radius.max()) > 0 and static.edges is None:
             overlap = Q.pairwise_penetration(x, static.radius[:, None])
             total = total + ((overlap / scale) ** 2).mean()

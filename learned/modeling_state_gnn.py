@@ -68,6 +68,8 @@ class StateGNN(nn.Module):
         self.node_norm = Normalizer(config.node_in)
         self.edge_norm = Normalizer(config.edge_in)
         self.accel_norm = Normalizer(config.dim)
+        # acceleration scale of the data (m/s^2), the unit of the data loss
+        self.register_buffer("loss_scale", torch.ones(config.dim))
         self.node_encoder = mlp(config.node_in, H, H)
         self.edge_encoder = mlp(config.edge_in, H, H)
         self.edge_updates = nn.ModuleList(mlp(3 * H, H, H) for _ in range(config.layers))
@@ -76,17 +78,25 @@ class StateGNN(nn.Module):
 
     # -------------------------------------------------------------------- features
 
-    def node_features(self, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic
-                      ) -> torch.Tensor:
-        """[B,N,F]: velocity history, ground clearance, mass, radius, pinned, gravity."""
+    def node_features(self, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic,
+                      extra: torch.Tensor | None = None) -> torch.Tensor:
+        """[B,N,F]: velocity history, ground clearance, mass, radius, pinned, gravity (and
+        ``extra`` [B,N,*] model-specific features, e.g. a simulator's proposed step)."""
         B, K, N, d = vhist.shape
         parts = [vhist.permute(0, 2, 1, 3).reshape(B, N, K * d)]
         if static.has_ground:
             height = (x * static.up()[:, None]).sum(-1)
             clearance = height - static.ground_height[:, None] - static.radius
             parts.append(clearance.clamp(max=self.config.clearance_clip)[..., None])
+        if static.has_box:  # distance to each container wall (open sides read as far away)
+            lo, hi = static.box[:, None, :d], static.box[:, None, d:]
+            walls = torch.cat([x - lo, hi - x], dim=-1)
+            parts.append(torch.nan_to_num(walls, posinf=self.config.clearance_clip)
+                         .clamp(max=self.config.clearance_clip))
         parts += [static.mass[..., None], static.radius[..., None],
                   static.pinned[..., None].to(x.dtype), static.gravity[:, None].expand(B, N, d)]
+        if extra is not None:
+            parts.append(extra)
         return torch.cat(parts, dim=-1)
 
     def graph(self, x: torch.Tensor, v: torch.Tensor, static: EntityStatic
@@ -124,11 +134,12 @@ class StateGNN(nn.Module):
 
     # -------------------------------------------------------------------- forward
 
-    def forward(self, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic
-                ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic,
+                extra: torch.Tensor | None = None) -> torch.Tensor:
         """Accelerations [B,N,d] (m/s^2) from positions [B,N,d], velocities [B,K,N,d]."""
         B, N, d = x.shape
-        nodes = self.node_encoder(self.node_norm(self.node_features(x, vhist, static)))
+        nodes = self.node_features(x, vhist, static, extra)
+        nodes = self.node_encoder(self.node_norm(nodes))
         nodes = nodes.reshape(B * N, -1)
         send, recv, efeat = self.graph(x, vhist[:, -1], static)
         edges = self.edge_encoder(self.edge_norm(efeat))
@@ -182,8 +193,11 @@ class ModelStateGNN(LearnedModel):
     def is_built(self) -> bool:
         return self.config.node_in > 0 and self.config.dim > 0
 
+    def gnn_config(self) -> StateGNNConfig:
+        return self.config
+
     def build(self) -> StateGNN:
-        return StateGNN(self.config)
+        return StateGNN(self.gnn_config())
 
     @property
     def net(self) -> StateGNN:
@@ -214,7 +228,15 @@ class ModelStateGNN(LearnedModel):
         dv = windows.tensors["v_target"][:, 0] - vhist[:, -1]
         moving = ~static.index(rows).pinned
         net.accel_norm.fit((dv / windows.dt)[moving], isotropic=True)
+        net.loss_scale.copy_(net.accel_norm.std)
         self.module = net
+
+    def rollout(self, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic, dt: float,
+                horizon: int, *, rows: torch.Tensor, sources: Sequence[Rollout],
+                detach_inputs: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's rollout [B,horizon,N,d] (``rows`` index ``sources``, the rollouts the
+        systems come from; unused here, used by models that call a simulator)."""
+        return unroll(self.net, x, vhist, static, dt, horizon, detach_inputs=detach_inputs)
 
     def windows(self, rollouts: Sequence[Rollout], unroll: int) -> Windows:
         return self._windows(rollouts, unroll, fitted=True)
@@ -259,11 +281,12 @@ class ModelStateGNN(LearnedModel):
         vhist = batch["vhist"]
         noise = float(options.get("input_noise", 0.0))
         if noise > 0:  # GNS-style noise on the input velocities for rollout stability
-            vhist = vhist + noise * net.accel_norm.std * batch["dt"] * torch.randn_like(vhist)
-        x_pred, v_pred = unroll(net, batch["x"], vhist, static, batch["dt"], horizon,
-                                detach_inputs=unroll_mode == "pushforward")
+            vhist = vhist + noise * net.loss_scale * batch["dt"] * torch.randn_like(vhist)
+        x_pred, v_pred = self.rollout(batch["x"], vhist, static, batch["dt"], horizon,
+                                      rows=batch["rows"], sources=batch["rollouts"],
+                                      detach_inputs=unroll_mode == "pushforward")
         out = {"data": L.entity_data_loss(x_pred, v_pred, batch["x_target"], batch["v_target"],
-                                          scale=net.accel_norm.std, dt=batch["dt"])}
+                                          scale=net.loss_scale, dt=batch["dt"])}
         state = L.EntityRollout(x=x_pred, v=v_pred, x0=batch["x"], v0=batch["vhist"][:, -1],
                                 static=static, dt=batch["dt"], rows=batch["rows"],
                                 teacher=self._teacher(batch) if "teacher" in terms else None)
@@ -293,7 +316,8 @@ class ModelStateGNN(LearnedModel):
         T = x.shape[0]
         vhist = _history(v, T - 1, self.config.history)
         with torch.no_grad():
-            xs, vs = unroll(net, x[-1:], vhist[None], static, context.dt, horizon)
+            xs, vs = self.rollout(x[-1:], vhist[None], static, context.dt, horizon,
+                                  rows=torch.zeros(1, dtype=torch.long), sources=[context])
         states: dict[str, np.ndarray] = {pos_key: xs[0].double().cpu().numpy()}
         if vel_key is not None:
             states[vel_key] = vs[0].double().cpu().numpy()

@@ -87,14 +87,18 @@ class TeacherMuJoCo:
 
 
 class TeacherWarpCloth:
-    """One frame of a Warp cloth scenario, differentiable through `ClothTorchStep`."""
+    """One frame of a Warp cloth scenario, differentiable through `ClothTorchStep`
+    (with the rollouts' own substeps, or ``substeps`` for a coarser step)."""
 
     differentiable = True
 
-    def __init__(self, rollouts: Sequence[Rollout], device: str = "cpu") -> None:
+    def __init__(self, rollouts: Sequence[Rollout], device: str = "cpu",
+                 substeps: int | None = None) -> None:
         from physground.simulators.warp.cloth import ClothTorchStep
 
-        self.steps = [ClothTorchStep.from_rollout(r, device=device) for r in rollouts]
+        self.steps = [ClothTorchStep(r.static, dt=r.dt, device=device,
+                                     substeps=substeps or int(r.meta["substeps"]))
+                      for r in rollouts]
         self.params = torch.tensor(
             [[r.params["stiffness"], r.params["damping"], r.params["mass"],
               *np.asarray(r.static["wind"], dtype=np.float64)] for r in rollouts],

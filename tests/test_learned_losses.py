@@ -99,7 +99,7 @@ def test_density_zero_at_rest_density_positive_when_compressed():
         mass=torch.ones(1, n, dtype=torch.float64), radius=torch.zeros(1, n, dtype=torch.float64),
         pinned=torch.zeros(1, n, dtype=torch.bool), gravity=torch.zeros(1, 2, dtype=torch.float64),
         ground_height=torch.full((1,), float("nan")), smoothing_length=torch.tensor([h]),
-        rest_density=torch.tensor([rho0]))
+        rest_density=torch.tensor([rho0]), box=torch.full((1, 4), float("nan")))
     v = torch.zeros_like(x)
     state = L.EntityRollout(x=x[:, 1:], v=v[:, 1:], x0=x[:, 0], v0=v[:, 0], static=static, dt=DT)
     assert float(L.entity_physics_loss("density", state, laws=frozenset())) < 1e-20
