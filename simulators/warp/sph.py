@@ -115,13 +115,15 @@ def sph_density(
     j = wp.int32(0)
     while wp.hash_grid_query_next(query, j):
         xj = x[j]
-        total += wendland(wp.length(xi - xj), support)
-        if wall >= 0.0:
-            total += wendland(wp.length(xi - mirror_x(xj, wall)), support)
-        if floor_near:
-            total += wendland(wp.length(xi - mirror_y(xj)), support)
+        d = xi - xj
+        if wp.dot(d, d) < support * support:  # images are never closer than particles
+            total += wendland(wp.length(d), support)
             if wall >= 0.0:
-                total += wendland(wp.length(xi - mirror_y(mirror_x(xj, wall))), support)
+                total += wendland(wp.length(xi - mirror_x(xj, wall)), support)
+            if floor_near:
+                total += wendland(wp.length(xi - mirror_y(xj)), support)
+                if wall >= 0.0:
+                    total += wendland(wp.length(xi - mirror_y(mirror_x(xj, wall))), support)
     rho[i] = mass * total
 
 
@@ -185,27 +187,30 @@ def sph_accel_integrate(
     query = wp.hash_grid_query(grid, xi, support, b)
     j = wp.int32(0)
     while wp.hash_grid_query_next(query, j):
-        if j != i:
+        xj = x[j]
+        d = xi - xj
+        # A wall image is never closer than its particle (both lie inside the box), so
+        # candidates beyond the support contribute nothing, directly or through ghosts.
+        if wp.dot(d, d) < support * support:
             rho_j = rho[j]
             term_j = pressure(rho_j, rest, stiffness) / (rho_j * rho_j)
-            acc += pair_accel(xi, vi, term_i, rho_i, x[j], v[j], term_j, rho_j, mass, support,
-                              h, alpha, sound)
-        # ghosts of every neighbour, including i's own image
-        rho_j = rho[j]
-        term_j = pressure(rho_j, rest, stiffness) / (rho_j * rho_j)
-        vj = v[j]
-        if wall >= 0.0:
-            acc += pair_accel(xi, vi, term_i, rho_i, mirror_x(x[j], wall),
-                              wp.vec3(-vj[0], vj[1], vj[2]), term_j, rho_j, mass, support, h,
-                              alpha, sound)
-        if floor_near:
-            acc += pair_accel(xi, vi, term_i, rho_i, mirror_y(x[j]),
-                              wp.vec3(vj[0], -vj[1], vj[2]), term_j, rho_j, mass, support, h,
-                              alpha, sound)
+            vj = v[j]
+            if j != i:
+                acc += pair_accel(xi, vi, term_i, rho_i, xj, vj, term_j, rho_j, mass, support,
+                                  h, alpha, sound)
+            # ghosts of every neighbour, including i's own image
             if wall >= 0.0:
-                acc += pair_accel(xi, vi, term_i, rho_i, mirror_y(mirror_x(x[j], wall)),
-                                  wp.vec3(-vj[0], -vj[1], vj[2]), term_j, rho_j, mass,
-                                  support, h, alpha, sound)
+                acc += pair_accel(xi, vi, term_i, rho_i, mirror_x(xj, wall),
+                                  wp.vec3(-vj[0], vj[1], vj[2]), term_j, rho_j, mass, support,
+                                  h, alpha, sound)
+            if floor_near:
+                acc += pair_accel(xi, vi, term_i, rho_i, mirror_y(xj),
+                                  wp.vec3(vj[0], -vj[1], vj[2]), term_j, rho_j, mass, support,
+                                  h, alpha, sound)
+                if wall >= 0.0:
+                    acc += pair_accel(xi, vi, term_i, rho_i, mirror_y(mirror_x(xj, wall)),
+                                      wp.vec3(-vj[0], -vj[1], vj[2]), term_j, rho_j, mass,
+                                      support, h, alpha, sound)
     vel = vi + dt * acc
     pos = xi + dt * vel
     if pos[0] < 0.0:
