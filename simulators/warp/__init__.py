@@ -1,8 +1,14 @@
 """NVIDIA Warp cloth and fluid scenarios (registered lazily; Warp loads on first use).
 
-Cloth (`cloth.py`): semi-implicit mass-spring sheets (hanging, drape, flag). Fluids:
-2D Eulerian smoke (`smoke.py`) and 2D SPH dam break (`sph.py`). Each module also exposes a
-torch-facing differentiable step (`ClothTorchStep`, `SmokeTorchStep`, `SPHTorchStep`).
+* ``cloth/hanging``, ``cloth/drape``, ``cloth/flag`` (`cloth.py`): semi-implicit
+  mass-spring sheets with pins, wind drag, sphere and ground contact; z up.
+* ``fluid/smoke`` (`smoke.py`): 2D MAC-grid Boussinesq smoke in a closed box; y up, row 0
+  of the fields at the bottom.
+* ``fluid/dam_break`` (`sph.py`): 2D weakly compressible SPH; y up.
+
+Every scenario simulates its whole batch in one set of Warp launches, on ``cpu`` by
+default or ``cuda``. Each module also exposes a differentiable torch step over `wp.Tape`
+(`ClothTorchStep`, `SmokeTorchStep`, `SPHTorchStep`), buildable from a stored rollout.
 """
 
 from physground.scenario import SCENARIOS
