@@ -329,9 +329,10 @@ class ClothEnvParams:
     free: wp.array
 
     @classmethod
-    def from_numpy(cls, device: str, requires_grad: bool = False, **arrays: np.ndarray) -> (
-        ClothEnvParams
-    ):
+    def from_numpy(
+        cls, device: str, requires_grad: bool = False, **arrays: np.ndarray
+    ) -> ClothEnvParams:
+        """Upload NumPy arrays named like the fields; a missing name raises KeyError."""
         vec3 = {"wind", "sphere_center"}
         out = {}
         for field in dataclasses.fields(cls):
