@@ -86,3 +86,17 @@ def test_render_batches_longer_than_one_buffer_of_tiles():
     frames, masks = renderer.render(model, state[None], STATE_SPEC, [1])
     np.testing.assert_array_equal(frames[0], r.frames[t])
     np.testing.assert_array_equal(masks[0], r.masks[t])
+
+
+def test_object_permanence_behind_an_occluder():
+    scenario = get_scenario("rigid/projectile_occluded", num_frames=45, image_size=64)
+    params = [scenario.sample_params(split, 2) for split in ("train", "test_ood")]
+    for r in scenario.generate(params, [2, 2], "train"):
+        visible = (r.masks == 1).sum(axis=(1, 2))
+        hidden = np.flatnonzero(visible == 0)
+        assert len(hidden) >= 5  # fully behind the wall for several frames ...
+        assert visible[: hidden[0]].min() > 0 and visible[hidden[-1] + 1 :].min() > 0
+        assert np.all(np.diff(hidden) == 1)  # ... once, and it re-emerges as object 1
+        # the state is there all along and moves on smoothly behind the wall
+        x = r.states["pos"][:, 0, 0]
+        assert np.all(np.diff(x[hidden[0] - 1 : hidden[-1] + 2]) > 0)

@@ -12,7 +12,8 @@ from physground.scenario import LAWS, SCENARIOS, get_scenario
 
 RIGID = SCENARIOS.names("mujoco")
 EXPECTED = {
-    "rigid/projectile", "rigid/projectile_drag", "rigid/bounce", "rigid/collision",
+    "rigid/projectile", "rigid/projectile_drag", "rigid/projectile_occluded", "rigid/bounce",
+    "rigid/collision",
     "rigid/collision_inelastic", "rigid/pendulum", "rigid/pendulum_damped",
     "rigid/double_pendulum", "rigid/double_pendulum_damped", "rigid/incline", "rigid/stack",
     "rigid/dominoes",

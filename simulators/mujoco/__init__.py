@@ -28,6 +28,7 @@ _M = "physground.simulators.mujoco"
 _RIGID = {
     "rigid/projectile": f"{_M}.projectile:ScenarioProjectile",
     "rigid/projectile_drag": f"{_M}.projectile:ScenarioProjectileDrag",
+    "rigid/projectile_occluded": f"{_M}.projectile:ScenarioProjectileOccluded",
     "rigid/bounce": f"{_M}.bounce:ScenarioBounce",
     "rigid/collision": f"{_M}.collision:ScenarioCollision",
     "rigid/collision_inelastic": f"{_M}.collision:ScenarioCollisionInelastic",

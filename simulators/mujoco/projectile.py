@@ -68,7 +68,7 @@ class ScenarioProjectile(ScenarioMuJoCo):
   <worldbody>
     <light pos="2.5 -3 6" dir="0 0.4 -1" directional="true"/>
     <geom name="ground" type="plane" size="20 5 0.1" rgba="0.55 0.55 0.55 1"/>
-    <camera name="main" pos="3.0 -9.0 1.6" xyaxes="1 0 0 0 0 1" fovy="45"/>
+    <camera name="main" pos="3.0 -9.0 1.6" xyaxes="1 0 0 0 0 1" fovy="45"/>{self.scenery()}
     <body name="ball" pos="0 0 {LAUNCH_HEIGHT}">
       <joint type="free" damping="{self.drag_damping(params):.9g}"/>
       <geom type="sphere" size="{BALL_RADIUS}" mass="{BALL_MASS}" rgba="0.9 0.15 0.1 1"/>
@@ -79,6 +79,10 @@ class ScenarioProjectile(ScenarioMuJoCo):
     def drag_damping(self, params: dict[str, float]) -> float:
         """Linear drag coefficient c = gamma m [kg/s] (0: no air drag)."""
         return 0.0
+
+    def scenery(self) -> str:
+        """Extra static MJCF geoms of the world (none here)."""
+        return ""
 
     def initial_state(
         self, model: mujoco.MjModel, params: dict[str, float], seed: int
@@ -121,3 +125,26 @@ def drag_trajectory(
     vel = v_inf + (v0 - v_inf) * decay
     pos = x0 + v_inf * t[:, None] + (v0 - v_inf) * (1 - decay) / gamma
     return pos, vel
+
+
+# Occluder: a wall between camera and ball, hiding x in about [1.2, 2.15] m at the ball's
+# depth; every training trajectory passes behind it (horizontal speed >= 1.06 m/s for 2 s).
+OCCLUDER_X = (1.5, 2.3)  # m
+OCCLUDER_Y = -1.5  # m
+
+
+class ScenarioProjectileOccluded(ScenarioProjectile):
+    """`rigid/projectile` passing behind a wall: object permanence under full occlusion.
+
+    The ball's states exist in every frame while its mask is empty behind the wall, and it
+    re-emerges with the same mask id.
+    """
+
+    name: ClassVar[str] = "rigid/projectile_occluded"
+
+    def scenery(self) -> str:
+        lo, hi = OCCLUDER_X
+        return f"""
+    <geom name="occluder" type="box" size="{(hi - lo) / 2:.6g} 0.05 1.25"
+      pos="{(hi + lo) / 2:.6g} {OCCLUDER_Y} 1.25" contype="0" conaffinity="0"
+      rgba="0.25 0.3 0.4 1"/>"""
