@@ -237,6 +237,13 @@ class Batch:
         extra = ndim - value.dim()
         return value.view(value.shape[0], *([1] * extra), *value.shape[1:])
 
+    def cached(self, key: str, compute: Any) -> Any:
+        """``compute()`` once per batch: metrics sharing an intermediate (heights,
+        energies, penetration depths) compute it once."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
     def mark_undefined(self, mask: Tensor | np.ndarray, reason: str) -> None:
         """Record that the metric is undefined for the truths selected by ``mask`` [R]."""
         mask = np.asarray(mask.cpu() if isinstance(mask, Tensor) else mask, dtype=bool)

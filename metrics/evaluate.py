@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from physground.metrics.batch import Batch
 from physground.metrics.registry import (
     METRICS,
@@ -28,7 +29,7 @@ from physground.errors import PhysgroundError
 from physground.rollout import Prediction, Rollout
 
 NONFINITE = "metric value is NaN or Inf (the prediction yields non-finite physical quantities)"
-DEFAULT_CHUNK = 2048
+DEFAULT_CHUNK = 256
 
 
 def applicable_metrics(scenario: Any, metrics: Sequence[str] | None = None) -> list[str]:
@@ -63,35 +64,95 @@ def evaluate_batch(
     *,
     chunk_size: int = DEFAULT_CHUNK,
     device: str = "cpu",
+    threads: int | None = 1,
 ) -> pd.DataFrame:
     """Score many pairs at once; a DataFrame with columns ``rollout`` (index into the
     inputs), ``scenario``, ``split``, ``seed``, ``metric``, ``horizon``, ``value``,
-    ``failure``.
+    ``failure`` (``metric``, ``scenario``, ``split`` and ``failure`` are categorical).
 
     Pairs that share scenario, context, horizon and array shapes are stacked (``chunk_size``
-    at a time) and every metric runs vectorized over the stack.
+    at a time) and every metric runs vectorized over the stack. Rows come grouped by chunk,
+    then metric (in the requested order), then rollout, then horizon.
+
+    ``threads``: torch intra-op threads while scoring (restored afterwards; None keeps the
+    current setting). Metrics are many small tensor operations, for which intra-op
+    threading costs more than it gains: on 2 shared cores one thread scored 2,000 rollouts
+    in 0.49 s and two threads in 8.5 s (`benchmarks/speed/bench_metrics.py`). Parallelize
+    over tasks (processes) instead.
     """
     if len(truths) != len(predictions):
         raise PhysgroundError(
             f"evaluate_batch got {len(truths)} truths and {len(predictions)} predictions"
         )
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _evaluate_batch(truths, predictions, metrics, chunk_size, device)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _evaluate_batch(truths: Sequence[Rollout], predictions: Sequence[Prediction],
+                    metrics: Sequence[str], chunk_size: int, device: str) -> pd.DataFrame:
     names = METRICS.select(metrics)
     resolved = [METRICS.get(n) for n in names]
-    parts: list[dict[str, np.ndarray]] = []
+    table = _Table(names)
     groups: dict[tuple, list[int]] = defaultdict(list)
     for i, (truth, pred) in enumerate(zip(truths, predictions, strict=True)):
         reason = _check(truth, pred)
         if reason is not None:
+            codes = np.full((1, pred.horizon), table.code(reason), dtype=np.int32)
             for metric in resolved:
-                parts.append(_rows(np.array([i]), metric.name, np.full((1, pred.horizon), np.nan),
-                                   np.full((1, pred.horizon), reason, dtype=object)))
+                table.add(np.array([i]), metric.name, np.full((1, pred.horizon), np.nan), codes)
             continue
         groups[_group_key(truth, pred)].append(i)
     for indices in groups.values():
         for start in range(0, len(indices), chunk_size):
             chunk = np.asarray(indices[start:start + chunk_size])
-            parts.extend(_score_chunk(truths, predictions, chunk, resolved, device))
-    return _assemble(parts, truths)
+            _score_chunk(truths, predictions, chunk, resolved, device, table)
+    return table.frame(truths)
+
+
+class _Table:
+    """Columnar accumulator of result rows; failure reasons are stored as integer codes."""
+
+    def __init__(self, metrics: list[str]) -> None:
+        self.metrics = {name: i for i, name in enumerate(metrics)}
+        self.reasons: dict[str, int] = {"": 0}
+        self.parts: list[tuple[np.ndarray, int, np.ndarray, np.ndarray]] = []
+
+    def code(self, reason: str) -> int:
+        return self.reasons.setdefault(reason, len(self.reasons))
+
+    def add(self, rollouts: np.ndarray, metric: str, values: np.ndarray,
+            codes: np.ndarray) -> None:
+        self.parts.append((rollouts, self.metrics[metric], values, codes))
+
+    def frame(self, truths: Sequence[Rollout]) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+        rollout = np.concatenate([np.repeat(r, v.shape[1]) for r, _, v, _ in self.parts])
+        metric = np.concatenate([np.full(v.size, m, dtype=np.int32) for _, m, v, _ in self.parts])
+        horizon = np.concatenate([np.tile(np.arange(1, v.shape[1] + 1), v.shape[0])
+                                  for _, _, v, _ in self.parts])
+        value = np.concatenate([v.reshape(-1) for _, _, v, _ in self.parts])
+        failure = np.concatenate([c.reshape(-1) for _, _, _, c in self.parts])
+        scenarios = sorted({t.scenario for t in truths})
+        splits = sorted({t.split for t in truths})
+        scenario_code = np.array([scenarios.index(t.scenario) for t in truths], np.int32)
+        split_code = np.array([splits.index(t.split) for t in truths], np.int32)
+        seeds = np.array([t.seed for t in truths], dtype=np.int64)
+        return pd.DataFrame({
+            "rollout": rollout.astype(np.int64),
+            "scenario": pd.Categorical.from_codes(scenario_code[rollout], scenarios),
+            "split": pd.Categorical.from_codes(split_code[rollout], splits),
+            "seed": seeds[rollout],
+            "metric": pd.Categorical.from_codes(metric, list(self.metrics)),
+            "horizon": horizon.astype(np.int64),
+            "value": value,
+            "failure": pd.Categorical.from_codes(failure, list(self.reasons)),
+        })
 
 
 def _check(truth: Rollout, pred: Prediction) -> str | None:
@@ -111,36 +172,35 @@ def _group_key(truth: Rollout, pred: Prediction) -> tuple:
     def shapes(arrays: dict[str, Any]) -> tuple:
         return tuple(sorted((k, np.shape(v)) for k, v in arrays.items()))
 
-    stop = pred.context + pred.horizon
     truth_shapes = tuple(sorted((k, np.shape(v)[1:]) for k, v in truth.states.items()))
-    return (truth.scenario, pred.context, pred.horizon, stop <= truth.num_frames,
-            truth_shapes, shapes(pred.states), shapes(truth.static),
+    return (truth.scenario, pred.context, pred.horizon, truth_shapes, shapes(pred.states),
+            shapes(truth.static),
             None if truth.frames is None else np.shape(truth.frames)[1:],
             None if pred.frames is None else np.shape(pred.frames),
             truth.masks is None, pred.masks is None)
 
 
 def _score_chunk(truths: Sequence[Rollout], predictions: Sequence[Prediction],
-                 chunk: np.ndarray, metrics: list[Metric], device: str) -> list[dict]:
+                 chunk: np.ndarray, metrics: list[Metric], device: str, table: _Table) -> None:
     horizon = predictions[chunk[0]].horizon
-    parts = []
     try:
         batch = Batch.stack([truths[i] for i in chunk], [predictions[i] for i in chunk],
                             device=device)
     except PhysgroundError as err:
-        reason = np.full((len(chunk), horizon), str(err), dtype=object)
-        return [_rows(chunk, m.name, np.full(reason.shape, np.nan), reason) for m in metrics]
+        codes = np.full((len(chunk), horizon), table.code(str(err)), dtype=np.int32)
+        for m in metrics:
+            table.add(chunk, m.name, np.full(codes.shape, np.nan), codes)
+        return
     for metric in metrics:
-        values, failure = _run_metric(metric, batch, truths, predictions, chunk)
-        parts.append(_rows(chunk, metric.name, values, failure))
-    return parts
+        values, codes = _run_metric(metric, batch, truths, predictions, chunk, table)
+        table.add(chunk, metric.name, values, codes)
 
 
 def _run_metric(metric: Metric, batch: Batch, truths: Sequence[Rollout],
-                predictions: Sequence[Prediction], chunk: np.ndarray
+                predictions: Sequence[Prediction], chunk: np.ndarray, table: _Table
                 ) -> tuple[np.ndarray, np.ndarray]:
     shape = (len(chunk), batch.horizon)
-    failure = np.full(shape, "", dtype=object)
+    codes = np.zeros(shape, dtype=np.int32)
     batch.undefined.clear()
     try:
         if metric.batch_fn is not None:
@@ -149,54 +209,20 @@ def _run_metric(metric: Metric, batch: Batch, truths: Sequence[Rollout],
             values = np.stack([np.asarray(metric.fn(truths[i], predictions[i]), np.float64)
                                for i in chunk]).reshape(shape)
     except MetricUndefinedError as err:
-        failure[:] = UNDEFINED_PREFIX + str(err)
-        return np.full(shape, np.nan), failure
+        codes[:] = table.code(UNDEFINED_PREFIX + str(err))
+        return np.full(shape, np.nan), codes
     except PhysgroundError as err:
-        failure[:] = f"{metric.name}: {err}"
-        return np.full(shape, np.nan), failure
+        codes[:] = table.code(f"{metric.name}: {err}")
+        return np.full(shape, np.nan), codes
     values = np.array(values, dtype=np.float64, copy=True)
     for mask, reason in batch.undefined:
-        failure[mask] = UNDEFINED_PREFIX + reason
-    bad = ~np.isfinite(values) & (failure == "")
-    failure[bad] = NONFINITE
-    values[failure != ""] = np.nan
+        codes[mask] = table.code(UNDEFINED_PREFIX + reason)
+    bad = ~np.isfinite(values) & (codes == 0)
+    if bad.any():
+        codes[bad] = table.code(NONFINITE)
+    values[codes != 0] = np.nan
     batch.undefined.clear()
-    return values, failure
-
-
-def _rows(rollouts: np.ndarray, metric: str, values: np.ndarray,
-          failure: np.ndarray) -> dict[str, np.ndarray]:
-    n, horizon = values.shape
-    return {
-        "rollout": np.repeat(rollouts, horizon),
-        "metric": np.full(n * horizon, metric, dtype=object),
-        "horizon": np.tile(np.arange(1, horizon + 1), n),
-        "value": values.reshape(-1),
-        "failure": failure.reshape(-1),
-    }
+    return values, codes
 
 
 COLUMNS = ["rollout", "scenario", "split", "seed", "metric", "horizon", "value", "failure"]
-
-
-def _assemble(parts: list[dict[str, np.ndarray]], truths: Sequence[Rollout]) -> pd.DataFrame:
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    rollout = cols["rollout"]
-    scenarios = np.array([t.scenario for t in truths], dtype=object)
-    splits = np.array([t.split for t in truths], dtype=object)
-    seeds = np.array([t.seed for t in truths], dtype=np.int64)
-    frame = pd.DataFrame({
-        "rollout": rollout,
-        "scenario": pd.Categorical(scenarios[rollout]),
-        "split": pd.Categorical(splits[rollout]),
-        "seed": seeds[rollout],
-        "metric": pd.Categorical(cols["metric"]),
-        "horizon": cols["horizon"].astype(np.int64),
-        "value": cols["value"],
-        "failure": pd.Categorical(cols["failure"]),
-    })
-    order = np.lexsort((frame["horizon"].to_numpy(), frame["metric"].cat.codes.to_numpy(),
-                        rollout))
-    return frame.iloc[order].reset_index(drop=True)

@@ -37,6 +37,11 @@ def shared_topology(batch: Batch, name: str) -> Tensor:
 
 
 def energies(batch: Batch) -> tuple[Tensor, Tensor]:
+    """Cached `_energies`."""
+    return batch.cached("energies", lambda: _energies(batch))
+
+
+def _energies(batch: Batch) -> tuple[Tensor, Tensor]:
     """Mechanical energy ``K (+ K_rot) + U (+ spring energy)`` of (truth [R, C+H],
     pred [R, H]) in J.
 
@@ -128,8 +133,11 @@ def penetration(batch: Batch, x: Tensor) -> Tensor:
 
 
 def _penetration_pair(batch: Batch) -> tuple[Tensor, Tensor]:
-    truth = batch.truth_positions()[:, batch.context:]
-    return penetration(batch, truth), penetration(batch, batch.pred_positions())
+    def compute() -> tuple[Tensor, Tensor]:
+        truth = batch.truth_positions()[:, batch.context:]
+        return penetration(batch, truth), penetration(batch, batch.pred_positions())
+
+    return batch.cached("penetration", compute)
 
 
 def penetration_depth_batch(batch: Batch) -> Tensor:
@@ -157,6 +165,10 @@ def penetration_frequency_batch(batch: Batch) -> Tensor:
 
 def _heights(batch: Batch, side: str) -> Tensor:
     """Heights above the contact level (centre height - ground - radius) [R, C+H, B]."""
+    return batch.cached(f"heights_{side}", lambda: _compute_heights(batch, side))
+
+
+def _compute_heights(batch: Batch, side: str) -> Tensor:
     x = batch.positions_with_context(side)
     up = _up(batch).view(batch.size, 1, 1, -1)
     radius = _radius(batch, x.shape[2]).unsqueeze(1)

@@ -38,6 +38,15 @@ def test_known_scores_lower_is_better() -> None:
     assert scores["bad"] == pytest.approx(100 * (2.0 - 5.0) / 1.9)  # negative kept
 
 
+def test_higher_is_better_metric_direction() -> None:
+    # psnr is higher-is-better: baseline 10 dB, reference 30 dB, model 25 dB -> 75
+    results = table([("copy-last", 0, "psnr", 10.0, ""), ("reference", 0, "psnr", 30.0, ""),
+                     ("m", 0, "psnr", 25.0, "")])
+    scores = normalized_scores(results).set_index("model")
+    assert scores.loc["m", "score"] == pytest.approx(75.0)
+    assert scores.loc["m", "value"] == pytest.approx(25.0)
+
+
 def test_failures_score_as_worst_and_are_counted() -> None:
     results = table([
         ("copy-last", 0, "position_rmse", 1.0, ""), ("copy-last", 1, "position_rmse", 1.0, ""),
