@@ -178,7 +178,10 @@ def run_suite(
             close()
     save_sources(run_dir, sources)  # remembered once all of their tasks succeeded
     results = collect_results(run_dir, tasks)
-    write_atomic(run_dir / "results.parquet", lambda tmp: results.to_parquet(tmp, index=False))
+    settings = {"suite": record["suite"], "suite_hash": record["suite_hash"],
+                "device": device, "environment": record["environment"]}
+    write_atomic(run_dir / "results.parquet",
+                 lambda tmp: write_results_parquet(results, tmp, settings))
     write_atomic(run_dir / "results.csv", lambda tmp: results.to_csv(tmp, index=False))
     record.update({
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -192,6 +195,26 @@ def run_suite(
 
         write_report(run_dir)
     return run_dir
+
+
+def write_results_parquet(results: pd.DataFrame, path: Path, settings: dict[str, Any]) -> None:
+    """Parquet with the run's settings and versions in the file's metadata (key
+    ``physground``), so that the table carries its provenance wherever it is copied."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(results, preserve_index=False)
+    metadata = dict(table.schema.metadata or {})
+    metadata[b"physground"] = json.dumps(settings, sort_keys=True, default=str).encode()
+    pq.write_table(table.replace_schema_metadata(metadata), path)
+
+
+def read_results_settings(path: Path) -> dict[str, Any]:
+    """The settings stored in a results Parquet file by `write_results_parquet`."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(path).metadata or {}
+    return json.loads(metadata.get(b"physground", b"{}"))
 
 
 def task_file(run_dir: Path, task: Any) -> Path:

@@ -70,6 +70,11 @@ def test_results_are_tidy_and_complete(tmp_path):
     record = json.loads((run_dir / "run.json").read_text())
     assert record["suite"]["name"] == "tiny" and record["rows"] == len(results)
     assert "versions" in record["environment"]
+    from physground.benchmarks.runner import read_results_settings
+
+    settings = read_results_settings(run_dir / "results.parquet")
+    assert settings["suite"]["name"] == "tiny" and settings["device"] == "cpu"
+    assert settings["environment"]["versions"]["physground"]
     # the reference re-simulates the truth: its position error is tiny next to copy-last's
     rmse = results[results["metric"] == "position_rmse"].groupby("model")["value"].mean()
     assert rmse["reference"] < 1e-2 * rmse["copy-last"]
