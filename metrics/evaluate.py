@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+
+from physground.errors import PhysgroundError
 from physground.metrics.batch import Batch
 from physground.metrics.registry import (
     METRICS,
@@ -24,8 +26,6 @@ from physground.metrics.registry import (
     MetricUndefinedError,
     batch_values,
 )
-
-from physground.errors import PhysgroundError
 from physground.rollout import Prediction, Rollout
 
 NONFINITE = "metric value is NaN or Inf (the prediction yields non-finite physical quantities)"
@@ -45,6 +45,26 @@ def applicable_metrics(scenario: Any, metrics: Sequence[str] | None = None) -> l
         scenario = get_scenario(scenario)
     names = METRICS.names() if metrics is None else METRICS.select(metrics)
     return [n for n in names if METRICS.get(n).applies_to(scenario)]
+
+
+def metric_table(scenarios: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per registered metric: name, direction, unit, modality, tags, description
+    and the registered scenarios (or those in ``scenarios``) it applies to."""
+    from physground.scenario import SCENARIOS, get_scenario
+
+    names = SCENARIOS.names() if scenarios is None else list(scenarios)
+    instances = {name: get_scenario(name) for name in names}
+    rows = []
+    for metric_name in METRICS.names():
+        metric = METRICS.get(metric_name)
+        rows.append({
+            "metric": metric_name, "higher_is_better": metric.higher_is_better,
+            "unit": metric.unit, "modality": metric.modality,
+            "tags": ",".join(sorted(METRICS.tags(metric_name))),
+            "scenarios": ",".join(n for n, sc in instances.items() if metric.applies_to(sc)),
+            "description": metric.description,
+        })
+    return pd.DataFrame(rows)
 
 
 def evaluate(truth: Rollout, prediction: Prediction, metrics: Sequence[str]) -> list[dict]:

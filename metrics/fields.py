@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 
 import torch
+
 from physground.metrics.batch import Batch, MissingInputError
 from physground.metrics.registry import Metric, batched_metric
 

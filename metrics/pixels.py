@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
 from physground.metrics import quantities as q
 from physground.metrics.batch import Batch, MissingInputError
 from physground.metrics.registry import batched_metric

@@ -10,6 +10,7 @@ restitution, first-contact time) are repeated at every step.
 from __future__ import annotations
 
 import torch
+
 from physground.metrics import quantities as q
 from physground.metrics.batch import Batch, MissingInputError
 from physground.metrics.registry import batched_metric
@@ -175,17 +176,22 @@ def _compute_heights(batch: Batch, side: str) -> Tensor:
     return (x * up).sum(-1) - _ground(batch).view(-1, 1, 1) - radius
 
 
+BOUNCE_STEP = 1e-4  # m per frame: smaller height changes around a minimum are resting jitter
+
+
 def first_bounce(height: Tensor, start: int, radius: Tensor) -> tuple[Tensor, Tensor]:
     """First ground bounce at or after frame ``start``: (frame index [R, B], found [R, B]).
 
     A bounce is a local minimum of the height (impossible in free flight) within one radius
-    of the ground, with two frames on each side (for the one-sided velocities around it).
+    of the ground, with two frames on each side (for the one-sided velocities around it);
+    height changes below 0.1 mm per frame around the minimum are resting jitter, not a
+    bounce. Bodies are spheres of static ``radius`` (MuJoCo's bounding radius).
     """
     t = height.shape[1]
     k = torch.arange(t, device=height.device)
     dh = height[:, 1:] - height[:, :-1]
     is_min = torch.zeros_like(height, dtype=torch.bool)
-    is_min[:, 1:-1] = (dh[:, :-1] < 0) & (dh[:, 1:] > 0)
+    is_min[:, 1:-1] = (dh[:, :-1] < -BOUNCE_STEP) & (dh[:, 1:] > BOUNCE_STEP)
     near = height < radius.unsqueeze(1)
     ok = is_min & near & (k >= max(start, 2)).view(1, -1, 1) & (k <= t - 3).view(1, -1, 1)
     found = ok.any(1)
@@ -247,7 +253,7 @@ def first_contact(height: Tensor, start: int, radius: Tensor) -> Tensor:
     k = torch.arange(t, device=height.device).view(1, -1, 1)
     dh = height[:, 1:] - height[:, :-1]
     is_min = torch.zeros_like(height, dtype=torch.bool)
-    is_min[:, 1:-1] = (dh[:, :-1] < 0) & (dh[:, 1:] > 0)
+    is_min[:, 1:-1] = (dh[:, :-1] < -BOUNCE_STEP) & (dh[:, 1:] > BOUNCE_STEP)
     contact = (height <= 0) | (is_min & (height < radius.unsqueeze(1)))
     contact &= k >= start
     found = contact.any(1)
@@ -320,26 +326,31 @@ def edge_strain_batch(batch: Batch) -> Tensor:
     return (s_pred - s_truth).abs()
 
 
-def _sph_static(batch: Batch) -> tuple[Tensor, Tensor, Tensor]:
+def _sph_static(batch: Batch) -> tuple[Tensor, Tensor, Tensor, str]:
+    """Particle mass, kernel radius, rest density and kernel name: the scenario's Wendland
+    C2 kernel when it records ``kernel_support``, else the cubic spline of
+    ``smoothing_length``."""
     mass = batch.require_static("particle_mass", "mass")
-    h = batch.require_static("smoothing_length", "h")
     rho0 = batch.require_static("rest_density")
-    return mass, h.reshape(-1), rho0.reshape(-1)
+    if "kernel_support" in batch.static:
+        return mass, batch.static["kernel_support"].reshape(-1), rho0.reshape(-1), "wendland"
+    h = batch.require_static("smoothing_length", "h")
+    return mass, h.reshape(-1), rho0.reshape(-1), "cubic"
 
 
 def density_deviation_batch(batch: Batch) -> Tensor:
     """``|dev_pred(t) - dev_true(t)|`` [R, H], ``dev = mean_i |rho_i / rho_0 - 1|``.
 
-    Densities by SPH summation with the cubic-spline kernel and the scenario's smoothing
-    length (`quantities.sph_density`), the same estimator on both sides.
+    Densities by SPH summation (`quantities.sph_density`, without wall images), the same
+    estimator on both sides, so free-surface and wall deficits cancel.
     """
-    mass, h, rho0 = _sph_static(batch)
+    mass, h, rho0, kernel = _sph_static(batch)
     name = batch.position_name()
     out = []
     for r in range(batch.size):
         m = mass[r] if mass.dim() > 1 else mass[r].item()
-        rho_t = q.sph_density(batch.truth_window(name)[r], m, h[r].item())
-        rho_p = q.sph_density(batch.pred_positions()[r], m, h[r].item())
+        rho_t = q.sph_density(batch.truth_window(name)[r], m, h[r].item(), kernel=kernel)
+        rho_p = q.sph_density(batch.pred_positions()[r], m, h[r].item(), kernel=kernel)
         dev_t = (rho_t / rho0[r] - 1).abs().mean(-1)
         dev_p = (rho_p / rho0[r] - 1).abs().mean(-1)
         out.append((dev_p - dev_t).abs())

@@ -210,12 +210,22 @@ def sph_kernel_cubic(r: Tensor, h: float | Tensor, dim: int = 3) -> Tensor:
     return sigma / h**dim * torch.where(q < 1.0, inner, outer)
 
 
+def sph_kernel_wendland(r: Tensor, support: float | Tensor, dim: int = 2) -> Tensor:
+    """Wendland C2 kernel with compact support R [1/m^d]:
+    ``W = sigma / R^d (1 - q)^4 (1 + 4 q)`` for q = r/R < 1; sigma = 7/pi (2-D),
+    21/(2 pi) (3-D), so that W integrates to 1."""
+    sigma = {2: 7.0 / math.pi, 3: 21.0 / (2.0 * math.pi)}[dim]
+    q = r / support
+    return sigma / support**dim * torch.relu(1.0 - q) ** 4 * (1.0 + 4.0 * q)
+
+
 def sph_density(x: Tensor, particle_mass: Tensor | float, smoothing_length: float | Tensor,
-                chunk: int | None = None) -> Tensor:
+                chunk: int | None = None, kernel: str = "cubic") -> Tensor:
     """SPH density summation ``rho_i = sum_j m_j W(|x_i - x_j|, h)`` [kg/m^d].
 
-    x [..., N, d] particle positions (m), particle_mass scalar or [N] (kg), smoothing
-    length h (m) with the cubic-spline kernel (support 2h) -> [..., N]. All pairs are
+    x [..., N, d] particle positions (m), particle_mass scalar or [N] (kg); ``kernel``
+    ``cubic``: Monaghan's cubic spline with smoothing length h (support 2h);
+    ``wendland``: Wendland C2 with support ``smoothing_length`` -> [..., N]. All pairs are
     evaluated, ``chunk`` rows at a time to bound memory (O(N^2) work; by default chunks of
     about 4 million pair distances).
     """
@@ -228,7 +238,10 @@ def sph_density(x: Tensor, particle_mass: Tensor | float, smoothing_length: floa
         xi = x[..., start:start + chunk, :]
         diff = xi.unsqueeze(-2) - x.unsqueeze(-3)
         r = torch.sqrt((diff * diff).sum(-1) + 1e-24)
-        w = sph_kernel_cubic(r, smoothing_length, dim)
+        if kernel == "wendland":
+            w = sph_kernel_wendland(r, smoothing_length, dim)
+        else:
+            w = sph_kernel_cubic(r, smoothing_length, dim)
         out.append((w * m).sum(-1))
     return torch.cat(out, dim=-1)
 

@@ -19,8 +19,8 @@ from physground.registry import Registry
 
 if TYPE_CHECKING:
     import torch
-    from physground.metrics.batch import Batch
 
+    from physground.metrics.batch import Batch
     from physground.rollout import Prediction, Rollout
 
 MODALITIES = ("state", "pixels")

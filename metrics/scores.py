@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from physground.metrics.registry import METRICS, UNDEFINED_PREFIX
 
 from physground.errors import ValidationError
+from physground.metrics.registry import METRICS, UNDEFINED_PREFIX
 
 RESULT_KEYS = ["scenario", "split", "metric"]
 AGGREGATE_TAGS = ("accuracy", "plausibility", "pixels")

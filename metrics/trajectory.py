@@ -12,6 +12,7 @@ With ``e_b(t) = |x_pred,b(t) - x_true,b(t)|``:
 from __future__ import annotations
 
 import torch
+
 from physground.metrics.batch import Batch
 from physground.metrics.registry import batched_metric
 

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+
+from physground.errors import UnknownNameError
 from physground.metrics import METRICS
 from physground.metrics.evaluate import (
     NONFINITE,
@@ -15,8 +17,6 @@ from physground.metrics.evaluate import (
     evaluate,
     evaluate_batch,
 )
-
-from physground.errors import UnknownNameError
 from physground.rollout import Prediction, Rollout
 
 G = 9.81
@@ -178,3 +178,16 @@ def test_every_state_metric_is_perfect_on_the_truth_itself() -> None:
     for row in evaluate(truth, pred, names):
         assert row["failure"].startswith("undefined: ") or row["value"] == pytest.approx(
             0.0, abs=1e-9), row
+
+
+def test_metric_table_says_where_each_metric_applies() -> None:
+    from physground.metrics.evaluate import metric_table
+
+    table = metric_table(["rigid/projectile", "fluid/smoke"]).set_index("metric")
+    assert table.loc["restitution_error", "scenarios"] == "rigid/projectile"
+    assert table.loc["divergence_norm", "scenarios"] == "fluid/smoke"
+    assert table.loc["velocity_spectral_low", "scenarios"] == "fluid/smoke"
+    assert table.loc["psnr", "scenarios"] == "rigid/projectile,fluid/smoke"
+    assert table.loc["edge_strain", "scenarios"] == ""
+    assert (table["description"] != "").all() and (table["unit"] != "").all()
+    assert set(table.index) == set(METRICS.names())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from physground.metrics import METRICS
 from physground.metrics.evaluate import evaluate
-
 from physground.rollout import Prediction, Rollout
 
 N = 16

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 import torch
+
 from physground.metrics import METRICS
 from physground.metrics import quantities as q
 from physground.metrics.batch import Batch
 from physground.metrics.evaluate import evaluate
 from physground.metrics.pixels import positions_from_frames, soft_object_masks, ssim
-
 from physground.rollout import Camera, Prediction, Rollout
 
 SIZE, FOCAL = 64, 64.0

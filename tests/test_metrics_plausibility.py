@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
+
 from physground.metrics import METRICS
 from physground.metrics.evaluate import evaluate
-
 from physground.rollout import Prediction, Rollout
 
 G = 9.81

@@ -6,9 +6,10 @@ import math
 
 import pytest
 import torch
-from physground.metrics import quantities as q
 
 from physground.errors import ValidationError
+from physground.metrics import quantities as q
+from physground.metrics.pixels import soft_object_masks
 
 torch.manual_seed(0)
 
@@ -111,6 +112,8 @@ def test_sph_kernel_normalized_and_uniform_density() -> None:
     for dim, shell in ((2, 2 * math.pi * r), (3, 4 * math.pi * r**2)):
         integral = torch.trapezoid(q.sph_kernel_cubic(r, h, dim) * shell, r)
         assert integral.item() == pytest.approx(1.0, rel=1e-6)
+        integral = torch.trapezoid(q.sph_kernel_wendland(r, 2 * h, dim) * shell, r)
+        assert integral.item() == pytest.approx(1.0, rel=1e-6)
     # a cubic lattice with spacing s and mass rho0 s^3 has density close to rho0 inside
     s, rho0 = 0.05, 1000.0
     g = torch.arange(-6, 7, dtype=torch.float64) * s
@@ -118,6 +121,13 @@ def test_sph_kernel_normalized_and_uniform_density() -> None:
     rho = q.sph_density(lattice, rho0 * s**3, 1.3 * s)
     centre = lattice.norm(dim=-1).argmin()
     assert rho[centre].item() == pytest.approx(rho0, rel=0.02)
+
+
+def test_spring_energy_of_a_stretched_spring() -> None:
+    x = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 1.5]], dtype=torch.float64)
+    energy = q.spring_energy(x, torch.tensor([[0, 1]]), torch.tensor([1.0]).double(),
+                             torch.tensor([200.0]).double())
+    assert energy.item() == pytest.approx(0.5 * 200.0 * 0.25)
 
 
 def test_soft_mask_moments_of_a_rectangle() -> None:
@@ -148,6 +158,14 @@ def test_soft_mask_moments_of_a_rectangle() -> None:
         (lambda u: q.divergence_2d(u, 0.1), lambda: (_f64(2, 5, 6, 2),)),
         (lambda x: q.sph_density(x, 0.3, 0.7), lambda: (_f64(6, 3) * 0.5,)),
         (lambda w: q.soft_mask_moments(w), lambda: (torch.rand(2, 5, 6, dtype=torch.float64),)),
+        (q.quat_rotate_inverse, lambda: (_f64(3, 4), _f64(3, 3))),
+        (lambda x, k: q.spring_energy(x, torch.tensor([[0, 1], [1, 2]]),
+                                      torch.tensor([0.5, 0.7], dtype=torch.float64), k),
+         lambda: (_f64(2, 3, 3), _f64(2).abs() + 1.0)),
+        (lambda x: q.sph_density(x, 0.3, 1.4, kernel="wendland"), lambda: (_f64(6, 2) * 0.5,)),
+        (lambda f: soft_object_masks(f, torch.tensor([[0.9, 0.1, 0.1]], dtype=torch.float64),
+                                     torch.tensor([[0.5, 0.5, 0.5]], dtype=torch.float64), 0.1),
+         lambda: (torch.rand(2, 4, 5, 3, dtype=torch.float64),)),
     ],
 )
 def test_gradcheck_float64(fn, make) -> None:

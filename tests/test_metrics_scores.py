@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from physground.metrics.evaluate import applicable_metrics, evaluate_batch
-from physground.metrics.scores import aggregate_scores, normalized_scores
 
 from physground.errors import ValidationError
+from physground.metrics.evaluate import applicable_metrics, evaluate_batch
+from physground.metrics.scores import aggregate_scores, normalized_scores
 from physground.rollout import Prediction
 from physground.scenario import get_scenario
 from physground.world_model import get_model

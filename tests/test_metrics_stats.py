@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from physground.metrics.stats import bootstrap_ci, paired_test
 
 from physground.errors import ValidationError
+from physground.metrics.stats import bootstrap_ci, paired_test
 
 
 def test_bootstrap_ci_covers_the_mean_and_shrinks_with_n() -> None:

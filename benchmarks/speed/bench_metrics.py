@@ -17,8 +17,8 @@ import os
 import time
 
 import numpy as np
-from physground.metrics.evaluate import evaluate, evaluate_batch
 
+from physground.metrics.evaluate import evaluate, evaluate_batch
 from physground.rollout import Prediction, Rollout
 
 CONTEXT = 10
