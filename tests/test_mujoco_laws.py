@@ -11,6 +11,9 @@ import math
 
 import numpy as np
 import pytest
+from scipy.integrate import solve_ivp
+
+from physground.scenario import get_scenario
 from physground.simulators.mujoco.bounce import BALL_RADIUS, CONTACT_STIFFNESS, apex_heights
 from physground.simulators.mujoco.collision import ScenarioCollision, ScenarioCollisionInelastic
 from physground.simulators.mujoco.dominoes import HEIGHT, THICK, first_contact_time
@@ -22,9 +25,6 @@ from physground.simulators.mujoco.pendulum import (
     pendulum_period,
 )
 from physground.simulators.mujoco.projectile import drag_trajectory
-from scipy.integrate import solve_ivp
-
-from physground.scenario import get_scenario
 
 
 def _kinetic(rollout):

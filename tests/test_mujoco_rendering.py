@@ -3,10 +3,10 @@
 import mujoco
 import numpy as np
 import pytest
-from physground.simulators.mujoco.base import STATE_SPEC
-from physground.simulators.mujoco.rendering import make_renderer, shared_renderer
 
 from physground.scenario import get_scenario
+from physground.simulators.mujoco.base import STATE_SPEC
+from physground.simulators.mujoco.rendering import make_renderer, shared_renderer
 
 
 def _rollout(name, seed=0, split="test_id", num_frames=6, **params):

@@ -29,11 +29,11 @@ from typing import Any, ClassVar
 import mujoco
 import numpy as np
 from mujoco import rollout as mj_rollout
-from physground.simulators.mujoco.rendering import camera_of, shared_renderer
 
 from physground.errors import SimulationError, ValidationError
 from physground.rollout import Rollout
 from physground.scenario import Scenario, ScenarioConfig
+from physground.simulators.mujoco.rendering import camera_of, shared_renderer
 
 STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 INTEGRATORS = ("Euler", "RK4", "implicit", "implicitfast")

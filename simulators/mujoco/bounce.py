@@ -16,9 +16,9 @@ from typing import ClassVar
 
 import mujoco
 import numpy as np
-from physground.simulators.mujoco.base import ScenarioMuJoCo, contact_solref, visual_header
 
 from physground.params import Param, ParamSpace, Uniform
+from physground.simulators.mujoco.base import ScenarioMuJoCo, contact_solref, visual_header
 
 BALL_RADIUS = 0.1  # m
 # 1/s^2: contacts last ~pi / sqrt(k) = 22 ms (22 RK4 steps, which keeps the restitution

@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 
 import mujoco
 import numpy as np
-from physground.simulators.mujoco.base import ScenarioMuJoCo, visual_header
 
 from physground.errors import ValidationError
 from physground.params import Choice, Param, ParamSpace, Uniform
+from physground.simulators.mujoco.base import ScenarioMuJoCo, visual_header
 
 THICK, WIDTH, HEIGHT = 0.06, 0.2, 0.4  # m
 MAX_DOMINOES = 10

@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 
 import mujoco
 import numpy as np
-from physground.simulators.mujoco.base import ScenarioMuJoCo, visual_header
 
 from physground.params import Param, ParamSpace, Uniform
+from physground.simulators.mujoco.base import ScenarioMuJoCo, visual_header
 
 HALF = (0.15, 0.1, 0.05)  # m, half sizes of the box (x along the slope, z along the normal)
 TOP_HEIGHT = 1.5  # m, height of the incline surface at the box's start

@@ -25,10 +25,10 @@ from typing import Any, ClassVar
 
 import mujoco
 import numpy as np
-from physground.simulators.mujoco.base import ScenarioMuJoCo, visual_header
-from physground.simulators.mujoco.rendering import DECORATION_GROUP
 
 from physground.params import Param, ParamSpace, Uniform
+from physground.simulators.mujoco.base import ScenarioMuJoCo, visual_header
+from physground.simulators.mujoco.rendering import DECORATION_GROUP
 
 BOB_RADIUS = 0.05  # m
 PIVOT_HEIGHT = 2.0  # m

@@ -19,9 +19,9 @@ from typing import ClassVar
 
 import mujoco
 import numpy as np
-from physground.simulators.mujoco.base import ScenarioMuJoCo, contact_solref, visual_header
 
 from physground.params import Param, ParamSpace, Uniform
+from physground.simulators.mujoco.base import ScenarioMuJoCo, contact_solref, visual_header
 
 BALL_RADIUS = 0.15  # m
 BALL_MASS = 1.0  # kg

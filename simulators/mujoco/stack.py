@@ -16,11 +16,11 @@ from typing import Any, ClassVar
 
 import mujoco
 import numpy as np
-from physground.simulators.mujoco.base import ScenarioMuJoCo, visual_header
 
 from physground.errors import ValidationError
 from physground.params import Choice, Param, ParamSpace, Uniform
 from physground.rollout import Rollout
+from physground.simulators.mujoco.base import ScenarioMuJoCo, visual_header
 
 HALF = 0.1  # m, half edge of each cube
 MAX_BOXES = 6
