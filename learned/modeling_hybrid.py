@@ -20,12 +20,12 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 import torch
+
+from physground.errors import ValidationError
 from physground.learned.configuration_hybrid import HybridConfig
 from physground.learned.configuration_state_gnn import StateGNNConfig
 from physground.learned.entities import EntityStatic
 from physground.learned.modeling_state_gnn import ModelStateGNN, StateGNN
-
-from physground.errors import ValidationError
 from physground.rollout import Rollout
 from physground.world_model import Modality
 
@@ -99,6 +99,10 @@ class ModelHybridCloth(ModelStateGNN):
         self.config = replace(self.config, node_in=node.shape[-1],
                               edge_in=StateGNN.edge_size(d), dim=d)
         net = StateGNN(self.config.gnn()).to(self.device)
+        last = net.decoder[-1]
+        assert isinstance(last, torch.nn.Linear)
+        torch.nn.init.zeros_(last.weight)  # start as the coarse simulator: zero correction
+        torch.nn.init.zeros_(last.bias)
         _, _, efeat = net.graph(x[sub], vhist[sub][:, -1], st)
         net.node_norm.fit(node)
         if len(efeat):
