@@ -177,26 +177,32 @@ class Batch:
         The simulator state, except when the prediction is frames only: then the truth's
         positions are measured from its own frames by the same soft-mask estimator, so
         that the measurement error of pixels cancels (the true video scores like the
-        truth). Rollouts whose objects are not visible in the true frames are marked
-        undefined.
+        truth). Where an object is hidden in the true frames (occluded or out of view) the
+        simulator state stands in.
         """
         if not self.pixel_mode:
             return self._truth(self.position_name())
-        positions = self._pixel_positions("truth")
-        self.mark_undefined(~torch.isfinite(positions).flatten(1).all(1),
-                            "an object is not visible in the true frames")
-        return positions
+        return self._pixel_positions("truth")
 
     def _pixel_positions(self, side: str) -> Tensor:
-        key = f"pixel_positions_{side}"
-        if key not in self._cache:
+        """Positions measured from frames; hidden objects handled as in `truth_positions`:
+        where the object is hidden in both the true and the predicted frame, the
+        prediction is taken as right (the simulator state on both sides); hidden only in
+        the prediction, it stays NaN and the metric records a failure."""
+        if "pixel_positions" not in self._cache:
             from physground.metrics.pixels import positions_from_frames
 
-            frames = self.truth_frames if side == "truth" else self.pred_frames
-            if frames is None:
+            if self.truth_frames is None or self.pred_frames is None:
                 raise MissingInputError(f"truth of {self.scenario} has no frames")
-            self._cache[key] = positions_from_frames(self, frames)
-        return self._cache[key]
+            state = self._truth(self.position_name())
+            truth = positions_from_frames(self, self.truth_frames)
+            pred = positions_from_frames(self, self.pred_frames)
+            hidden = torch.isnan(truth)
+            window = hidden[:, self.context:] & torch.isnan(pred)
+            pred = torch.where(window, state[:, self.context:], pred)
+            self._cache["pixel_positions"] = {"truth": torch.where(hidden, state, truth),
+                                              "pred": pred}
+        return self._cache["pixel_positions"][side]
 
     def positions_with_context(self, side: str) -> Tensor:
         """Context positions followed by the ``side`` ('truth' or 'pred') window [R, C+H, ...].

@@ -186,3 +186,20 @@ def test_pixel_metrics_need_frames_and_apply_to_rendered_scenarios() -> None:
     assert not METRICS.get("psnr").applies_to(Fake())
     assert {"psnr", "ssim", "spatial_iou", "spatiotemporal_iou", "weighted_spatial_iou",
             "pixel_mse", "object_permanence"} <= set(METRICS.names("pixels"))
+
+
+def test_hidden_objects_in_frames() -> None:
+    """Hidden in truth and prediction: no error; hidden only in the prediction: failure."""
+    truth = scene()
+    frames, masks = truth.frames.copy(), truth.masks.copy()
+    hidden_frames, _ = render(truth.states["pos"], truth.camera, hide={1})
+    frames[6:9] = hidden_frames[6:9]  # object 2 occluded in frames 6..8
+    masks[6:9][masks[6:9] == 2] = 0
+    occluded = Rollout(scenario=truth.scenario, split=truth.split, seed=0, params={}, dt=DT,
+                       states=truth.states, static=truth.static, frames=frames, masks=masks,
+                       camera=truth.camera)
+    same = values(occluded, frames_only(occluded, 4, frames[4:]), "position_rmse")
+    np.testing.assert_allclose(same, 0.0, atol=1e-12)
+    rows = evaluate(occluded, frames_only(occluded, 4, hidden_frames[4:]), ["position_rmse"])
+    failed = [r["horizon"] for r in rows if r["failure"]]
+    assert failed == [1, 2, 6, 7, 8]  # steps whose true frame shows object 2
