@@ -263,6 +263,11 @@ def positions_from_frames(batch: Batch, frames: Tensor) -> Tensor:
     the prediction has no centroid: its position is NaN and the metric a failure.
     """
     name = batch.position_name()
+    if name != "pos":
+        raise MissingInputError(
+            f"positions from frames need one object mask per rigid body; {batch.scenario} "
+            f"has states['{name}'] (mesh nodes or particles), so predict states['{name}']"
+        )
     last = batch.truth_context(name)[:, -1]  # [R, B, 3]
     bodies = last.shape[1]
     if any(c is None for c in batch.cameras):

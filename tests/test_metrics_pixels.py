@@ -203,3 +203,16 @@ def test_hidden_objects_in_frames() -> None:
     rows = evaluate(occluded, frames_only(occluded, 4, hidden_frames[4:]), ["position_rmse"])
     failed = [r["horizon"] for r in rows if r["failure"]]
     assert failed == [1, 2, 6, 7, 8]  # steps whose true frame shows object 2
+
+
+def test_frames_only_cloth_prediction_fails_state_metrics_with_reason() -> None:
+    """Mesh nodes cannot be recovered from one object mask: a clear failure, not garbage."""
+    x = np.zeros((6, 4, 3))
+    frames = np.zeros((6, 8, 8, 3), np.uint8)
+    truth = Rollout(scenario="cloth/hanging", split="test_id", seed=0, params={}, dt=DT,
+                    states={"x": x, "v": x}, static={"mass": np.ones(4)}, frames=frames,
+                    masks=np.ones((6, 8, 8), np.uint8), camera=side_camera())
+    rows = evaluate(truth, frames_only(truth, 3, frames[3:]), ["position_rmse", "psnr"])
+    failures = {r["metric"]: r["failure"] for r in rows}
+    assert "one object mask per rigid body" in failures["position_rmse"]
+    assert failures["psnr"] == ""
