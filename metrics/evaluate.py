@@ -32,19 +32,22 @@ NONFINITE = "metric value is NaN or Inf (the prediction yields non-finite physic
 DEFAULT_CHUNK = 256
 
 
-def applicable_metrics(scenario: Any, metrics: Sequence[str] | None = None) -> list[str]:
+def applicable_metrics(scenario: Any, metrics: Sequence[str] | None = None,
+                       modalities: Sequence[str] | None = None) -> list[str]:
     """Registered metrics (or those in ``metrics``) that apply to ``scenario``.
 
     ``scenario`` is a registry name such as ``"rigid/projectile"`` or a Scenario instance;
     a metric applies when the scenario emits its required states (or renders, for pixel
-    metrics) and declares at least one of its required laws.
+    metrics) and declares at least one of its required laws. ``modalities`` (a model's,
+    e.g. ``["pixels"]``) further keeps only what that model can be scored on: a
+    pixels-only model gets pixel metrics and rigid-body state metrics derived from masks.
     """
     if isinstance(scenario, str):
         from physground.scenario import get_scenario
 
         scenario = get_scenario(scenario)
     names = METRICS.names() if metrics is None else METRICS.select(metrics)
-    return [n for n in names if METRICS.get(n).applies_to(scenario)]
+    return [n for n in names if METRICS.get(n).applies_to(scenario, modalities)]
 
 
 def metric_table(scenarios: Sequence[str] | None = None) -> pd.DataFrame:

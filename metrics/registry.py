@@ -8,7 +8,7 @@ function applied to a batch of one, so the single and the batched path cannot di
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +55,8 @@ class Metric:
     description: str = ""
     unit: str = ""
     batch_fn: Callable[[Batch], torch.Tensor] | None = field(default=None, repr=False)
-    derivable_from_pixels: bool = False  # positions may come from soft masks of frames
+    # rigid-body positions may come from soft object masks of predicted frames
+    derivable_from_pixels: bool = False
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -63,16 +64,24 @@ class Metric:
                 f"metric {self.name}: modality '{self.modality}', expected one of {MODALITIES}"
             )
 
-    def applies_to(self, scenario: Any) -> bool:
-        """Whether the scenario emits the required states (or frames) and laws."""
+    def applies_to(self, scenario: Any, modalities: Iterable[str] | None = None) -> bool:
+        """Whether the scenario emits the required states (or frames) and laws, and a
+        model with ``modalities`` (default: both) can be scored on it: a pixels-only model
+        gets pixel metrics and the state metrics derivable from rigid-body masks."""
         laws = frozenset(getattr(scenario, "laws", ()))
         if self.requires_laws and not (self.requires_laws & laws):
             return False
+        config = getattr(scenario, "config", None)
+        renders = bool(getattr(config, "render", True))
+        model = frozenset(MODALITIES if modalities is None else modalities)
         if self.modality == "pixels":
-            config = getattr(scenario, "config", None)
-            return bool(getattr(config, "render", True))
+            return renders and "pixels" in model
         names = set(getattr(scenario, "state_names", ()))
-        return all(any(alt in names for alt in req.split("|")) for req in self.requires_states)
+        if not all(any(alt in names for alt in req.split("|")) for req in self.requires_states):
+            return False
+        if "state" in model:
+            return True
+        return "pixels" in model and renders and self.derivable_from_pixels and "pos" in names
 
 
 class _SingleFromBatch:

@@ -191,3 +191,17 @@ def test_metric_table_says_where_each_metric_applies() -> None:
     assert table.loc["edge_strain", "scenarios"] == ""
     assert (table["description"] != "").all() and (table["unit"] != "").all()
     assert set(table.index) == set(METRICS.names())
+
+
+def test_applicable_metrics_follow_model_modalities() -> None:
+    from physground.scenario import get_scenario
+
+    rigid = get_scenario("rigid/projectile", render=True)
+    video = set(applicable_metrics(rigid, modalities=["pixels"]))
+    assert {"psnr", "position_rmse", "restitution_error", "energy_drift"} <= video
+    state = set(applicable_metrics(rigid, modalities=["state"]))
+    assert "psnr" not in state and "position_rmse" in state
+    cloth = get_scenario("cloth/hanging", render=True)
+    cloth_video = set(applicable_metrics(cloth, modalities=["pixels"]))
+    assert "psnr" in cloth_video and "position_rmse" not in cloth_video
+    assert "edge_strain" not in cloth_video
