@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from physground.learned.training import TrainConfig, finetune, train
 
+from physground.learned.training import TrainConfig, finetune, train
 from physground.storage import DatasetSpec, generate_dataset
 
 
@@ -90,10 +90,10 @@ class HeadlineConfig:
     """Sizes of the experiment (``quick`` shrinks every one of them)."""
 
     seeds: tuple[int, ...] = (0, 1, 2)
-    train_count: int = 16
-    test_count: int = 10
-    base_steps: int = 300
-    finetune_steps: int = 150
+    train_count: int = 12
+    test_count: int = 8
+    base_steps: int = 150
+    finetune_steps: int = 80
     batch_size: int = 8
     lr: float = 1e-3
     scenarios: tuple[str, ...] = tuple(s.scenario for s in SCENARIOS)
@@ -179,7 +179,9 @@ def run_scenario(spec: HeadlineScenario, config: HeadlineConfig, out: Path,
                                      "variant": variant, "split": split,
                                      "rollout": int(rollout), "metric": metric,
                                      "value": float(value)})
-            log(f"{spec.scenario} seed {seed} {variant}: done")
+            log(f"{spec.scenario} seed {seed} {variant}: trained in "
+                f"{timing['train_s'][f'{variant}-s{seed}']:.0f} s (base "
+                f"{timing['train_s'][f'base-s{seed}']:.0f} s)", flush=True)
     timing["sim_s"] = _simulator_seconds(spec, data["test_id"])
     timing["model_s"] = float(np.mean(timing["model_s"]))
     return pd.DataFrame(rows), timing
@@ -257,6 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (minutes)")
     parser.add_argument("--scenarios", nargs="*", help="subset of scenarios")
     parser.add_argument("--seeds", type=int, nargs="*", help="override the seeds")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args(argv)
     config = HeadlineConfig.quick() if args.quick else HeadlineConfig()
     if args.scenarios:
@@ -265,7 +268,8 @@ def main(argv: list[str] | None = None) -> None:
         config = replace(config, seeds=tuple(args.seeds))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        torch.set_num_threads(args.threads)
     specs = {s.scenario: s for s in SCENARIOS if s.scenario in config.scenarios}
     start = time.perf_counter()
     raws, timings = [], {}
