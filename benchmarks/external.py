@@ -32,6 +32,10 @@ frames that follow the context:
   ``angvel``; cloth ``x [H,N,3]``, ``v``; smoke ``density [H,h,w]``, ``velocity``; SPH
   ``x``, ``v``), floating point, SI units, world coordinates.
 
+A model is scored on the metrics of what it predicts (read from its first file per
+scenario and split): frames give the pixel metrics and the state metrics whose positions
+can come from object masks; states give the state metrics.
+
 A wrong layout (unknown scenario or split folder, a file name that is no rollout of the
 suite, two files for one rollout, a missing rollout), a wrong length, shape or dtype raise
 `PredictionLayoutError` naming the file and array. NaN or Inf values are not an error: that
@@ -104,6 +108,28 @@ class ExternalSource:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "directory": self.directory,
                 "allow_missing": self.allow_missing}
+
+    def modalities(self, scenario: str, split: str) -> frozenset[str]:
+        """What this model predicts for (scenario, split), read from its first prediction
+        file: ``pixels`` for frames, ``state`` for state arrays (both when unknown)."""
+        folder = Path(self.directory) / folder_name(scenario) / split
+        files = sorted(p for p in folder.glob("*") if p.suffix.lower() in PREDICTION_SUFFIXES
+                       ) if folder.is_dir() else []
+        if not files:
+            return frozenset({"state", "pixels"})
+        if files[0].suffix.lower() != ".npz":
+            return frozenset({"pixels"})
+        try:
+            with np.load(files[0], allow_pickle=False) as data:
+                keys = set(data.files)
+        except (OSError, ValueError):
+            return frozenset({"state", "pixels"})  # the task reports the unreadable file
+        out = set()
+        if "frames" in keys:
+            out.add("pixels")
+        if keys - {"frames"}:
+            out.add("state")
+        return frozenset(out or {"state", "pixels"})
 
 
 def load_sources(run_dir: Path) -> dict[str, ExternalSource]:
@@ -343,7 +369,6 @@ class ExternalTask:
 
     def run(self) -> pd.DataFrame:
         from physground.benchmarks.tasks import score
-
         from physground.storage import Dataset
 
         truths = Dataset(Path(self.dataset)).rollouts()
@@ -397,8 +422,8 @@ def export_context(suite: Any, root: Path, out: Path, *, progress: bool = True) 
     Returns the path of ``index.json``.
     """
     import imageio.v3 as iio
-    from physground.benchmarks.runner import dataset_spec
 
+    from physground.benchmarks.runner import dataset_spec
     from physground.storage import generate_dataset
 
     out = Path(out)

@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm.auto import tqdm
+
+from physground.atomic import write_atomic, write_json_atomic
 from physground.benchmarks.executors import Executor, run_local
 from physground.benchmarks.tasks import (
     RESULT_COLUMNS,
@@ -39,9 +42,6 @@ from physground.benchmarks.tasks import (
     TrainTask,
     empty_results,
 )
-from tqdm.auto import tqdm
-
-from physground.atomic import write_atomic, write_json_atomic
 from physground.errors import DataIntegrityError
 from physground.provenance import content_hash, environment, file_sha256
 from physground.storage import DatasetSpec, dataset_path, read_manifest
@@ -63,7 +63,6 @@ def metrics_for(suite: Suite, scenario: str, entry: ScenarioEntry | None = None
                 ) -> tuple[str, ...]:
     """The suite's metrics that apply to ``scenario`` (all applicable ones for 'auto')."""
     from physground.metrics.evaluate import applicable_metrics
-
     from physground.scenario import get_scenario
 
     instance = get_scenario(scenario, **(dict(entry.config) if entry else {}))
@@ -71,6 +70,36 @@ def metrics_for(suite: Suite, scenario: str, entry: ScenarioEntry | None = None
     if suite.metrics == "auto":
         return tuple(applicable)
     return tuple(m for m in suite.metrics if m in applicable)
+
+
+def metrics_for_modalities(metrics: Sequence[str], modalities: Iterable[str]
+                           ) -> tuple[str, ...]:
+    """The metrics a model with ``modalities`` can be scored on: pixel metrics need frames;
+    state metrics need states, unless their positions can come from the frames' masks.
+
+    A state-only model is not failed on PSNR, nor a video model on a velocity field it
+    cannot output; its scores average over the metrics of its own modalities.
+    """
+    from physground.metrics import METRICS
+
+    have = set(modalities)
+    out = []
+    for name in metrics:
+        metric = METRICS.get(name)
+        if metric.modality == "pixels":
+            ok = "pixels" in have
+        else:
+            ok = "state" in have or ("pixels" in have and metric.derivable_from_pixels)
+        if ok:
+            out.append(name)
+    return tuple(out)
+
+
+def model_modalities(model: str) -> frozenset[str]:
+    """What a registered model outputs (both when it does not say)."""
+    from physground.world_model import MODELS
+
+    return frozenset(getattr(MODELS.get(model), "modalities", ("state", "pixels")))
 
 
 def dataset_spec(entry: ScenarioEntry, suite: Suite, split: str) -> DatasetSpec:
@@ -327,10 +356,13 @@ def plan_tasks(
                 tasks.append(EvalTask(
                     model=model, checkpoint=checkpoint, device=device,
                     checkpoint_hash=checkpoint_digest(checkpoint) if checkpoint else None,
-                    **common,
+                    **{**common, "metrics": metrics_for_modalities(
+                        metrics, model_modalities(model))},
                 ))
             for source in external:
-                tasks.append(ExternalTask(source=source.describe(), **common))
+                modalities = source.modalities(entry.name, split)
+                tasks.append(ExternalTask(source=source.describe(), **{
+                    **common, "metrics": metrics_for_modalities(metrics, modalities)}))
     return tasks
 
 

@@ -81,14 +81,42 @@ class TrainTask:
         return f"train {self.model} on {self.scenario}"
 
     def run(self) -> str:
-        from physground.learned.training import train_for_benchmark
+        from physground.learned import training
 
         dataset = Dataset(Path(self.train_dataset))
-        return str(train_for_benchmark(
-            self.model, dataset, Path(self.out), steps=self.steps, options=dict(self.options),
-            context=self.context, horizon=self.horizon, seed=self.seed, device=self.device,
-            progress=False,
-        ))
+        hook = getattr(training, "train_for_benchmark", None)
+        if hook is not None:
+            return str(hook(
+                self.model, dataset, Path(self.out), steps=self.steps,
+                options=dict(self.options), context=self.context, horizon=self.horizon,
+                seed=self.seed, device=self.device, progress=False,
+            ))
+        return str(self._train(training, dataset))
+
+    def _train(self, training: Any, dataset: Dataset) -> Path:
+        """Train through `physground.learned.training.train`, checkpointing to ``out`` and
+        resuming from it (a finished checkpoint is reused as is). ``options`` are
+        `TrainConfig` fields (``model_config``, ``lr``, ``batch_size``, ``unroll`` ...)."""
+        import dataclasses
+
+        from physground.errors import ValidationError, did_you_mean
+
+        fields = {f.name for f in dataclasses.fields(training.TrainConfig)}
+        reserved = {"model", "steps", "seed", "device", "checkpoint_dir", "resume", "progress"}
+        for key in self.options:
+            if key not in fields or key in reserved:
+                allowed = sorted(fields - reserved)
+                raise ValidationError(
+                    f"training option '{key}' for {self.model}{did_you_mean(key, allowed)}; "
+                    f"expected one of {allowed}"
+                )
+        config = training.TrainConfig(
+            model=self.model, steps=self.steps if self.steps is not None else 200,
+            seed=self.seed, device=self.device, checkpoint_dir=self.out, resume=True,
+            progress=False, **self.options,
+        )
+        training.train(config, dataset)
+        return Path(self.out)
 
 
 @dataclass(frozen=True, kw_only=True)

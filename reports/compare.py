@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from physground.reports import tables
-from physground.reports.content import load_run, run_facts
 
 from physground.errors import PhysgroundError, ValidationError
+from physground.reports import tables
+from physground.reports.content import load_run, run_facts
 
 
 def compare_tables(results_a: pd.DataFrame, results_b: pd.DataFrame) -> pd.DataFrame:
@@ -82,10 +82,9 @@ def _score_rows(board_a: pd.DataFrame | None, board_b: pd.DataFrame | None) -> l
 def write_comparison(run_a: Path, run_b: Path, out: Path | None = None) -> Path:
     """Write ``compare.html`` and ``compare.md`` for runs A and B; returns the HTML path
     (default: ``<root>/comparisons/<A>--vs--<B>/compare.html``)."""
+    from physground.atomic import write_text_atomic
     from physground.reports import html as html_mod
     from physground.reports.markdown import md_table
-
-    from physground.atomic import write_text_atomic
 
     info_a, results_a = load_run(run_a)
     info_b, results_b = load_run(run_b)

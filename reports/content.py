@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from physground.reports import plots, tables
 
 from physground.errors import DataIntegrityError
+from physground.reports import plots, tables
 
 
 @dataclass

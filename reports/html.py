@@ -133,7 +133,9 @@ def leaderboard_html(content: ReportContent) -> list[str]:
         "<code>100 (e_baseline − e_model) / (e_baseline − e_reference)</code>, capped at "
         "100, clipped at −100 and averaged; 0 is the trivial baseline (copy-last), 100 the "
         "reference re-simulation (the physical noise floor). 95% CIs from a stratified "
-        "bootstrap over rollouts. Failed predictions count as the worst value reached.</p>",
+        "bootstrap over rollouts. Failed predictions count as the worst value reached. A "
+        "model is scored on the metrics of its modalities (states and/or frames; positions "
+        "of frame-only models come from object masks).</p>",
         table(leaderboard_rows(content.leaderboard)),
     ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from physground.atomic import atomic_path, write_text_atomic
 from physground.reports.content import (
     ReportContent,
     comparison_rows,
@@ -13,8 +14,6 @@ from physground.reports.content import (
     run_facts,
     split_table,
 )
-
-from physground.atomic import atomic_path, write_text_atomic
 
 
 def md_table(rows: Sequence[dict[str, str]]) -> list[str]:

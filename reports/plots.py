@@ -172,6 +172,7 @@ def _divergence(sample: dict[str, Any], truth: dict[str, Any]) -> np.ndarray | N
 
 def _strain(sample: dict[str, Any], truth: dict[str, Any]) -> np.ndarray | None:
     import torch
+
     from physground.metrics.quantities import edge_strain
 
     static = truth["static"]

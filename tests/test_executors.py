@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from physground.benchmarks.executors import get_executor, run_local, run_sequential
 from physground.benchmarks.runner import run_suite
-
 from physground.errors import ValidationError
 from physground.suite import parse_suite
 

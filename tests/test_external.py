@@ -11,6 +11,7 @@ import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import pytest
+
 from physground.benchmarks.executors import run_sequential
 from physground.benchmarks.external import (
     ExternalSource,
@@ -18,7 +19,6 @@ from physground.benchmarks.external import (
     export_context,
 )
 from physground.benchmarks.runner import run_suite
-
 from physground.storage import Dataset
 from physground.suite import parse_suite
 

@@ -11,11 +11,11 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
+
 from physground.benchmarks.executors import run_sequential
 from physground.benchmarks.runner import run_suite
-from physground.reports import compare_runs, markdown_path, report_path, tables
-
 from physground.errors import ValidationError
+from physground.reports import compare_runs, markdown_path, report_path, tables
 from physground.suite import parse_suite
 
 SUITE = {

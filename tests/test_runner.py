@@ -8,10 +8,10 @@ import shutil
 
 import pandas as pd
 import pytest
+
 from physground.benchmarks.executors import run_local, run_sequential
 from physground.benchmarks.runner import plan_tasks, run_suite
 from physground.benchmarks.tasks import RESULT_COLUMNS
-
 from physground.suite import parse_suite
 
 KEYS = ["model", "scenario", "split", "rollout", "metric", "horizon"]
@@ -184,3 +184,37 @@ def test_cli_run_prints_the_report_path(tmp_path):
 
     html = Path(report[len("report: "):]).read_text()
     assert "rigid/projectile" in html and "Leaderboard" in html
+
+
+def test_learned_models_are_trained_once_and_reused(tmp_path):
+    suite = tiny_suite(
+        models=["copy-last", "state-gnn"],
+        defaults={"rollouts": 2, "train_rollouts": 2, "context": 4, "horizon": 5,
+                  "splits": ["test_id"]},
+        training=[{"model": "state-gnn", "steps": 3, "options": {"batch_size": 2}}],
+    )
+    first = Counting()
+    run_dir = run_suite(suite, root=tmp_path, executor=first, progress=False, report=False)
+    assert first.other == 3  # generate test_id and train, then one training
+    checkpoints = list((run_dir / "checkpoints" / "state-gnn").iterdir())
+    assert [c.name for c in checkpoints] == ["rigid__projectile"]
+    results = read(run_dir)
+    learned = results[results["model"] == "state-gnn"]
+    assert len(learned) == 2 * 2 * 5 and (learned["failure"] == "").all()
+    again = Counting()
+    run_suite(suite, root=tmp_path, executor=again, progress=False, report=False)
+    assert again.other == 0 and again.evaluated == []
+
+
+def test_models_are_scored_on_the_metrics_of_their_modalities():
+    from physground.benchmarks.runner import metrics_for_modalities
+    from physground.metrics import METRICS
+
+    names = METRICS.names()
+    state_only = metrics_for_modalities(names, {"state"})
+    pixels_only = metrics_for_modalities(names, {"pixels"})
+    assert "position_rmse" in state_only and "position_rmse" in pixels_only
+    assert all(METRICS.get(m).modality == "state" for m in state_only)
+    assert all(METRICS.get(m).modality == "pixels" or METRICS.get(m).derivable_from_pixels
+               for m in pixels_only)
+    assert set(metrics_for_modalities(names, {"state", "pixels"})) == set(names)

@@ -13,13 +13,14 @@ printed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 
 import numpy as np
 
 from physground.metrics.evaluate import evaluate, evaluate_batch
-from physground.rollout import Prediction, Rollout
+from physground.rollout import Camera, Prediction, Rollout
 
 CONTEXT = 10
 DT = 1.0 / 30.0
@@ -79,6 +80,47 @@ def make_rollouts(n: int, steps: int, seed: int = 0) -> tuple[list[Rollout], lis
     return truths, preds
 
 
+PIXEL_METRICS = ["psnr", "ssim", "pixel_mse", "spatial_iou", "spatiotemporal_iou",
+                 "weighted_spatial_iou", "object_permanence", "position_rmse", "energy_drift"]
+SIZE = 64
+
+
+def side_camera() -> Camera:
+    """64 px pinhole camera at (1.5, -6, 1) looking along +y (OpenCV axes)."""
+    rot = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
+    ext = np.eye(4)
+    ext[:3, :3] = rot
+    ext[:3, 3] = -rot @ np.array([1.5, -6.0, 1.0])
+    k = np.array([[60.0, 0, SIZE / 2], [0, 60.0, SIZE / 2], [0, 0, 1.0]])
+    return Camera(intrinsics=k, extrinsics=ext, width=SIZE, height=SIZE)
+
+
+def add_frames(truths: list[Rollout], preds: list[Prediction]) -> tuple[
+        list[Rollout], list[Prediction]]:
+    """Flat-shaded renders of the ball (truth) and of the predicted positions (frames-only
+    predictions), to time pixel metrics and pixel-derived state metrics."""
+    camera = side_camera()
+    v, u = np.mgrid[0:SIZE, 0:SIZE] + 0.5
+
+    def render(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pix = camera.project(pos[:, 0])
+        depth = (pos[:, 0] @ camera.extrinsics[:3, :3].T + camera.extrinsics[:3, 3])[:, 2]
+        radius = 60.0 * RADIUS / depth
+        inside = ((u - pix[:, 0, None, None]) ** 2 + (v - pix[:, 1, None, None]) ** 2
+                  < radius[:, None, None] ** 2)
+        frames = np.where((v < SIZE / 2)[None, ..., None], [180, 200, 220], [110, 110, 110])
+        frames = np.where(inside[..., None], [230, 40, 25], frames).astype(np.uint8)
+        return frames, inside.astype(np.uint8)
+
+    out_t, out_p = [], []
+    for truth, pred in zip(truths, preds, strict=True):
+        frames, masks = render(truth.states["pos"])
+        out_t.append(dataclasses.replace(truth, frames=frames, masks=masks, camera=camera))
+        pred_frames, _ = render(pred.states["pos"])
+        out_p.append(dataclasses.replace(pred, states={}, frames=pred_frames, camera=camera))
+    return out_t, out_p
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=10_000)
@@ -86,6 +128,8 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=200, help="rollouts for the 1-by-1 path")
     parser.add_argument("--threaded", type=int, default=2000,
                         help="rollouts for the 2-intra-op-thread comparison")
+    parser.add_argument("--pixel-rollouts", type=int, default=100,
+                        help="rollouts with 64x64 frames for the pixel-metric timing")
     args = parser.parse_args()
     import torch
 
@@ -107,6 +151,12 @@ def main() -> None:
     evaluate_batch(truths[:sub2], preds[:sub2], METRICS, threads=2)
     threaded = (time.perf_counter() - start) / sub2 * args.rollouts
 
+    pix_t, pix_p = add_frames(truths[: args.pixel_rollouts], preds[: args.pixel_rollouts])
+    start = time.perf_counter()
+    pix_table = evaluate_batch(pix_t, pix_p, PIXEL_METRICS)
+    pixels = time.perf_counter() - start
+    pix_failures = int((pix_table["failure"].astype(str) != "").sum())
+
     failures = int((table["failure"].astype(str) != "").sum())
     print(f"cpu cores visible: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}, "
           f"torch {torch.__version__}")
@@ -117,6 +167,9 @@ def main() -> None:
           f"({args.rollouts / batched:,.0f} rollouts/s)  target < 30 s")
     print(f"evaluate_batch, 2 intra-op threads (extrapolated from {sub2}): {threaded:.2f} s")
     print(f"evaluate one by one (extrapolated from {sub}): {single:.2f} s")
+    print(f"pixel metrics, {len(pix_t)} frames-only rollouts of 64x64 px "
+          f"({len(PIXEL_METRICS)} metrics, {pix_failures} failure rows): {pixels:.2f} s "
+          f"({len(pix_t) / pixels:,.0f} rollouts/s)")
     print(f"ratios: one-by-one / batched = {single / batched:.1f}x, "
           f"2 threads / 1 thread = {threaded / batched:.2f}x")
 

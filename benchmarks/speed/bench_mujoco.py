@@ -36,7 +36,7 @@ CASES: tuple[tuple[str, dict[str, float]], ...] = (
     ("rigid/double_pendulum", {}),
     ("rigid/incline", {}),
     ("rigid/stack", {"num_boxes": 4}),
-    ("rigid/dominoes", {"num_dominoes": 6}),
+    ("rigid/dominoes", {"num_dominoes": 4}),
 )
 
 

@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 import numpy as np
 import warp as wp
+
+from physground.scenario import get_scenario
 from physground.simulators.warp.cloth import (
     GRAVITY,
     ClothEnvParams,
@@ -28,8 +30,6 @@ from physground.simulators.warp.cloth import (
     cloth_topology,
 )
 from physground.simulators.warp.common import start_warp
-
-from physground.scenario import get_scenario
 
 
 def _timed(fn: Callable[[], object], repeat: int = 3) -> float:
