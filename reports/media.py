@@ -5,8 +5,9 @@ frames, the top row shows the truth and each model's prediction; the bottom row 
 model's error heat map (inferno: black = no error). When the truth and every model carry
 rendered frames the tiles are those frames and the error is the per-pixel RGB distance;
 otherwise every tile is drawn from states: a density field as an image, or positions as
-dots (projected with the rollout's camera when it has one, else onto the x-z plane), with
-each predicted dot coloured by its position error.
+dots (projected with the rollout's camera when it has one, else onto the x-z plane; the
+truth in grey behind each prediction), with each predicted dot of the error row coloured
+by its position error.
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ def _canvas_points(points: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.nda
     return np.round(uv).astype(np.int64)
 
 
-def _draw_dots(pixels: np.ndarray, colors: np.ndarray) -> np.ndarray:
-    image = np.full((TILE, TILE, 3), 18, np.uint8)
+def _draw_dots(pixels: np.ndarray, colors: np.ndarray,
+               base: np.ndarray | None = None) -> np.ndarray:
+    image = np.full((TILE, TILE, 3), 18, np.uint8) if base is None else base.copy()
     radius = 1 if len(pixels) > 64 else 3
     for (u, v), color in zip(pixels, colors, strict=True):
         u0, u1 = max(u - radius, 0), min(u + radius + 1, TILE)
@@ -129,10 +131,14 @@ def _state_tiles(truth: dict[str, Any], predictions: dict[str, dict[str, Any]],
             continue
         pred = np.asarray(pred, dtype=np.float64)
         err = np.linalg.norm(pred - target, axis=-1) / (0.1 * scale)
+        ghosts = [_draw_dots(_canvas_points(_plane(frame, camera), lo, hi),
+                             np.repeat(np.array([70, 70, 70], np.uint8)[None], len(frame), 0))
+                  for frame in target]  # the truth in grey behind the prediction
         tiles[model] = np.stack([
             _draw_dots(_canvas_points(_plane(frame, camera), lo, hi),
-                       np.repeat(np.array([120, 190, 255], np.uint8)[None], len(frame), 0))
-            for frame in pred])
+                       np.repeat(np.array([120, 190, 255], np.uint8)[None], len(frame), 0),
+                       ghost)
+            for frame, ghost in zip(pred, ghosts, strict=True)])
         errors[model] = np.stack([
             _draw_dots(_canvas_points(_plane(frame, camera), lo, hi), _colormap(e))
             for frame, e in zip(pred, err, strict=True)])

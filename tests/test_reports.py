@@ -199,3 +199,24 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     assert len(colors) > 50  # text, tables and figures, not a flat error page
     header = image[:40, :400].reshape(-1, 3).mean(0)
     assert header[2] > header[0]  # the dark blue title bar was drawn
+
+
+def test_state_strip_colours_dots_by_error():
+    from physground.reports.media import TILE, _colormap, strip_frames
+
+    t = np.linspace(0.0, 1.0, 8)
+    pos = np.stack([t, np.zeros_like(t), 1.0 - t * t], axis=-1)[:, None, :]  # [T, 1, 3]
+    truth = {"frames": None, "states": {"pos": pos}, "context": 3, "dt": 0.1,
+             "info": {"camera": None}}
+    perfect = {"frames": None, "states": {"pos": pos[3:]}, "info": {}}
+    wrong = {"frames": None, "states": {"pos": pos[3:] + [0.5, 0.0, 0.0]}, "info": {}}
+    strip = strip_frames(truth, {"a-perfect": perfect, "b-wrong": wrong})
+    assert strip.shape[0] == 5 and strip.shape[1] == 2 * TILE + 2
+    error_row = strip[:, TILE + 2:]
+    perfect_err = error_row[:, :, TILE + 2:2 * TILE + 2].reshape(-1, 3)
+    wrong_err = error_row[:, :, 2 * (TILE + 2):].reshape(-1, 3)
+    zero = _colormap(np.zeros(1))[0]
+    background = np.array([18, 18, 18])
+    assert ((perfect_err == zero).all(1) | (perfect_err == background).all(1)).all()
+    assert (perfect_err == zero).all(1).any()  # the dot is drawn, in the zero-error colour
+    assert wrong_err.astype(int).sum() > perfect_err.astype(int).sum()
