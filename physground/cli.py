@@ -216,8 +216,11 @@ def export_context_command(
     root: RootOption = Path("physground-runs"),
     quiet: QuietOption = False,
 ) -> None:
-    """Write the context frames, states and prompts an external model needs (one folder per
-    test rollout of the suite, plus index.json and README.md describing the layout)."""
+    """Write the context frames, states and prompts an external model needs.
+
+    One folder per test rollout of the suite, plus index.json and README.md describing the
+    layout the predictions must follow (see `physground evaluate --help`).
+    """
     from physground.benchmarks.external import export_context
     from physground.suite import load_suite
 
@@ -251,6 +254,16 @@ def report_command(
         pairs.append((a, b))
     write_report(runs[0], pairs=pairs or None)
     typer.echo(f"report: {report_path(runs[0])}")
+
+
+def _mount_train() -> None:
+    """`physground train` lives with the learned models (`physground.learned.cli`)."""
+    from physground.learned.cli import train_command
+
+    app.command("train")(train_command)
+
+
+_mount_train()
 
 
 def main() -> None:
