@@ -195,8 +195,8 @@ class Batch:
             if self.truth_frames is None or self.pred_frames is None:
                 raise MissingInputError(f"truth of {self.scenario} has no frames")
             state = self._truth(self.position_name())
-            truth = positions_from_frames(self, self.truth_frames)
-            pred = positions_from_frames(self, self.pred_frames)
+            truth = positions_from_frames(self, "truth")
+            pred = positions_from_frames(self, "pred")
             hidden = torch.isnan(truth)
             window = hidden[:, self.context:] & torch.isnan(pred)
             pred = torch.where(window, state[:, self.context:], pred)

@@ -30,6 +30,7 @@ from physground.rollout import Prediction, Rollout
 
 NONFINITE = "metric value is NaN or Inf (the prediction yields non-finite physical quantities)"
 DEFAULT_CHUNK = 256
+CHUNK_BYTES = 64 * 2**20  # float64 inputs per chunk; temporaries take a few times more
 
 
 def applicable_metrics(scenario: Any, metrics: Sequence[str] | None = None,
@@ -131,8 +132,9 @@ def _evaluate_batch(truths: Sequence[Rollout], predictions: Sequence[Prediction]
             continue
         groups[_group_key(truth, pred)].append(i)
     for indices in groups.values():
-        for start in range(0, len(indices), chunk_size):
-            chunk = np.asarray(indices[start:start + chunk_size])
+        size = _chunk_for(truths[indices[0]], predictions[indices[0]], chunk_size)
+        for start in range(0, len(indices), size):
+            chunk = np.asarray(indices[start:start + size])
             _score_chunk(truths, predictions, chunk, resolved, device, table)
     return table.frame(truths)
 
@@ -176,6 +178,16 @@ class _Table:
             "value": value,
             "failure": pd.Categorical.from_codes(failure, list(self.reasons)),
         })
+
+
+def _chunk_for(truth: Rollout, pred: Prediction, chunk_size: int) -> int:
+    """Rollouts per chunk: ``chunk_size``, fewer when one pair's arrays (frames!) are big."""
+    frames = pred.context + pred.horizon
+    per_frame = sum(int(np.prod(np.shape(v)[1:])) for v in truth.states.values())
+    if truth.frames is not None:
+        per_frame += 2 * int(np.prod(np.shape(truth.frames)[1:]))  # truth and prediction
+    per_rollout = 8 * (frames * per_frame + pred.horizon * per_frame)
+    return int(max(1, min(chunk_size, CHUNK_BYTES // max(per_rollout, 1))))
 
 
 def _check(truth: Rollout, pred: Prediction) -> str | None:

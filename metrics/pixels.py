@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from physground.metrics import quantities as q
 from physground.metrics.batch import Batch, MissingInputError
@@ -63,30 +62,38 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
     return g / g.sum()
 
 
+def _band_matrix(n: int, window: Tensor) -> Tensor:
+    """[n - k + 1, n] matrix applying the 1-D window over the valid positions."""
+    k = window.shape[0]
+    out = torch.zeros(n - k + 1, n, dtype=window.dtype)
+    for i in range(n - k + 1):
+        out[i, i:i + k] = window
+    return out
+
+
 def ssim(a: Tensor, b: Tensor, size: int = 11, sigma: float = 1.5) -> Tensor:
     """Mean SSIM of images [..., h, w, C] in [0, 1] -> [...] (Wang et al. 2004).
 
     Gaussian-weighted local statistics over the valid region (no padding), averaged over
-    pixels and channels; the window shrinks to the image for images smaller than it.
+    pixels and channels; the window shrinks to the image for images smaller than it. The
+    separable blur is two matrix products (fast on CPU in float64).
     """
-    lead = a.shape[:-3]
-    h, w, c = a.shape[-3:]
+    h, w = a.shape[-3:-1]
     size = min(size, h, w)
     g = _gaussian_window(size, sigma).to(a)
-    kernel_y, kernel_x = g.view(1, 1, -1, 1), g.view(1, 1, 1, -1)
+    rows, cols = _band_matrix(h, g).to(a), _band_matrix(w, g).to(a)
 
-    def blur(x: Tensor) -> Tensor:
-        return F.conv2d(F.conv2d(x, kernel_y), kernel_x)
+    def blur(x: Tensor) -> Tensor:  # [..., C, h, w] -> [..., C, h', w']
+        return rows @ x @ cols.T
 
-    x = a.reshape(-1, h, w, c).permute(0, 3, 1, 2).reshape(-1, 1, h, w)
-    y = b.reshape(-1, h, w, c).permute(0, 3, 1, 2).reshape(-1, 1, h, w)
+    x, y = a.movedim(-1, -3), b.movedim(-1, -3)
     mu_x, mu_y = blur(x), blur(y)
     sxx = blur(x * x) - mu_x**2
     syy = blur(y * y) - mu_y**2
     sxy = blur(x * y) - mu_x * mu_y
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
-    return s.reshape(-1, c, *s.shape[-2:]).mean((1, 2, 3)).reshape(lead)
+    return s.mean((-3, -2, -1))
 
 
 def ssim_batch(batch: Batch) -> Tensor:
@@ -105,7 +112,7 @@ def pixel_mse_batch(batch: Batch) -> Tensor:
 
 def _gray(frames: Tensor) -> Tensor:
     weights = torch.tensor([0.299, 0.587, 0.114], dtype=frames.dtype, device=frames.device)
-    return (frames * weights).sum(-1)
+    return frames @ weights
 
 
 def motion_masks(previous: Tensor, frames: Tensor,
@@ -203,14 +210,24 @@ def soft_object_masks(frames: Tensor, colors: Tensor, palette: Tensor,
     background palette, keeping the object channels.
     """
     refs = torch.cat([colors, palette]).to(frames)
-    dist = (frames.unsqueeze(-2) - refs).pow(2).sum(-1)  # [..., h, w, K+P]
-    prob = torch.softmax(-dist / temperature, dim=-1)
-    return prob[..., : colors.shape[0]].movedim(-1, -3)
+    flat = frames.reshape(-1, 3)
+    ones = torch.ones(3, dtype=frames.dtype, device=frames.device)
+    # |p - c|^2 = |p|^2 - 2 p.c + |c|^2 as matrix products, references leading: [K+P, N]
+    dist = (flat * flat) @ ones - 2 * refs @ flat.T + ((refs * refs) @ ones).unsqueeze(-1)
+    logits = -dist / temperature
+    weights = torch.exp(logits - logits.amax(0))
+    prob = weights[: colors.shape[0]] / weights.sum(0)
+    return prob.reshape(colors.shape[0], *frames.shape[:-1]).movedim(0, -3)
 
 
 def _color_model(batch: Batch, r: int, num_objects: int) -> tuple[Tensor, Tensor, Tensor]:
     """Colours, background palette and softmax temperature of rollout ``r``'s objects,
-    learned from its context frames and masks."""
+    learned from its context frames and masks (once per batch)."""
+    return batch.cached(f"color_model_{r}_{num_objects}",
+                        lambda: _fit_color_model(batch, r, num_objects))
+
+
+def _fit_color_model(batch: Batch, r: int, num_objects: int) -> tuple[Tensor, Tensor, Tensor]:
     if batch.truth_frames is None or batch.truth_masks is None:
         raise MissingInputError(
             f"truth of {batch.scenario} has no frames and masks to learn object colours from"
@@ -224,11 +241,16 @@ def _color_model(batch: Batch, r: int, num_objects: int) -> tuple[Tensor, Tensor
 
 
 def soft_area_centroid(batch: Batch, num_objects: int,
-                       frames: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                       side: str = "pred") -> tuple[Tensor, Tensor]:
     """Soft areas [R, T, K] (px) and centroids [R, T, K, 2] (u, v px) of the objects in
-    ``frames`` uint8 [R, T, h, w, 3] (default: the predicted frames), with colours learned
-    from the truth's context."""
-    frames = batch.pred_frames if frames is None else frames
+    the predicted frames (``side='pred'``, [R, H]) or the true ones (``'truth'``,
+    [R, C+H]), with colours learned from the truth's context; computed once per batch."""
+    return batch.cached(f"soft_moments_{side}_{num_objects}",
+                        lambda: _soft_area_centroid(batch, num_objects, side))
+
+
+def _soft_area_centroid(batch: Batch, num_objects: int, side: str) -> tuple[Tensor, Tensor]:
+    frames = batch.pred_frames if side == "pred" else batch.truth_frames
     if frames is None:
         raise MissingInputError("prediction has no frames")
     areas, centroids = [], []
@@ -254,9 +276,9 @@ def unproject(camera: object, pixels: Tensor, depth: Tensor) -> Tensor:
     return (cam - trans) @ rot
 
 
-def positions_from_frames(batch: Batch, frames: Tensor) -> Tensor:
-    """Body positions [R, T, B, 3] recovered from the soft masks of ``frames`` uint8
-    [R, T, h, w, 3] (predicted or true).
+def positions_from_frames(batch: Batch, side: str) -> Tensor:
+    """Body positions [R, T, B, 3] recovered from the soft masks of the predicted
+    (``side='pred'``) or true (``'truth'``) frames.
 
     Object ``id`` (mask value) is body ``id - 1``. Each centroid is unprojected at the
     camera depth of its body at the last context frame. An object that vanished from
@@ -272,7 +294,7 @@ def positions_from_frames(batch: Batch, frames: Tensor) -> Tensor:
     bodies = last.shape[1]
     if any(c is None for c in batch.cameras):
         raise MissingInputError(f"truth of {batch.scenario} has no camera to map pixels back")
-    area, centroid = soft_area_centroid(batch, bodies, frames)
+    area, centroid = soft_area_centroid(batch, bodies, side)
     out = []
     for r, camera in enumerate(batch.cameras):
         ext = torch.as_tensor(camera.extrinsics, dtype=torch.float64)  # type: ignore[union-attr]
@@ -301,8 +323,9 @@ def object_areas(batch: Batch) -> tuple[Tensor, Tensor]:
         return truth, pred
     if batch.truth_frames is None:
         raise MissingInputError(f"truth of {batch.scenario} has no frames")
-    truth, _ = soft_area_centroid(batch, num, batch.truth_frames[:, batch.context:])
-    pred, _ = soft_area_centroid(batch, num)
+    truth, _ = soft_area_centroid(batch, num, "truth")
+    pred, _ = soft_area_centroid(batch, num, "pred")
+    truth = truth[:, batch.context:]
     return truth, pred
 
 

@@ -81,7 +81,7 @@ def test_positions_from_frames_recover_the_trajectory() -> None:
     truth = scene()
     pred = frames_only(truth, 4, truth.frames[4:])
     batch = Batch.stack([truth], [pred])
-    measured = positions_from_frames(batch, batch.truth_frames)[0].numpy()
+    measured = positions_from_frames(batch, "truth")[0].numpy()
     # a metre is FOCAL / depth = 6.4 px here; discs of ~2 px radius, discretized, keep
     # their centroid within a quarter pixel (0.04 m) of the projected centre
     np.testing.assert_allclose(measured, truth.states["pos"], atol=0.25 / 6.4)

@@ -85,12 +85,16 @@ PIXEL_METRICS = ["psnr", "ssim", "pixel_mse", "spatial_iou", "spatiotemporal_iou
 SIZE = 64
 
 
+VISUAL_RADIUS = 0.3  # m, drawn size of the ball (1 px at the camera's distance)
+
+
 def side_camera() -> Camera:
-    """64 px pinhole camera at (1.5, -6, 1) looking along +y (OpenCV axes)."""
+    """64 px pinhole camera at (5, -20, 1) looking along +y (OpenCV axes); it sees
+    x in [-8, 18] m, the whole 100-step flight."""
     rot = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
     ext = np.eye(4)
     ext[:3, :3] = rot
-    ext[:3, 3] = -rot @ np.array([1.5, -6.0, 1.0])
+    ext[:3, 3] = -rot @ np.array([5.0, -20.0, 1.0])
     k = np.array([[60.0, 0, SIZE / 2], [0, 60.0, SIZE / 2], [0, 0, 1.0]])
     return Camera(intrinsics=k, extrinsics=ext, width=SIZE, height=SIZE)
 
@@ -105,7 +109,7 @@ def add_frames(truths: list[Rollout], preds: list[Prediction]) -> tuple[
     def render(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pix = camera.project(pos[:, 0])
         depth = (pos[:, 0] @ camera.extrinsics[:3, :3].T + camera.extrinsics[:3, 3])[:, 2]
-        radius = 60.0 * RADIUS / depth
+        radius = 60.0 * VISUAL_RADIUS / depth
         inside = ((u - pix[:, 0, None, None]) ** 2 + (v - pix[:, 1, None, None]) ** 2
                   < radius[:, None, None] ** 2)
         frames = np.where((v < SIZE / 2)[None, ..., None], [180, 200, 220], [110, 110, 110])
