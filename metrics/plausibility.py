@@ -87,7 +87,7 @@ def momentum_drift_batch(batch: Batch) -> Tensor:
     total momentum magnitude of the bodies when they move against each other.
     """
     v_truth, v_pred = batch.velocities()
-    mass = batch.static_like(_mass(batch), 2)
+    mass = batch.static_like(_mass(batch), 3)  # [R, 1, B] or [R, 1, 1]
     p_truth = q.linear_momentum(v_truth, mass)
     p_pred = q.linear_momentum(v_pred, mass)
     last = v_truth[:, batch.context - 1]
