@@ -216,3 +216,27 @@ def test_frames_only_cloth_prediction_fails_state_metrics_with_reason() -> None:
     failures = {r["metric"]: r["failure"] for r in rows}
     assert "one object mask per rigid body" in failures["position_rmse"]
     assert failures["psnr"] == ""
+
+
+def test_batched_pixel_metrics_equal_single_rollout_ones() -> None:
+    from physground.metrics.evaluate import evaluate_batch
+
+    truths, preds = [], []
+    for i, shift in enumerate((0.0, 0.3, -0.4)):
+        base = scene()
+        pos = base.states["pos"] + np.array([shift, 0.0, -shift])
+        rgb, masks = render(pos, base.camera)
+        truth = Rollout(scenario=base.scenario, split=base.split, seed=i, params={}, dt=DT,
+                        states={"pos": pos}, static=base.static, frames=rgb, masks=masks,
+                        camera=base.camera)
+        moved, _ = render(pos[4:] + np.array([0.1 * i, 0.0, 0.05]), base.camera)
+        truths.append(truth)
+        preds.append(frames_only(truth, 4, moved))
+    metrics = ["psnr", "ssim", "pixel_mse", "spatial_iou", "spatiotemporal_iou",
+               "weighted_spatial_iou", "object_permanence", "position_rmse", "energy_drift"]
+    table = evaluate_batch(truths, preds, metrics)
+    for i, (truth, pred) in enumerate(zip(truths, preds, strict=True)):
+        single = evaluate(truth, pred, metrics)
+        rows = table[table["rollout"] == i]
+        np.testing.assert_allclose(rows["value"].to_numpy(), [r["value"] for r in single],
+                                   rtol=1e-10)
