@@ -7,7 +7,8 @@ steps add the headline experiment's physics terms for that scenario (see
 load affects both alike) and the median step time of each is reported with the ratio.
 Target: physics step <= 1.5x plain step.
 
-Run: ``python -m physground.benchmarks.speed.bench_training [--steps N] [--device cpu]``.
+Run: ``python -m physground.benchmarks.speed.bench_training [--steps N] [--device cpu]
+[--threads 1]`` (on a loaded 2-core machine one thread avoids oversubscription noise).
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--scenarios", nargs="*", help="subset of scenarios")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rows = []
     for spec in SCENARIOS:
         if args.scenarios and spec.scenario not in args.scenarios:
