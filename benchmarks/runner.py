@@ -294,9 +294,10 @@ def train_stage(suite: Suite, datasets: dict[tuple, str], run_dir: Path, device:
                 continue
             options: dict[str, Any] = {}
             steps = None
-            for t in suite.training:
-                if t.model == model:
-                    options, steps = dict(t.options), t.steps
+            matches = [t for t in suite.training if t.applies(model, entry.name)]
+            matches.sort(key=lambda t: t.scenario is not None)  # specific entries last, win
+            for t in matches:
+                options, steps = dict(t.options), t.steps
             tasks[(i, model)] = TrainTask(
                 model=model, scenario=entry.name, train_dataset=datasets[(i, "train")],
                 out=str(run_dir / "checkpoints" / model / entry.name.replace("/", "__")),

@@ -64,11 +64,28 @@ class ScenarioEntry:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingEntry:
-    """How the runner trains a learned model before evaluating it (short, for suites)."""
+    """How the runner trains a learned model before evaluating it (short, for suites).
+
+    ``scenario`` (a name or ``tag:NAME``) restricts the entry to those scenarios; an entry
+    with a scenario wins over one without. ``options`` are training settings
+    (`physground.learned.training.TrainConfig` fields: ``lr``, ``batch_size``, ``unroll``,
+    ``model_config`` ...).
+    """
 
     model: str
     steps: int = 200
     options: dict[str, Any] = field(default_factory=dict)
+    scenario: str | None = None
+
+    def applies(self, model: str, scenario: str) -> bool:
+        """Whether this entry configures ``model`` on ``scenario``."""
+        if self.model != model:
+            return False
+        if self.scenario is None:
+            return True
+        from physground.scenario import SCENARIOS
+
+        return scenario in SCENARIOS.select([self.scenario])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,7 +112,7 @@ class Suite:
 _TOP_KEYS = {"name", "description", "seed", "models", "metrics", "defaults", "scenario",
              "training", "compare"}
 _ENTRY_KEYS = {f.name for f in dataclasses.fields(ScenarioEntry)}
-_TRAIN_KEYS = {"model", "steps", "options"}
+_TRAIN_KEYS = {"model", "steps", "options", "scenario"}
 
 
 def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
@@ -180,9 +197,17 @@ def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
         if "model" not in table:
             raise ValidationError(f"{where}: missing key 'model'")
         _known(MODELS, table["model"], f"{where}.model")
+        scenario = table.get("scenario")
+        if scenario is not None:
+            _typed(scenario, str, f"{where}.scenario")
+            try:
+                SCENARIOS.select([scenario])
+            except UnknownNameError as err:
+                raise ValidationError(f"{where}.scenario: {err}") from None
         training.append(TrainingEntry(
             model=table["model"], steps=_typed(table.get("steps", 200), int, f"{where}.steps"),
             options=dict(_typed(table.get("options", {}), dict, f"{where}.options")),
+            scenario=scenario,
         ))
     compare = []
     all_models = set(models) | {m for e in entries for m in e.models}

@@ -3,6 +3,8 @@ a suite file is reported with the file and the key at fault."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from physground.errors import UnknownNameError, ValidationError
@@ -94,6 +96,29 @@ def test_unknown_suite_and_missing_file(tmp_path):
         load_suite("quik")
     with pytest.raises(Exception, match="not found"):
         load_suite(tmp_path / "absent.toml")
+
+
+def test_training_entries_per_scenario_win_over_per_model():
+    from physground.benchmarks.runner import RunProgress, train_stage
+
+    suite = parse_suite(minimal(
+        models=["state-gnn"],
+        scenario=[{"name": "rigid/projectile"}, {"name": "rigid/bounce"}],
+        training=[{"model": "state-gnn", "scenario": "rigid/projectile", "steps": 7},
+                  {"model": "state-gnn", "steps": 3, "options": {"lr": 0.01}}]))
+    seen = {}
+
+    def record(tasks):
+        for task in tasks:
+            seen[task.scenario] = (task.steps, task.options)
+        return iter(())
+
+    with pytest.raises(FileNotFoundError):  # nothing was trained: no checkpoint record
+        train_stage(suite, {(0, "train"): "a", (1, "train"): "b"}, Path("/nonexistent"),
+                    "cpu", RunProgress(record, progress=False), None)
+    assert seen == {"rigid/projectile": (7, {}), "rigid/bounce": (3, {"lr": 0.01})}
+    with pytest.raises(ValidationError, match=r"training\[0\].scenario: unknown scenario"):
+        parse_suite(minimal(training=[{"model": "state-gnn", "scenario": "rigid/bouce"}]))
 
 
 def test_config_hash_ignores_description_and_report_pairs():
