@@ -310,3 +310,18 @@ def test_restitution_estimator_matches_mujoco_contact_parameter() -> None:
     assert bool(found.all())
     np.testing.assert_allclose(estimate[:, 0].numpy(), [p["restitution"] for p in params],
                                atol=0.03)
+
+
+def test_cloth_energy_matches_the_simulator_energy() -> None:
+    """Kinetic + gravitational + spring energy used by energy_drift equals the Warp cloth
+    scenario's recorded energy (two formulations)."""
+    from physground.metrics.batch import Batch
+    from physground.metrics.plausibility import energies
+    from physground.scenario import get_scenario
+
+    scenario = get_scenario("cloth/hanging", render=False, num_frames=8)
+    truth = scenario.simulate([scenario.sample_params("test_id", 0)], [0], "test_id")[0]
+    pred = predict(truth, 3, truth.target(3, 5).states)
+    e_truth, e_pred = energies(Batch.stack([truth], [pred]))
+    np.testing.assert_allclose(e_truth[0].numpy(), truth.meta["energy"], rtol=1e-9)
+    np.testing.assert_allclose(e_pred[0].numpy(), truth.meta["energy"][3:], rtol=1e-9)
