@@ -16,16 +16,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
+
+from physground.device import resolve_device
+from physground.errors import ValidationError
 from physground.learned.checkpoint import (
     config_from_dict,
     load_tensors,
     read_checkpoint_record,
     save_checkpoint,
 )
-from torch import nn
-
-from physground.device import resolve_device
-from physground.errors import ValidationError
 from physground.rollout import Rollout
 from physground.world_model import Modality
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from physground.learned.configuration_state_gnn import StateGNNConfig
-
 from physground.errors import ValidationError
+from physground.learned.configuration_state_gnn import StateGNNConfig
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,6 +20,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from torch import nn
+
+from physground.errors import ValidationError
 from physground.learned.base import LearnedModel, Normalizer, Windows, mlp
 from physground.learned.configuration_state_gnn import StateGNNConfig
 from physground.learned.entities import (
@@ -29,9 +32,6 @@ from physground.learned.entities import (
     quat_integrate,
     state_keys,
 )
-from torch import nn
-
-from physground.errors import ValidationError
 from physground.rollout import Prediction, Rollout
 from physground.world_model import Modality
 

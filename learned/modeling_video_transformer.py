@@ -21,12 +21,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from physground.learned.base import LearnedModel, Windows
-from physground.learned.configuration_video_transformer import VideoTransformerConfig
 from torch import nn
 from torch.nn import functional as F
 
 from physground.errors import ValidationError
+from physground.learned.base import LearnedModel, Windows
+from physground.learned.configuration_video_transformer import VideoTransformerConfig
 from physground.rollout import Prediction, Rollout
 from physground.world_model import Modality
 

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from physground.learned.base import LearnedModel
 
 from physground.device import resolve_device
 from physground.errors import ValidationError
+from physground.learned.base import LearnedModel
 from physground.rollout import Rollout
 
 if TYPE_CHECKING:
@@ -236,7 +236,6 @@ def finetune(config: TrainConfig, checkpoint: str | Path, *datasets: Any,
 
 def _load_any(directory: Path, device: str) -> LearnedModel:
     from physground.learned.checkpoint import read_checkpoint_record
-
     from physground.world_model import MODELS
 
     record = read_checkpoint_record(directory)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from physground.learned.modeling_state_gnn import ModelStateGNN
-from physground.learned.training import TrainConfig, finetune, load_model, train
 from test_learned_fixtures import ballistic_rollout, sheet_rollout
 
 from physground.errors import ValidationError
+from physground.learned.modeling_state_gnn import ModelStateGNN
+from physground.learned.training import TrainConfig, finetune, load_model, train
 from physground.world_model import MODELS, WorldModel
 
 SMALL = {"hidden": 32, "layers": 1}

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_learned_fixtures import DT, ballistic_rollout, blob_masks
+
+from physground.errors import ValidationError
 from physground.learned.modeling_video_transformer import (
     ModelVideoTransformer,
     VideoTransformer,
     projected_gravity,
 )
 from physground.learned.training import TrainConfig, load_model, train
-from test_learned_fixtures import DT, ballistic_rollout, blob_masks
-
-from physground.errors import ValidationError
 from physground.rollout import Camera, Rollout
 from physground.world_model import MODELS
 
