@@ -322,9 +322,11 @@ def _checkpoint_recorded(record: Path) -> bool:
 
 
 def checkpoint_digest(checkpoint: str) -> str:
-    """sha256 over the files of a checkpoint directory (names and contents)."""
+    """sha256 over the files of a checkpoint directory (names and contents; training logs,
+    which hold wall-clock times, are left out)."""
     path = Path(checkpoint)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix != ".jsonl"
+                   ) if path.is_dir() else [path]
     return content_hash({str(p.relative_to(path) if path.is_dir() else p.name): file_sha256(p)
                          for p in files})
 

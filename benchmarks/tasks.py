@@ -94,8 +94,9 @@ class TrainTask:
         return str(self._train(training, dataset))
 
     def _train(self, training: Any, dataset: Dataset) -> Path:
-        """Train through `physground.learned.training.train`, checkpointing to ``out`` and
-        resuming from it (a finished checkpoint is reused as is). ``options`` are
+        """Train through `physground.learned.training.train`, checkpointing to ``out`` every
+        quarter of the steps and resuming from it (an interrupted training continues, a
+        finished checkpoint is reused as is). ``options`` are
         `TrainConfig` fields (``model_config``, ``lr``, ``batch_size``, ``unroll`` ...)."""
         import dataclasses
 
@@ -110,10 +111,11 @@ class TrainTask:
                     f"training option '{key}' for {self.model}{did_you_mean(key, allowed)}; "
                     f"expected one of {allowed}"
                 )
+        steps = self.steps if self.steps is not None else 200
+        options = {"checkpoint_every": max(50, steps // 4), **self.options}
         config = training.TrainConfig(
-            model=self.model, steps=self.steps if self.steps is not None else 200,
-            seed=self.seed, device=self.device, checkpoint_dir=self.out, resume=True,
-            progress=False, **self.options,
+            model=self.model, steps=steps, seed=self.seed, device=self.device,
+            checkpoint_dir=self.out, resume=True, progress=False, **options,
         )
         training.train(config, dataset)
         return Path(self.out)
