@@ -39,6 +39,16 @@ AGGREGATE_TAGS = ("accuracy", "plausibility", "pixels")
 SCORE_FLOOR = -100.0  # per-metric clip inside the aggregate only
 
 
+def _as_str_category(column: pd.Series) -> pd.Series:
+    """A categorical column with string categories (cheap for categorical input)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = column.cat.categories.astype(str)
+        if categories.has_duplicates:  # e.g. 1 and "1"
+            return column.astype(str).astype("category")
+        return column.cat.rename_categories(categories)
+    return column.astype(str).astype("category")
+
+
 def _oriented(results: pd.DataFrame) -> pd.DataFrame:
     """Rows with ``error`` (lower is better), ``failed`` and ``undefined`` flags."""
     required = {"model", "scenario", "split", "rollout", "metric", "horizon", "value", "failure"}
@@ -47,24 +57,34 @@ def _oriented(results: pd.DataFrame) -> pd.DataFrame:
         raise ValidationError(f"results table lacks columns {sorted(missing)}")
     df = results[sorted(required)].copy()
     for col in ("model", "scenario", "split", "metric"):
-        df[col] = df[col].astype(str)
-    failure = df["failure"].astype(object).where(df["failure"].notna(), "").astype(str)
-    df["undefined"] = failure.str.startswith(UNDEFINED_PREFIX).to_numpy()
-    df["failed"] = ((failure != "") & ~df["undefined"]).to_numpy()
+        df[col] = _as_str_category(df[col])
+    failure = df["failure"]
+    if not isinstance(failure.dtype, pd.CategoricalDtype):
+        failure = failure.where(failure.notna(), "")
+    failure = _as_str_category(failure)  # missing values (code -1) mean no failure
+    reasons = pd.Series(failure.cat.categories.astype(str))
+    codes = failure.cat.codes.to_numpy()  # -1 for missing (no failure)
+    is_undefined = np.append(reasons.str.startswith(UNDEFINED_PREFIX).to_numpy(), False)
+    is_failure = np.append((reasons != "").to_numpy(), False)
+    df["undefined"] = is_undefined[codes]
     value = df["value"].to_numpy(dtype=np.float64)
-    df["failed"] |= ~np.isfinite(value) & ~df["undefined"]
-    signs = {m: (-1.0 if METRICS.get(m).higher_is_better else 1.0) for m in df["metric"].unique()}
+    df["failed"] = (is_failure[codes] | ~np.isfinite(value)) & ~df["undefined"].to_numpy()
+    metric = df["metric"].cat
+    signs = np.array([-1.0 if METRICS.get(str(m)).higher_is_better else 1.0
+                      for m in metric.categories])
     df["error"] = np.where(df["failed"] | df["undefined"], np.nan,
-                           value * df["metric"].map(signs).to_numpy())
+                           value * signs[metric.codes.to_numpy()])
     return df
 
 
 def _fill_failures(df: pd.DataFrame) -> pd.DataFrame:
     """Replace failed rows' errors by the worst error on the same row (then horizon)."""
+    if not df["failed"].any():
+        return df
     row_key = ["scenario", "split", "rollout", "metric", "horizon"]
-    worst_row = df.groupby(row_key, sort=False)["error"].transform("max")
-    worst_horizon = df.groupby(["scenario", "split", "metric", "horizon"],
-                               sort=False)["error"].transform("max")
+    worst_row = df.groupby(row_key, sort=False, observed=True)["error"].transform("max")
+    worst_horizon = df.groupby(["scenario", "split", "metric", "horizon"], sort=False,
+                               observed=True)["error"].transform("max")
     fill = worst_row.fillna(worst_horizon)
     df["error"] = df["error"].where(~df["failed"], fill)
     return df
@@ -93,13 +113,15 @@ def normalized_scores(
             )
     df = _fill_failures(df)
     keys = RESULT_KEYS + (["horizon"] if by_horizon else [])
-    group = df.groupby(["model", *keys], sort=True)
+    group = df.groupby(["model", *keys], sort=True, observed=True)
     table = group.agg(
         error=("error", "mean"),
         rollouts=("rollout", "nunique"),
         failures=("failed", "sum"),
         undefined=("undefined", "sum"),
     ).reset_index()
+    for col in ("model", *RESULT_KEYS):
+        table[col] = table[col].astype(str)
     anchors = table[table["model"].isin([baseline, reference])].pivot_table(
         index=keys, columns="model", values="error", aggfunc="first", dropna=False)
     table = table.merge(anchors.rename(columns={baseline: "e_baseline",

@@ -123,3 +123,13 @@ def test_projectile_truth_scores_100_and_baseline_0() -> None:
     assert (by_model.get_group("copy-last") == 0.0).all()
     agg = aggregate_scores(scores).set_index("model")["physics_score"]
     assert agg["truth"] == 100.0 and agg["copy-last"] == 0.0 and agg["reference"] == 100.0
+
+
+def test_missing_failure_values_mean_success_in_any_column_type() -> None:
+    rows = [("copy-last", 0, "position_rmse", 1.0, None), ("reference", 0, "position_rmse", 0.0,
+                                                           None),
+            ("m", 0, "position_rmse", 0.5, None)]
+    for results in (table(rows), table(rows).astype({"failure": "category"})):
+        scores = normalized_scores(results).set_index("model")
+        assert scores.loc["m", "score"] == pytest.approx(50.0)
+        assert scores["failures"].sum() == 0
