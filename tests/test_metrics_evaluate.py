@@ -215,14 +215,16 @@ def test_third_party_metric_with_only_a_per_rollout_function() -> None:
         return np.asarray(pred.states["pos"])[..., 2].max(-1)
 
     name = "test_max_height"
-    if name not in METRICS:
-        METRICS.register(name, Metric(name=name, fn=max_height, higher_is_better=False,
-                                      requires_states=("pos",), unit="m",
-                                      description="highest body per step (test metric)"))
-    truths = [ballistic_rollout(seed) for seed in range(3)]
-    preds = [shifted(t, 10, 5, np.zeros(3)) for t in truths]
-    preds[1] = dataclasses.replace(preds[1], failure="model crashed")
-    table = evaluate_batch(truths, preds, [name])
+    METRICS.register(name, Metric(name=name, fn=max_height, higher_is_better=False,
+                                  requires_states=("pos",), unit="m",
+                                  description="highest body per step (test metric)"))
+    try:
+        truths = [ballistic_rollout(seed) for seed in range(3)]
+        preds = [shifted(t, 10, 5, np.zeros(3)) for t in truths]
+        preds[1] = dataclasses.replace(preds[1], failure="model crashed")
+        table = evaluate_batch(truths, preds, [name])
+    finally:  # the registry has no public removal; keep other tests' registry clean
+        METRICS._entries.pop(name, None)
     for i in (0, 2):
         got = table[table["rollout"] == i]["value"].to_numpy()
         np.testing.assert_allclose(got, truths[i].states["pos"][10:15, :, 2].max(-1))
