@@ -1,12 +1,12 @@
-"""Executors run the same task objects: Ray, the process pool and a plain loop must give
-identical results tables."""
+"""Executors run the same task objects: Ray and the local process pool must give identical
+results tables (the pool against a plain loop: tests/test_runner.py)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from physground.benchmarks.executors import get_executor, run_local, run_sequential
+from physground.benchmarks.executors import get_executor, run_local
 from physground.benchmarks.runner import run_suite
 from physground.errors import ValidationError
 from physground.suite import parse_suite
@@ -23,28 +23,6 @@ def small_suite():
     }, "small.toml")
 
 
-class Square:
-    """A trivial picklable task."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def key(self) -> str:
-        return str(self.n)
-
-    def label(self) -> str:
-        return f"square {self.n}"
-
-    def run(self) -> int:
-        return self.n * self.n
-
-
-def test_local_pool_runs_every_task_once():
-    tasks = [Square(n) for n in range(5)]
-    out = dict((t.n, r) for t, r in run_local(tasks, workers=2))
-    assert out == {n: n * n for n in range(5)}
-
-
 def test_unknown_executor_is_named():
     with pytest.raises(ValidationError, match="executor 'rey'.*did you mean 'ray'"):
         get_executor("rey")
@@ -53,7 +31,8 @@ def test_unknown_executor_is_named():
 def test_ray_gives_the_local_results_table(tmp_path):
     ray = pytest.importorskip("ray")
     suite = small_suite()
-    local = run_suite(suite, root=tmp_path / "local", executor=run_sequential,
+    local = run_suite(suite, root=tmp_path / "local",
+                      executor=lambda tasks: run_local(tasks, workers=2),
                       progress=False, report=False)
     remote = run_suite(suite, root=tmp_path / "ray",
                        executor=get_executor("ray", workers=2), executor_name="ray",
