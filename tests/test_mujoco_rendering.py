@@ -8,6 +8,15 @@ from physground.scenario import get_scenario
 from physground.simulators.mujoco.base import STATE_SPEC
 from physground.simulators.mujoco.rendering import make_renderer, shared_renderer
 
+_REFERENCES = []
+
+
+def _reference(model):
+    """A plain `mujoco.Renderer` as the reference, kept open for the session."""
+    renderer = make_renderer(model, 64)
+    _REFERENCES.append(renderer)
+    return renderer
+
 
 def _rollout(name, seed=0, split="test_id", num_frames=6, **params):
     scenario = get_scenario(name, num_frames=num_frames, image_size=64)
@@ -20,22 +29,19 @@ def test_tiled_renderer_matches_mujoco_renderer_pixel_for_pixel():
     scenario, p, r = _rollout("rigid/collision", num_spheres=3)
     model = scenario.build_model(p)
     data = mujoco.MjData(model)
-    reference = make_renderer(model, 64)
-    try:
-        for t in (0, r.num_frames - 1):
-            data.qpos[:] = r.states["pos"][t, :, :2].reshape(-1)
-            mujoco.mj_forward(model, data)
-            reference.update_scene(data, "main")
-            np.testing.assert_array_equal(reference.render(), r.frames[t])
-            reference.enable_segmentation_rendering()
-            reference.update_scene(data, "main")
-            seg = reference.render()
-            reference.disable_segmentation_rendering()
-            body = np.where(seg[..., 1] == mujoco.mjtObj.mjOBJ_GEOM,
-                            model.geom_bodyid[seg[..., 0]], 0)
-            np.testing.assert_array_equal(body, r.masks[t])  # body i has mask id i (world 0)
-    finally:
-        reference.close()
+    reference = _reference(model)
+    for t in (0, r.num_frames - 1):
+        data.qpos[:] = r.states["pos"][t, :, :2].reshape(-1)
+        mujoco.mj_forward(model, data)
+        reference.update_scene(data, "main")
+        np.testing.assert_array_equal(reference.render(), r.frames[t])
+        reference.enable_segmentation_rendering()
+        reference.update_scene(data, "main")
+        seg = reference.render()
+        reference.disable_segmentation_rendering()
+        body = np.where(seg[..., 1] == mujoco.mjtObj.mjOBJ_GEOM,
+                        model.geom_bodyid[seg[..., 0]], 0)
+        np.testing.assert_array_equal(body, r.masks[t])  # body i has mask id i (world 0)
 
 
 def test_one_gl_context_serves_every_scenario():
@@ -100,3 +106,4 @@ def test_object_permanence_behind_an_occluder():
         # the state is there all along and moves on smoothly behind the wall
         x = r.states["pos"][:, 0, 0]
         assert np.all(np.diff(x[hidden[0] - 1 : hidden[-1] + 2]) > 0)
+
