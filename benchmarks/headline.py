@@ -266,17 +266,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scenarios", nargs="*", help="subset of scenarios")
     parser.add_argument("--seeds", type=int, nargs="*", help="override the seeds")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--base-steps", type=int, help="override base training steps")
+    parser.add_argument("--finetune-steps", type=int, help="override fine-tuning steps")
+    parser.add_argument("--finetune-unroll", type=int, help="override every scenario's "
+                        "fine-tuning unroll")
     args = parser.parse_args(argv)
     config = HeadlineConfig.quick() if args.quick else HeadlineConfig()
     if args.scenarios:
         config = replace(config, scenarios=tuple(args.scenarios))
     if args.seeds:
         config = replace(config, seeds=tuple(args.seeds))
+    if args.base_steps:
+        config = replace(config, base_steps=args.base_steps)
+    if args.finetune_steps:
+        config = replace(config, finetune_steps=args.finetune_steps)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     specs = {s.scenario: s for s in SCENARIOS if s.scenario in config.scenarios}
+    if args.finetune_unroll:
+        specs = {k: replace(v, finetune_unroll=args.finetune_unroll) for k, v in specs.items()}
     start = time.perf_counter()
     raws, timings = [], {}
     for name, spec in specs.items():

@@ -49,7 +49,9 @@ class TrainConfig:
     ``unroll``: target frames per window; ``loss_weights``: weight per loss term
     (``data`` plus physics terms of `physground.learned.losses`); ``loss_options``:
     tolerances and ``input_noise``; ``checkpoint_dir``: where checkpoints go (None: none);
-    ``checkpoint_every``: steps between checkpoints (0: only at the end).
+    ``checkpoint_every``: steps between checkpoints (0: only at the end); ``threads``:
+    torch CPU threads during training (1 is fastest for these small models on a shared
+    2-core machine; restored afterwards).
     """
 
     model: str = "state-gnn"
@@ -70,6 +72,7 @@ class TrainConfig:
     resume: bool = False
     log_every: int = 10
     progress: bool = True
+    threads: int = 0  # torch CPU threads while training (0: leave torch's setting)
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch_size < 1 or self.unroll < 1:
@@ -87,6 +90,8 @@ class TrainConfig:
         if bad or not self.loss_weights:
             raise ValidationError(f"train config: loss_weights {self.loss_weights} must be a "
                                   "non-empty dict of finite weights >= 0")
+        if self.threads < 0:
+            raise ValidationError(f"train config: threads = {self.threads}, expected >= 0")
         if self.resume and not self.checkpoint_dir:
             raise ValidationError("train config: resume = True needs a checkpoint_dir")
 
@@ -137,6 +142,17 @@ def train(config: TrainConfig, *datasets: Dataset | Sequence[Rollout] | Rollout,
     ``datasets``: `physground.storage.Dataset` objects or sequences of rollouts of one
     scenario. ``on_log`` is called with each log record (a dict of step and loss terms).
     """
+    threads_before = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        return _train(config, datasets, model, on_log)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(config: TrainConfig, datasets: tuple[Any, ...], model: LearnedModel | None,
+           on_log: Any) -> LearnedModel:
     rank, world = _dist()
     device = resolve_device(config.device)
     if device.startswith("cuda") and world > 1:

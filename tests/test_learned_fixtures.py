@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 
 from physground.rollout import Rollout
 
 DT = 1.0 / 30.0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models train fastest on one thread (no oversubscription on shared 2-core CI);
+    the previous thread count is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def ballistic_rollout(seed: int, *, frames: int = 20, gravity: float = 9.81,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_learned_fixtures import DT, ballistic_rollout, blob_masks, sheet_rollout
+from test_learned_fixtures import DT, ballistic_rollout, blob_masks, one_torch_thread, sheet_rollout  # noqa: F401
 
 from physground.errors import ValidationError
 from physground.learned import losses as L

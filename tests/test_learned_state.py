@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_learned_fixtures import ballistic_rollout, sheet_rollout
+from test_learned_fixtures import ballistic_rollout, one_torch_thread, sheet_rollout  # noqa: F401
 
 from physground.errors import ValidationError
 from physground.learned.modeling_state_gnn import ModelStateGNN

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_learned_fixtures import DT, ballistic_rollout, blob_masks
+from test_learned_fixtures import DT, ballistic_rollout, blob_masks, one_torch_thread  # noqa: F401
 
 from physground.errors import ValidationError
 from physground.learned.modeling_video_transformer import (
