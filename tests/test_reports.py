@@ -220,3 +220,16 @@ def test_state_strip_colours_dots_by_error():
     assert ((perfect_err == zero).all(1) | (perfect_err == background).all(1)).all()
     assert (perfect_err == zero).all(1).any()  # the dot is drawn, in the zero-error colour
     assert wrong_err.astype(int).sum() > perfect_err.astype(int).sum()
+
+
+def test_report_without_anchors_or_frames(tmp_path):
+    suite = parse_suite({
+        "name": "bare", "models": ["copy-last", "constant-velocity"],
+        "metrics": ["position_rmse"], "defaults": {"rollouts": 2, "context": 3, "horizon": 3},
+        "scenario": [{"name": "rigid/projectile",
+                      "config": {"num_frames": 6, "render": False}}],
+    }, "bare.toml")
+    run = run_suite(suite, root=tmp_path, executor=run_sequential, progress=False)
+    html = report_path(run).read_text()
+    assert "No normalized scores" in html  # no reference: no leaderboard, tables remain
+    assert "position_rmse" in html and "data:image/gif;base64," in html  # state strips
