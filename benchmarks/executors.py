@@ -9,8 +9,9 @@ task objects, so they give the same results:
 - `run_sequential`: one after another in this process (tests, debugging);
 - `run_local` (default): a process pool on this machine (``spawn``: no state inherited
   from the parent, so a worker computes exactly what this process would);
-- `run_ray`: remote tasks on a Ray cluster (optional extra ``physground[ray]``). A local
-  Ray instance is started when no cluster address is given. On a multi-node cluster the
+- `RayExecutor` (and `run_ray` for one list): remote tasks on a Ray cluster (optional
+  extra ``physground[ray]``). A local Ray instance is started when no cluster address is
+  given. On a multi-node cluster the
   runs root (datasets, checkpoints, samples) must be on a filesystem every node mounts.
 
 Results are yielded in completion order; the runner stores each one under its key as it
@@ -93,12 +94,12 @@ def run_local(
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                initializer=_init_worker, initargs=(threads,))
     try:
-        futures: dict[Future, Task] = {pool.submit(_run_task, t): t for t in tasks}
+        futures: dict[Future, int] = {pool.submit(_run_task, t): i for i, t in enumerate(tasks)}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: tasks.index(futures[f])):
-                yield futures[future], future.result()
+            for future in sorted(done, key=futures.__getitem__):
+                yield tasks[futures[future]], future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
