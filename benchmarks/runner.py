@@ -42,7 +42,7 @@ from physground.benchmarks.tasks import (
     TrainTask,
     empty_results,
 )
-from physground.errors import DataIntegrityError
+from physground.errors import DataIntegrityError, ValidationError
 from physground.provenance import content_hash, environment, file_sha256
 from physground.storage import DatasetSpec, dataset_path, read_manifest
 from physground.suite import ScenarioEntry, Suite
@@ -184,13 +184,19 @@ def run_suite(
     }
     write_json_atomic(run_dir / "run.json", record)
     sources: dict[str, ExternalSource] = load_sources(run_dir)
+    builtin = {m for e in suite.scenarios for m in suite_models(suite, e)}
     for source in external:
+        if source.name in builtin:
+            raise ValidationError(
+                f"external predictions {source.directory} are named '{source.name}', a model "
+                "of this suite; give them another name (--name)"
+            )
         check_source(source, suite)
         sources[source.name] = source
 
     runner = RunProgress(executor or run_local, progress)
     try:
-        datasets = generate_stage(suite, root / "data", runner)
+        datasets = generate_stage(suite, root / "data", runner, models)
         checkpoints = train_stage(suite, datasets, run_dir, device, runner, models)
         tasks = plan_tasks(suite, datasets, checkpoints, run_dir, device, models,
                            list(sources.values()))
@@ -250,14 +256,15 @@ def task_file(run_dir: Path, task: Any) -> Path:
     return Path(run_dir) / "tasks" / f"{task.key()}.parquet"
 
 
-def generate_stage(suite: Suite, data_root: Path, runner: RunProgress) -> dict[tuple, str]:
+def generate_stage(suite: Suite, data_root: Path, runner: RunProgress,
+                   only: Sequence[str] | None = None) -> dict[tuple, str]:
     """Every dataset the suite needs, generated (or reused by content hash) in parallel.
 
     Returns ``{(scenario index, split): dataset directory}``.
     """
     wanted: dict[tuple, DatasetSpec] = {}
     for i, entry in enumerate(suite.scenarios):
-        needs_train = any(is_trainable(m) for m in suite_models(suite, entry))
+        needs_train = any(is_trainable(m) for m in suite_models(suite, entry, only))
         for split in [*entry.splits, *(["train"] if needs_train else [])]:
             wanted[(i, split)] = dataset_spec(entry, suite, split)
     paths: dict[tuple, str] = {}

@@ -19,6 +19,7 @@ from physground.benchmarks.external import (
     export_context,
 )
 from physground.benchmarks.runner import run_suite
+from physground.errors import ValidationError
 from physground.storage import Dataset
 from physground.suite import parse_suite
 
@@ -148,6 +149,15 @@ def test_wrong_arrays_are_named(exported, tmp_path, arrays, fragment):
         run_suite(suite, root=root, executor=run_sequential, progress=False, report=False,
                   models=[], external=[ExternalSource.from_directory(preds)])
     assert str(bad) in str(err.value) and fragment in str(err.value)
+
+
+def test_external_name_must_differ_from_suite_models(exported, tmp_path):
+    suite, root, index = exported
+    preds = tmp_path / "copy-last"
+    write_cv_predictions(root, root / "context", index, preds)
+    with pytest.raises(ValidationError, match="named 'copy-last', a model of this suite"):
+        run_suite(suite, root=root, executor=run_sequential, progress=False, report=False,
+                  external=[ExternalSource.from_directory(preds)])
 
 
 def test_wrong_layout_is_named(exported, tmp_path):
