@@ -37,6 +37,8 @@ td.num { font-variant-numeric: tabular-nums; }
 img { max-width: 100%; border: 1px solid #d0d4d9; background: white; }
 img.strip { image-rendering: pixelated; }
 .labels { font-size: 12px; color: #333; }
+details { margin: 6px 0 12px; }
+summary { cursor: pointer; margin-bottom: 4px; }
 .family { display: inline-block; padding: 1px 8px; border-radius: 9px; background: #dde8f3;
           font-size: 12px; margin-left: 8px; vertical-align: middle; }
 """
@@ -116,7 +118,15 @@ def render(content: ReportContent) -> str:
                  "mean over the horizon; a failed rollout takes the worst value any model "
                  "reached on it). <i>better</i> names the winner at p &lt; 0.05. Pairs: "
                  f"{_esc(', '.join(f'{a} vs {b}' for a, b in content.pairs) or 'none')}.</p>")
-    parts.append(table(comparison_rows(content.comparisons)))
+    for a, b in content.pairs:
+        pair = content.comparisons[(content.comparisons["a"] == a)
+                                   & (content.comparisons["b"] == b)]
+        wins = {m: int((pair["better"] == m).sum()) for m in (a, b)}
+        parts.append(f"<details open><summary><b>{_esc(a)} vs {_esc(b)}</b>: {_esc(a)} "
+                     f"better on {wins[a]}, {_esc(b)} better on {wins[b]} of {len(pair)} "
+                     "(scenario, split, metric) cells at p &lt; 0.05</summary>")
+        parts.append(table(comparison_rows(pair)))
+        parts.append("</details>")
     parts.append("<h2 id='run'>Run</h2>")
     parts.append(table([{"": k, "value": v} for k, v in run_facts(run)], cls="facts"))
     parts.append("</main></body></html>")
