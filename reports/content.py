@@ -147,6 +147,39 @@ def split_table(section: ScenarioSection) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def score_table(section: ScenarioSection) -> list[dict[str, str]]:
+    """Normalized scores of one scenario: rows are metrics (first the aggregate over them,
+    each clipped at -100), columns ``model · split``; empty without anchors."""
+    import numpy as np
+
+    from physground.metrics.scores import SCORE_FLOOR
+
+    if section.scores is None or section.scores.empty:
+        return []
+    table = section.scores
+    models = list(dict.fromkeys(table["model"]))
+    splits = sorted(table["split"].unique())
+    columns = [(m, sp) for m in models for sp in splits]
+    rows = []
+    aggregate: dict[str, str] = {"metric": "aggregate"}
+    for model, split in columns:
+        part = table[(table["model"] == model) & (table["split"] == split)]
+        values = part["score"].clip(lower=SCORE_FLOOR).to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        aggregate[f"{model} · {split}"] = tables.format_score(
+            float(values.mean()) if len(values) else float("nan"))
+    rows.append(aggregate)
+    for metric in sorted(table["metric"].unique()):
+        row = {"metric": metric}
+        for model, split in columns:
+            match = table[(table["model"] == model) & (table["split"] == split)
+                          & (table["metric"] == metric)]
+            row[f"{model} · {split}"] = tables.format_score(
+                float(match["score"].iloc[0])) if len(match) else ""
+        rows.append(row)
+    return rows
+
+
 def leaderboard_rows(board: pd.DataFrame) -> list[dict[str, str]]:
     """Formatted leaderboard rows for both renderers."""
     splits = sorted(c[6:] for c in board.columns if c.startswith("score_"))

@@ -13,6 +13,7 @@ from physground.reports.content import (
     comparison_rows,
     leaderboard_rows,
     run_facts,
+    score_table,
     split_table,
 )
 
@@ -92,11 +93,18 @@ def render(content: ReportContent) -> str:
     for section in content.sections:
         parts.append(f"<h2 id='{_anchor(section.name)}'>{_esc(section.name)}"
                      f"<span class='family'>{_esc(section.family)}</span></h2>")
-        parts.append("<p class='note'>Mean over rollouts of each metric (per-rollout mean "
-                     "over the horizon) with 95% bootstrap CIs, in-distribution "
-                     "(<code>test_id</code>) against out-of-distribution "
-                     "(<code>test_ood</code>) parameters; normalized scores per split.</p>")
+        scores = score_table(section)
+        if scores:
+            parts.append("<p class='note'>Normalized scores (0 copy-last, 100 reference) per "
+                         "model, in-distribution (<code>test_id</code>) against "
+                         "out-of-distribution (<code>test_ood</code>) parameters; the "
+                         "aggregate row clips each metric at −100.</p>")
+            parts.append(table(scores))
+        parts.append("<details><summary>Metric values: mean over rollouts (per-rollout mean "
+                     "over the horizon) with 95% bootstrap CIs, test_id against test_ood"
+                     "</summary>")
         parts.append(table(split_table(section).to_dict("records")))
+        parts.append("</details>")
         if section.horizon_png:
             parts.append("<h3>Error against horizon</h3>")
             parts.append(image(section.horizon_png, "image/png",
