@@ -12,6 +12,7 @@ from physground.reports.content import (
     comparison_rows,
     leaderboard_rows,
     run_facts,
+    score_table,
     split_table,
 )
 
@@ -48,6 +49,11 @@ def render(content: ReportContent, out_dir: Path) -> str:
     for section in content.sections:
         stem = section.name.replace("/", "__")
         lines += [f"## {section.name}", ""]
+        scores = score_table(section)
+        if scores:
+            lines += ["Normalized scores (0 copy-last, 100 reference):", ""]
+            lines += md_table(scores)
+        lines += ["Metric values (mean over rollouts, 95% bootstrap CI):", ""]
         lines += md_table(split_table(section).to_dict("records"))
         if section.horizon_png:
             name = _write_bytes(figures / f"{stem}__horizon.png", section.horizon_png)
