@@ -62,6 +62,7 @@ def train_command(
                                                "state")] = False,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda")] = "cpu",
+    threads: Annotated[int, typer.Option(help="torch CPU threads (0: torch default)")] = 1,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Train (or fine-tune) a learned world model and write its checkpoint to --out."""
@@ -73,6 +74,7 @@ def train_command(
         model=model, steps=steps, lr=lr, lr_final=lr / 10, batch_size=batch_size,
         unroll=unroll, unroll_mode=unroll_mode, loss_weights=weights, seed=seed,
         device=device, checkpoint_dir=str(out), resume=resume, progress=progress,
+        threads=threads,
     )
     if dataset is not None:
         data = Dataset(dataset)
