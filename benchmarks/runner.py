@@ -197,8 +197,8 @@ def run_suite(
     runner = RunProgress(executor or run_local, progress)
     try:
         datasets = generate_stage(suite, root / "data", runner, models)
-        checkpoints = train_stage(suite, datasets, run_dir, device, runner, models)
-        tasks = plan_tasks(suite, datasets, checkpoints, run_dir, device, models,
+        trained = train_stage(suite, datasets, run_dir, device, runner, models)
+        tasks = plan_tasks(suite, datasets, trained, run_dir, device, models,
                            list(sources.values()))
 
         def store(task: Any, frame: pd.DataFrame) -> None:
@@ -289,10 +289,12 @@ def _dataset_complete(path: Path) -> bool:
 
 
 def train_stage(suite: Suite, datasets: dict[tuple, str], run_dir: Path, device: str,
-                runner: RunProgress, only: Sequence[str] | None) -> dict[tuple, str]:
+                runner: RunProgress, only: Sequence[str] | None) -> dict[tuple, dict]:
     """Train every trainable model on each scenario's train split (reusing finished ones).
 
-    Returns ``{(scenario index, model): checkpoint directory}``.
+    Returns ``{(scenario index, model): {"checkpoint": directory}}``, or ``{"failure":
+    reason}`` for a model that cannot be trained on that scenario (its evaluation then
+    scores every rollout as a failure with that reason; a rerun tries again).
     """
     tasks: dict[tuple, TrainTask] = {}
     for i, entry in enumerate(suite.scenarios):
@@ -314,18 +316,23 @@ def train_stage(suite: Suite, datasets: dict[tuple, str], run_dir: Path, device:
     records = {where: run_dir / "tasks" / f"{task.key()}.json" for where, task in tasks.items()}
     pending = [t for where, t in tasks.items() if not _checkpoint_recorded(records[where])]
 
-    def store(task: TrainTask, checkpoint: str) -> None:
+    def store(task: TrainTask, outcome: dict[str, str]) -> None:
         where = next(w for w, t in tasks.items() if t is task or t == task)
-        write_json_atomic(records[where], {"checkpoint": checkpoint, "task": asdict(task)})
+        write_json_atomic(records[where], {**outcome, "task": asdict(task)})
 
     runner.stage("train", pending, len(tasks), store)
-    return {where: json.loads(records[where].read_text())["checkpoint"] for where in tasks}
+    out = {}
+    for where in tasks:
+        record = json.loads(records[where].read_text())
+        out[where] = {k: record[k] for k in ("checkpoint", "failure") if k in record}
+    return out
 
 
 def _checkpoint_recorded(record: Path) -> bool:
     if not record.exists():
         return False
-    return Path(json.loads(record.read_text())["checkpoint"]).exists()
+    checkpoint = json.loads(record.read_text()).get("checkpoint")
+    return checkpoint is not None and Path(checkpoint).exists()
 
 
 def checkpoint_digest(checkpoint: str) -> str:
@@ -341,7 +348,7 @@ def checkpoint_digest(checkpoint: str) -> str:
 def plan_tasks(
     suite: Suite,
     datasets: dict[tuple, str],
-    checkpoints: dict[tuple, str],
+    trained: dict[tuple, dict],
     run_dir: Path,
     device: str,
     only: Sequence[str] | None = None,
@@ -362,10 +369,12 @@ def plan_tasks(
                           horizon=entry.horizon, metrics=metrics,
                           samples_dir=str(run_dir / "samples"))
             for model in suite_models(suite, entry, only):
-                checkpoint = checkpoints.get((i, model))
+                outcome = trained.get((i, model), {})
+                checkpoint = outcome.get("checkpoint")
                 tasks.append(EvalTask(
                     model=model, checkpoint=checkpoint, device=device,
                     checkpoint_hash=checkpoint_digest(checkpoint) if checkpoint else None,
+                    failure=outcome.get("failure"),
                     **{**common, "metrics": metrics_for_modalities(
                         metrics, model_modalities(model))},
                 ))

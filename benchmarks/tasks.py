@@ -80,18 +80,26 @@ class TrainTask:
     def label(self) -> str:
         return f"train {self.model} on {self.scenario}"
 
-    def run(self) -> str:
+    def run(self) -> dict[str, str]:
+        """``{"checkpoint": directory}``, or ``{"failure": reason}`` when the model cannot
+        be trained on this data (an input or data error, e.g. a model that needs a fixed
+        number of bodies on a scenario whose rollouts differ)."""
         from physground.learned import training
 
         dataset = Dataset(Path(self.train_dataset))
         hook = getattr(training, "train_for_benchmark", None)
-        if hook is not None:
-            return str(hook(
-                self.model, dataset, Path(self.out), steps=self.steps,
-                options=dict(self.options), context=self.context, horizon=self.horizon,
-                seed=self.seed, device=self.device, progress=False,
-            ))
-        return str(self._train(training, dataset))
+        try:
+            if hook is not None:
+                return {"checkpoint": str(hook(
+                    self.model, dataset, Path(self.out), steps=self.steps,
+                    options=dict(self.options), context=self.context, horizon=self.horizon,
+                    seed=self.seed, device=self.device, progress=False,
+                ))}
+            return {"checkpoint": str(self._train(training, dataset))}
+        except PhysgroundError as err:
+            if "training option" in str(err):  # a suite mistake, not a model limitation
+                raise
+            return {"failure": f"training {self.model} on {self.scenario} failed: {err}"}
 
     def _train(self, training: Any, dataset: Dataset) -> Path:
         """Train through `physground.learned.training.train`, checkpointing to ``out`` every
@@ -135,6 +143,7 @@ class EvalTask:
     metrics: tuple[str, ...]
     checkpoint: str | None = None  # directory of a trained model, when the model learns
     checkpoint_hash: str | None = None  # content of the checkpoint: retrained -> rescored
+    failure: str | None = None  # why the model could not be trained: every rollout fails
     device: str = "cpu"
     samples_dir: str | None = None  # where to save rollout 0's truth and prediction
 
@@ -149,10 +158,15 @@ class EvalTask:
         return f"{self.model} on {self.scenario} {self.split}"
 
     def run(self) -> pd.DataFrame:
-        model = load_model(self.model, self.checkpoint, self.device)
         truths = Dataset(Path(self.dataset)).rollouts()
-        predictions = [predict_safely(model, self.model, t, self.context, self.horizon)
-                       for t in truths]
+        if self.failure is not None:
+            predictions = [Prediction.for_rollout(t, model=self.model, context=self.context,
+                                                  horizon=self.horizon, failure=self.failure)
+                           for t in truths]
+        else:
+            model = load_model(self.model, self.checkpoint, self.device)
+            predictions = [predict_safely(model, self.model, t, self.context, self.horizon)
+                           for t in truths]
         return score(self.model, truths, predictions, self.metrics, self.samples_dir)
 
 

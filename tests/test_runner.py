@@ -218,3 +218,31 @@ def test_models_are_scored_on_the_metrics_of_their_modalities():
     assert all(METRICS.get(m).modality == "pixels" or METRICS.get(m).derivable_from_pixels
                for m in pixels_only)
     assert set(metrics_for_modalities(names, {"state", "pixels"})) == set(names)
+
+
+def test_a_model_that_cannot_train_is_scored_as_failed(tmp_path, monkeypatch):
+    from physground.errors import ValidationError
+    from physground.learned import training
+
+    def refuse(config, *datasets, **kwargs):
+        raise ValidationError("rollouts have 2 and 3 bodies; state-gnn needs one count")
+
+    monkeypatch.setattr(training, "train", refuse)
+    monkeypatch.delattr(training, "train_for_benchmark", raising=False)
+    suite = tiny_suite(
+        models=["copy-last", "state-gnn"],
+        defaults={"rollouts": 2, "train_rollouts": 2, "context": 4, "horizon": 5,
+                  "splits": ["test_id"]},
+        training=[{"model": "state-gnn", "steps": 3}],
+    )
+    run_dir = run_suite(suite, root=tmp_path, executor=run_sequential, progress=False,
+                        report=False)
+    results = read(run_dir)
+    learned = results[results["model"] == "state-gnn"]
+    assert len(learned) == 2 * 2 * 5 and learned["value"].isna().all()
+    assert learned["failure"].str.contains("training state-gnn on rigid/projectile failed: "
+                                           "rollouts have 2 and 3 bodies").all()
+    assert (results[results["model"] == "copy-last"]["failure"] == "").all()
+    again = Counting()  # a failed training is tried again on the next run
+    run_suite(suite, root=tmp_path, executor=again, progress=False, report=False)
+    assert again.other == 1 and again.evaluated == []
