@@ -108,7 +108,8 @@ WorkersOption = Annotated[int | None, typer.Option(
 RayAddressOption = Annotated[str | None, typer.Option(
     "--ray-address", help="Ray cluster address (ray://host:10001 or auto); default: a "
     "local Ray instance.")]
-SuiteOption = Annotated[str, typer.Option(help="Shipped suite name or path to a .toml.")]
+SuiteOption = Annotated[str, typer.Option(
+    help="Shipped suite (quick, standard, full) or path to a suite .toml.")]
 
 
 def _run(suite: str, root: Path, device: str, quiet: bool, executor: str,
@@ -139,9 +140,8 @@ def run_command(
 ) -> None:
     """Run a suite end to end (ground truth, training, scoring, report); prints the report.
 
-    Finished datasets, trainings and evaluations are reused: rerunning an interrupted run
-    redoes only what was not finished.
-    """
+    Finished datasets, trainings and evaluations are reused: rerunning an interrupted run redoes only what was not finished.
+    """  # noqa: E501  (typer folds docstring lines; one line per paragraph)
     from physground.reports import markdown_path, report_path
 
     run_dir = _run(suite, root, device, quiet, executor, workers, ray_address, report=True)
