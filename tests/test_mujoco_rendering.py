@@ -6,6 +6,7 @@ import pytest
 
 from physground.scenario import get_scenario
 from physground.simulators.mujoco.base import STATE_SPEC
+from physground.simulators.mujoco.pendulum import BOB_RADIUS
 from physground.simulators.mujoco.rendering import make_renderer, shared_renderer
 
 _REFERENCES = []
@@ -73,7 +74,7 @@ def test_pendulum_rod_is_drawn_but_not_part_of_the_bob_mask():
     bob = (r.masks[0] == 1).sum()
     focal = r.camera.intrinsics[0, 0]
     depth = (r.camera.extrinsics[:3, :3] @ r.states["pos"][0, 0] + r.camera.extrinsics[:3, 3])[2]
-    disc = np.pi * (0.05 * focal / depth) ** 2  # projected area of the 5 cm bob
+    disc = np.pi * (BOB_RADIUS * focal / depth) ** 2  # projected area of the bob
     assert 0.3 * disc < bob < 3 * disc + 4
     dark = (r.frames[0].astype(int).sum(-1) < 200) & (r.masks[0] == 0)
     assert dark.sum() > bob  # the rod's pixels exist, outside every mask

@@ -99,10 +99,10 @@ class ScenarioCollision(ScenarioMuJoCo):
   <default><geom solref="{solref}" solimp="0.9999 0.9999 0.001" friction="0 0 0" condim="1"
     margin="0"/></default>
   <worldbody>
-    <light pos="0 0 8" dir="0 0 -1" directional="true"/>
-    <geom name="ground" type="plane" size="6 6 0.1" rgba="0.55 0.55 0.55 1"
+    <light pos="0 0 8" dir="0 0 -1" directional="true" diffuse="0.4 0.4 0.4"/>
+    <geom name="ground" type="plane" size="6 6 0.1" rgba="0.35 0.35 0.35 1"
       contype="0" conaffinity="0"/>
-    <camera name="main" pos="0 0 9" xyaxes="1 0 0 0 1 0" fovy="45"/>{spheres}
+    <camera name="main" pos="0 0 6" xyaxes="1 0 0 0 1 0" fovy="45"/>{spheres}
   </worldbody>
 </mujoco>"""
 

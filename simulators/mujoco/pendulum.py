@@ -1,6 +1,6 @@
 """Pendulums: `rigid/pendulum`, `rigid/double_pendulum` and their damped variants.
 
-Bobs are solid spheres (radius 0.05 m) on massless rods (thin decoration geoms, not part
+Bobs are solid spheres (radius 0.1 m) on massless rods (thin decoration geoms, not part
 of the masks) hanging from a pivot at (0, 0, 2 m), swinging in the x-z plane about hinges
 along y. Angles are measured from the downward vertical, positive towards +x.
 
@@ -30,7 +30,7 @@ from physground.params import Param, ParamSpace, Uniform
 from physground.simulators.mujoco.base import ScenarioMuJoCo, visual_header
 from physground.simulators.mujoco.rendering import DECORATION_GROUP
 
-BOB_RADIUS = 0.05  # m
+BOB_RADIUS = 0.1  # m
 PIVOT_HEIGHT = 2.0  # m
 PIVOT = np.array([0.0, 0.0, PIVOT_HEIGHT])
 GRAVITY = 9.81  # m/s^2
@@ -52,11 +52,11 @@ def _header(name: str, image_size: int) -> str:
       contype="0" conaffinity="0"/>
     <geom name="pivot" type="sphere" size="0.025" pos="0 0 {PIVOT_HEIGHT}"
       contype="0" conaffinity="0" rgba="0.2 0.2 0.2 1"/>
-    <camera name="main" pos="0 -7.5 1.4" xyaxes="1 0 0 0 0 1" fovy="35"/>"""
+    <camera name="main" pos="0 -4.2 1.15" xyaxes="1 0 0 0 0 1" fovy="45"/>"""
 
 
 SINGLE_PARAMS = (
-    Param("length", "m", 0.05, 1.9, "rod length, pivot to bob centre"),
+    Param("length", "m", 0.15, 1.9, "rod length, pivot to bob centre"),
     Param("initial_angle", "rad", -math.pi, math.pi, "release angle from the vertical"),
     Param("mass", "kg", 1e-3, 100.0, "bob mass"),
 )
@@ -132,8 +132,8 @@ def pendulum_period(length: float, amplitude: float, g: float = GRAVITY) -> floa
 
 
 DOUBLE_PARAMS = (
-    Param("length1", "m", 0.05, 0.95, "upper rod length"),
-    Param("length2", "m", 0.05, 0.95, "lower rod length"),
+    Param("length1", "m", 0.15, 0.95, "upper rod length"),
+    Param("length2", "m", 0.15, 0.95, "lower rod length"),
     Param("angle1", "rad", -math.pi, math.pi, "initial upper rod angle from the vertical"),
     Param("angle2", "rad", -math.pi, math.pi, "initial lower rod angle from the vertical"),
     Param("mass1", "kg", 1e-3, 100.0, "upper bob mass"),
