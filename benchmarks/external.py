@@ -19,7 +19,8 @@ Prediction layout (read by `ExternalTask`)::
     PRED_DIR/model.json                                 optional: {"name": "my-model"}
     PRED_DIR/<scenario>/<split>/<rollout>.npz           frames and/or states
     PRED_DIR/<scenario>/<split>/<rollout>.npy           frames only
-    PRED_DIR/<scenario>/<split>/<rollout>.gif|.mp4|.webp   frames only (decoded by imageio)
+    PRED_DIR/<scenario>/<split>/<rollout>.gif|.mp4|.webp   frames only (imageio; MP4
+                                                        needs imageio[ffmpeg] or av)
 
 ``<scenario>`` is the registry name with ``/`` replaced by ``__`` (``rigid__projectile``),
 ``<split>`` is ``test_id`` or ``test_ood`` and ``<rollout>`` the rollout's seed (as in the
