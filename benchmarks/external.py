@@ -20,7 +20,7 @@ Prediction layout (read by `ExternalTask`)::
     PRED_DIR/<scenario>/<split>/<rollout>.npz           frames and/or states
     PRED_DIR/<scenario>/<split>/<rollout>.npy           frames only
     PRED_DIR/<scenario>/<split>/<rollout>.gif|.mp4|.webp   frames only (imageio; MP4
-                                                        needs imageio[ffmpeg] or av)
+                                                        needs imageio-ffmpeg or av)
 
 ``<scenario>`` is the registry name with ``/`` replaced by ``__`` (``rigid__projectile``),
 ``<split>`` is ``test_id`` or ``test_ood`` and ``<rollout>`` the rollout's seed (as in the
@@ -220,7 +220,7 @@ def read_frames(path: Path) -> np.ndarray:
     try:
         frames = iio.imread(path, index=None)
     except Exception as err:  # imageio raises many types for unreadable files
-        hint = (" (MP4 needs a video plugin: pip install imageio[ffmpeg] or av)"
+        hint = (" (MP4 needs a video plugin: pip install imageio-ffmpeg or av)"
                 if path.suffix.lower() == ".mp4" else "")
         raise PredictionLayoutError(f"{path}: cannot decode frames ({err}){hint}") from None
     return np.asarray(frames)
