@@ -72,12 +72,17 @@ def horizon_curves(results: pd.DataFrame, scenario: str) -> bytes | None:
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize=7,
-               frameon=False)
+    legend: dict[str, Any] = {}
+    for ax in axes.flat:  # every (model, split) once, whichever panel drew it
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    labels = sorted(legend)
+    fig.legend([legend[k] for k in labels], labels, loc="lower center",
+               ncol=min(4, len(labels)), fontsize=7, frameon=False)
     fig.suptitle(f"{scenario}: error against horizon (solid test_id, dashed test_ood)",
                  fontsize=10)
-    fig.tight_layout(rect=(0, 0.06 + 0.03 * ((len(labels) - 1) // 4), 1, 0.95))
+    legend_rows = -(-len(labels) // 4)
+    fig.tight_layout(rect=(0, min(0.4, 0.22 * legend_rows / fig.get_figheight()), 1, 0.95))
     return _png(fig)
 
 
