@@ -90,6 +90,18 @@ def _fill_failures(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def rollout_errors(results: pd.DataFrame) -> pd.DataFrame:
+    """Per-rollout mean errors (lower is better) with failures filled as the scores fill
+    them and undefined rows left out; columns model, scenario, split, metric, rollout,
+    error. The normalized score is linear in the error, so resampling these rows gives the
+    scores' uncertainty."""
+    df = _fill_failures(_oriented(results))
+    df = df[~df["undefined"]]
+    keys = ["model", "scenario", "split", "metric", "rollout"]
+    return df.groupby(keys, sort=True, observed=True)["error"].mean().rename(
+        "error").reset_index()
+
+
 def normalized_scores(
     results: pd.DataFrame,
     baseline: str = "copy-last",

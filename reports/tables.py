@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from physground.errors import PhysgroundError
+from physground.metrics.scores import rollout_errors
 
 BASELINE = "copy-last"
 REFERENCE = "reference"
@@ -95,20 +96,6 @@ def scores(results: pd.DataFrame) -> pd.DataFrame | None:
     return normalized_scores(results, baseline=BASELINE, reference=REFERENCE)
 
 
-def _filled_errors(results: pd.DataFrame) -> pd.DataFrame:
-    """Per-rollout errors (lower is better) with failures filled as the scores fill them.
-
-    The normalized score is linear in the error, so the score of a mean equals the mean of
-    per-rollout scores; bootstrap resamples of these errors give the scores' uncertainty.
-    """
-    from physground.metrics import scores as score_module
-
-    df = score_module._fill_failures(score_module._oriented(results))
-    df = df[~df["undefined"]]
-    return df.groupby(["model", "scenario", "split", "metric", "rollout"], sort=True)[
-        "error"].mean().rename("error").reset_index()
-
-
 def bootstrap_aggregate(results: pd.DataFrame, n_resamples: int = 1000, seed: int = 0,
                         confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Stratified bootstrap CI of each model's aggregate physics score.
@@ -120,7 +107,7 @@ def bootstrap_aggregate(results: pd.DataFrame, n_resamples: int = 1000, seed: in
     """
     from physground.metrics.scores import SCORE_FLOOR
 
-    errors = _filled_errors(results)
+    errors = rollout_errors(results)
     models = sorted(errors["model"].unique())
     if not all(a in models for a in ANCHORS):
         return pd.DataFrame(columns=["model", "ci_low", "ci_high"])
