@@ -3,9 +3,9 @@
 import math
 
 import numpy as np
-from physground.simulators.mujoco.projectile import BALL_RADIUS, LAUNCH_HEIGHT
 
 from physground.scenario import get_scenario
+from physground.simulators.mujoco.projectile import BALL_RADIUS, LAUNCH_HEIGHT
 
 
 def test_matches_analytic_ballistic_arc_before_first_contact(projectile):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
+from physground.errors import ValidationError
+from physground.scenario import SCENARIOS, get_scenario
 from physground.simulators.warp.cloth import (
     ClothEnvParams,
     ClothTorchStep,
@@ -13,9 +16,6 @@ from physground.simulators.warp.cloth import (
     cloth_topology,
     edge_strain,
 )
-
-from physground.errors import ValidationError
-from physground.scenario import SCENARIOS, get_scenario
 
 HANG = dict(stiffness=500.0, mass=0.3, damping=0.05)
 

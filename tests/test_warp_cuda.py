@@ -10,6 +10,7 @@ from pathlib import Path
 def test_kernels_compile_for_cuda_without_a_gpu(tmp_path: Path) -> None:
     """The CUDA path uses the same kernels: check they generate valid CUDA (PTX via NVRTC)."""
     import warp as wp
+
     from physground.simulators.warp import cloth, smoke, sph
     from physground.simulators.warp.common import start_warp
 

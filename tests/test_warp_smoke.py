@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 import warp as wp
+
+from physground.errors import ValidationError
+from physground.scenario import SCENARIOS, get_scenario
 from physground.simulators.warp.smoke import (
     SimulatorWarpSmoke,
     SmokeTorchStep,
     mac_divergence,
 )
-
-from physground.errors import ValidationError
-from physground.scenario import SCENARIOS, get_scenario
 
 PARAMS = dict(buoyancy=1.5, blob_radius=0.1, blob_x=0.5)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from physground.simulators.warp.sph import SPHTorchStep, lattice_mass
 
 from physground.errors import ValidationError
 from physground.scenario import SCENARIOS, get_scenario
+from physground.simulators.warp.sph import SPHTorchStep, lattice_mass
 
 PARAMS = dict(viscosity=0.1, gravity=9.81, box_width=0.9)
 

@@ -54,6 +54,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import warp as wp
+
+from physground.errors import SimulationError, ValidationError
+from physground.params import Choice, Param, ParamSpace, Uniform
+from physground.rollout import Camera, Rollout
+from physground.scenario import Scenario, ScenarioConfig
 from physground.simulators.warp.common import (
     WarpConfig,
     check_batch,
@@ -62,11 +67,6 @@ from physground.simulators.warp.common import (
     warp_device_of,
     warp_meta,
 )
-
-from physground.errors import SimulationError, ValidationError
-from physground.params import Choice, Param, ParamSpace, Uniform
-from physground.rollout import Camera, Rollout
-from physground.scenario import Scenario, ScenarioConfig
 
 GRAVITY = np.array([0.0, 0.0, -9.81])  # m/s^2, z up
 

@@ -35,6 +35,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import warp as wp
+
+from physground.errors import SimulationError, ValidationError
+from physground.params import Param, ParamSpace, Uniform
+from physground.rollout import Rollout
+from physground.scenario import Scenario, ScenarioConfig
 from physground.simulators.warp.common import (
     WarpConfig,
     check_batch,
@@ -43,11 +48,6 @@ from physground.simulators.warp.common import (
     warp_device_of,
     warp_meta,
 )
-
-from physground.errors import SimulationError, ValidationError
-from physground.params import Param, ParamSpace, Uniform
-from physground.rollout import Rollout
-from physground.scenario import Scenario, ScenarioConfig
 
 # ----------------------------------------------------------------------------- kernels
 
