@@ -56,8 +56,8 @@ class GenerateTask:
 class TrainTask:
     """Train ``model`` on the dataset at ``train_dataset``; writes a checkpoint to ``out``.
 
-    Returns the checkpoint directory. ``physground.learned.training.train_for_benchmark``
-    reuses (or resumes) a checkpoint already in ``out``.
+    Returns the checkpoint directory; a checkpoint already in ``out`` is reused (or its
+    interrupted training resumed).
     """
 
     model: str
@@ -87,14 +87,7 @@ class TrainTask:
         from physground.learned import training
 
         dataset = Dataset(Path(self.train_dataset))
-        hook = getattr(training, "train_for_benchmark", None)
         try:
-            if hook is not None:
-                return {"checkpoint": str(hook(
-                    self.model, dataset, Path(self.out), steps=self.steps,
-                    options=dict(self.options), context=self.context, horizon=self.horizon,
-                    seed=self.seed, device=self.device, progress=False,
-                ))}
             return {"checkpoint": str(self._train(training, dataset))}
         except PhysgroundError as err:
             if "training option" in str(err):  # a suite mistake, not a model limitation

@@ -228,7 +228,6 @@ def test_a_model_that_cannot_train_is_scored_as_failed(tmp_path, monkeypatch):
         raise ValidationError("rollouts have 2 and 3 bodies; state-gnn needs one count")
 
     monkeypatch.setattr(training, "train", refuse)
-    monkeypatch.delattr(training, "train_for_benchmark", raising=False)
     suite = tiny_suite(
         models=["copy-last", "state-gnn"],
         defaults={"rollouts": 2, "train_rollouts": 2, "context": 4, "horizon": 5,
