@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from physground.atomic import write_atomic, write_json_atomic
+from physground.atomic import atomic_path, write_json_atomic
 from physground.errors import DataIntegrityError, SimulationError, ValidationError
 from physground.provenance import content_hash, file_sha256, library_versions
 from physground.rollout import SPLITS, Camera, Rollout
@@ -110,7 +110,8 @@ def generate_dataset(
         params = [{**scenario.sample_params(spec.split, s), **spec.fixed_params}
                   for s in shard_seeds]
         rollouts, rejected = _simulate_checked(scenario, params, shard_seeds, spec.split)
-        write_atomic(path / name, lambda tmp, r=rollouts: write_shard(tmp, r))
+        with atomic_path(path / name) as tmp:
+            write_shard(tmp, rollouts)
         done[name] = {
             "file": name,
             "sha256": file_sha256(path / name),

@@ -213,17 +213,17 @@ def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
     all_models = set(models) | {m for e in entries for m in e.models}
     for i, pair in enumerate(_typed(data.get("compare", []), list, f"{source}: compare")):
         where = f"{source}: compare[{i}]"
-        names = _str_list(pair, where)
-        if len(names) != 2 or names[0] == names[1]:
-            raise ValidationError(f"{where} is {list(names)}, expected two different models "
+        pair_names = _str_list(pair, where)
+        if len(pair_names) != 2 or pair_names[0] == pair_names[1]:
+            raise ValidationError(f"{where} is {list(pair_names)}, expected two different models "
                                   '["A", "B"]')
-        for name in names:
+        for name in pair_names:
             if name not in all_models:
                 raise ValidationError(
                     f"{where}: '{name}' is not a model of this suite"
                     f"{did_you_mean(name, all_models)}; suite models: {sorted(all_models)}"
                 )
-        compare.append((names[0], names[1]))
+        compare.append((pair_names[0], pair_names[1]))
     return Suite(
         name=_typed(data["name"], str, f"{source}: name"),
         description=_typed(data.get("description", ""), str, f"{source}: description"),
