@@ -120,23 +120,62 @@ def _radius(batch: Batch, bodies: int) -> Tensor:
     return radius.reshape(batch.size, -1).expand(batch.size, bodies)
 
 
-def penetration(batch: Batch, x: Tensor) -> Tensor:
-    """Deepest penetration [R, T] in m: ground or any pair of spheres, whichever is deeper."""
+def _half_size(batch: Batch, bodies: int) -> Tensor | None:
+    """Box half extents [R, B, 3] (m) when the truth records ``half_size``, else None.
+
+    Bodies whose half extents are all zero are treated as spheres of ``radius``.
+    """
+    if "half_size" not in batch.static:
+        return None
+    half = batch.static["half_size"]
+    if tuple(half.shape) != (batch.size, bodies, 3):
+        raise MissingInputError(
+            f"static['half_size'] of {batch.scenario} has shape {list(half.shape[1:])} per "
+            f"rollout, expected [{bodies}, 3] (box half extents of each body)"
+        )
+    return half
+
+
+def penetration(batch: Batch, x: Tensor, quat: Tensor | None = None) -> Tensor:
+    """Deepest penetration [R, T] in m: ground or any pair of bodies, whichever is deeper.
+
+    x [R, T, B, d]. Ground: boxes (static ``half_size``, given ``quat`` [R, T, B, 4]) by
+    their lowest corner (`quantities.box_ground_clearance`), other bodies as spheres of
+    static ``radius``. Body-body overlap stays sphere-based: spheres of ``radius``, boxes
+    as their inscribed spheres (radius = smallest half extent), which never overlap for
+    disjoint boxes (no false positives for stacked boxes, whose bounding spheres do) but
+    miss shallow box-box penetrations.
+    """
     radius = _radius(batch, x.shape[2]).unsqueeze(1)  # [R, 1, B]
     up = _up(batch).view(batch.size, 1, 1, -1)
     height = (x * up).sum(-1)  # [R, T, B]
-    ground = torch.relu(_ground(batch).view(-1, 1, 1) + radius - height)
+    ground_height = _ground(batch).view(-1, 1, 1)
+    ground = torch.relu(ground_height + radius - height)
+    half = _half_size(batch, x.shape[2])
+    pair_radius = radius
+    if half is not None:
+        is_box = (half.abs().sum(-1) > 0).unsqueeze(1)  # [R, 1, B]
+        pair_radius = torch.where(is_box, half.abs().amin(-1).unsqueeze(1), radius)
+        if quat is not None:
+            clearance = q.box_ground_clearance(x, quat, half.unsqueeze(1), ground_height, up)
+            ground = torch.where(is_box, torch.relu(-clearance), ground)
     depth = ground.amax(-1)
     if x.shape[2] > 1:
-        pair = q.pairwise_penetration(x, radius)
+        pair = q.pairwise_penetration(x, pair_radius)
         depth = torch.maximum(depth, pair.amax((-2, -1)))
     return depth
 
 
 def _penetration_pair(batch: Batch) -> tuple[Tensor, Tensor]:
+    """(truth [R, H], pred [R, H]) deepest penetrations; boxes use their orientation when
+    both the truth and the prediction have ``quat`` (else both sides use spheres)."""
     def compute() -> tuple[Tensor, Tensor]:
         truth = batch.truth_positions()[:, batch.context:]
-        return penetration(batch, truth), penetration(batch, batch.pred_positions())
+        q_truth = q_pred = None
+        if "quat" in batch.truth and "quat" in batch.pred:
+            q_truth, q_pred = batch.truth["quat"][:, batch.context:], batch.pred["quat"]
+        return (penetration(batch, truth, q_truth),
+                penetration(batch, batch.pred_positions(), q_pred))
 
     return batch.cached("penetration", compute)
 
@@ -401,7 +440,8 @@ penetration_depth = batched_metric(
     "penetration_depth", penetration_depth_batch, higher_is_better=False,
     requires_states=("pos",), requires_laws={"non_penetration"}, unit="m",
     derivable_from_pixels=True,
-    description="|deepest ground/body penetration of the prediction - that of the truth|",
+    description="|deepest ground/body penetration of the prediction - that of the truth|"
+                " (boxes by their lowest corner when quat is predicted)",
 )
 penetration_frequency = batched_metric(
     "penetration_frequency", penetration_frequency_batch, higher_is_better=False,

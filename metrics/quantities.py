@@ -142,6 +142,29 @@ def ground_penetration(pos: Tensor, radius: Tensor | float, ground_height: float
     return torch.relu(ground_height + r - height)
 
 
+def box_ground_clearance(pos: Tensor, quat: Tensor, half_size: Tensor,
+                         ground_height: float | Tensor = 0.0,
+                         up: Tensor | None = None) -> Tensor:
+    """Height of the lowest point of oriented boxes above the ground plane [m] (signed).
+
+    The support distance of a box with half extents h and rotation R(q) along the unit
+    up normal n is ``sum_k |(R e_k) . n| h_k = sum_k |(R^T n)_k| h_k``, so the clearance is
+    ``n . p - h0 - sum_k |(R^T n)_k| h_k``: zero for a box resting on a face, an edge or a
+    corner, negative when it penetrates. pos [..., B, 3] box centres (m), quat [..., B, 4]
+    orientation (w, x, y, z; normalized here), half_size [B, 3] or broadcastable (m),
+    ground_height h0 (m) broadcastable to [..., B], up [3] or broadcastable to pos
+    (default +z) -> [..., B]. Differentiable except where a component of R^T n is zero.
+    """
+    if up is None:
+        n = torch.zeros_like(pos)
+        n[..., -1] = 1.0
+    else:
+        n = torch.as_tensor(up, dtype=pos.dtype, device=pos.device).expand_as(pos)
+    h = torch.as_tensor(half_size, dtype=pos.dtype, device=pos.device)
+    support = (quat_rotate_inverse(quat, n).abs() * h).sum(-1)
+    return (pos * n).sum(-1) - ground_height - support
+
+
 def pairwise_penetration(pos: Tensor, radius: Tensor | float) -> Tensor:
     """Overlap of every pair of spheres ``max(0, r_i + r_j - |x_i - x_j|)`` [m].
 

@@ -325,3 +325,34 @@ def test_cloth_energy_matches_the_simulator_energy() -> None:
     e_truth, e_pred = energies(Batch.stack([truth], [pred]))
     np.testing.assert_allclose(e_truth[0].numpy(), truth.meta["energy"], rtol=1e-9)
     np.testing.assert_allclose(e_pred[0].numpy(), truth.meta["energy"][3:], rtol=1e-9)
+
+
+def test_resting_boxes_do_not_count_as_penetrating() -> None:
+    """A standing MuJoCo tower of cubes: its truth penetrates the ground only by the soft
+    contacts' sink (< 5 mm), measured with the cubes' orientation; the old bounding-sphere
+    approximation (radius h sqrt(3)) reported centimetres. A prediction that turns the
+    bottom cube 45 deg about x without lifting it sinks its edge by h (sqrt(2) - 1)."""
+    from physground.metrics import plausibility as P
+    from physground.metrics.batch import Batch
+    from physground.scenario import get_scenario
+
+    scenario = get_scenario("rigid/stack", render=False, num_frames=12)
+    params = scenario.sample_params("test_id", 1)
+    truth = scenario.simulate([params], [1], "test_id")[0]
+    assert bool(truth.static["stands"])
+    target = truth.target(2, 10).states
+    batch = Batch.stack([truth], [Prediction.for_rollout(truth, model="t", context=2,
+                                                         horizon=10, states=target)])
+    depth_truth, depth_pred = P._penetration_pair(batch)
+    assert float(depth_truth.max()) < 5e-3
+    np.testing.assert_allclose(values(truth, predict(truth, 2, target), "penetration_depth"),
+                               0.0, atol=1e-12)
+    positions = batch.truth_positions()[:, 2:]
+    batch.static.pop("half_size")
+    assert float(P.penetration(batch, positions).min()) > 0.01  # the sphere approximation
+
+    half = float(truth.static["half_size"][0, 0])
+    turned = {k: v.copy() for k, v in target.items()}
+    turned["quat"][:, 0] = [math.cos(math.pi / 8), math.sin(math.pi / 8), 0.0, 0.0]
+    depth = values(truth, predict(truth, 2, turned), "penetration_depth")
+    np.testing.assert_allclose(depth, half * (math.sqrt(2.0) - 1.0), atol=1e-3)

@@ -159,6 +159,8 @@ def test_soft_mask_moments_of_a_rectangle() -> None:
         (lambda x: q.sph_density(x, 0.3, 0.7), lambda: (_f64(6, 3) * 0.5,)),
         (lambda w: q.soft_mask_moments(w), lambda: (torch.rand(2, 5, 6, dtype=torch.float64),)),
         (q.quat_rotate_inverse, lambda: (_f64(3, 4), _f64(3, 3))),
+        (lambda x, quat, h: q.box_ground_clearance(x, quat, h, 0.1),
+         lambda: (_f64(2, 3, 3), _f64(2, 3, 4), _f64(3, 3).abs() + 0.1)),
         (lambda x, k: q.spring_energy(x, torch.tensor([[0, 1], [1, 2]]),
                                       torch.tensor([0.5, 0.7], dtype=torch.float64), k),
          lambda: (_f64(2, 3, 3), _f64(2).abs() + 1.0)),
@@ -187,3 +189,38 @@ def test_total_energy_matches_mujoco_energy_sensors(name: str) -> None:
     energy = q.total_energy(s["pos"], s["vel"], static["mass"], static["gravity"],
                             angvel=s["angvel"], quat=s["quat"], inertia=static["inertia"])
     np.testing.assert_allclose(energy.numpy(), rollout.meta["energy"], rtol=1e-9, atol=1e-9)
+
+
+def test_box_ground_clearance_known_answers() -> None:
+    """A unit cube (h = 0.5) resting on a face touches the plane with its centre at h;
+    rotated 45 deg about x it rests on an edge, centre at h sqrt(2); about the (1,1,1)
+    diagonal so that a corner points down, at half the diagonal h sqrt(3)."""
+    h = torch.full((3,), 0.5, dtype=torch.float64)
+    c, s = math.cos(math.pi / 8), math.sin(math.pi / 8)
+    flat = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64)
+    edge = torch.tensor([c, s, 0.0, 0.0], dtype=torch.float64)
+    # rotation taking (1,1,1)/sqrt(3) onto +z: axis (1,-1,0)/sqrt(2), angle acos(1/sqrt(3))
+    a = math.acos(1.0 / math.sqrt(3.0))
+    k = math.sin(a / 2) / math.sqrt(2.0)
+    corner = torch.tensor([math.cos(a / 2), k, -k, 0.0], dtype=torch.float64)
+    pos = torch.tensor([[0.3, -0.2, 0.5], [0.0, 0.0, 0.5 * math.sqrt(2.0)],
+                        [1.0, 2.0, 0.5 * math.sqrt(3.0)]], dtype=torch.float64)
+    quat = torch.stack([flat, edge, corner])
+    torch.testing.assert_close(q.box_ground_clearance(pos, quat, h),
+                               torch.zeros(3, dtype=torch.float64), rtol=0, atol=1e-12)
+    # the edge-standing cube at the flat cube's height sinks by h (sqrt(2) - 1)
+    sunk = q.box_ground_clearance(pos[:1], edge.unsqueeze(0), h)
+    torch.testing.assert_close(sunk, torch.tensor([-0.5 * (math.sqrt(2.0) - 1.0)],
+                                                  dtype=torch.float64))
+    # ground height, a scaled (unnormalized) quaternion and an explicit up vector
+    up = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    lifted = q.box_ground_clearance(pos[:1] + 1.0, 3.0 * flat.unsqueeze(0), h, 0.25, up)
+    torch.testing.assert_close(lifted, torch.tensor([0.75], dtype=torch.float64))
+    # a box lying sideways (half extents 0.1, 0.2, 0.3 rotated 90 deg about x): y is up
+    r = math.sqrt(0.5)
+    side = torch.tensor([[r, r, 0.0, 0.0]], dtype=torch.float64)
+    hs = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+    torch.testing.assert_close(q.box_ground_clearance(torch.tensor([[0.0, 0.0, 0.2]],
+                                                                   dtype=torch.float64),
+                                                      side, hs),
+                               torch.zeros(1, dtype=torch.float64), rtol=0, atol=1e-12)
