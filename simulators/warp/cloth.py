@@ -64,8 +64,10 @@ from physground.simulators.warp.common import (
     check_batch,
     look_at_camera,
     start_warp,
+    torch_to_warp,
     warp_device_of,
     warp_meta,
+    warp_to_torch,
 )
 
 GRAVITY = np.array([0.0, 0.0, -9.81])  # m/s^2, z up
@@ -531,19 +533,14 @@ def _contact_velocity_numpy(vel: np.ndarray, normal: np.ndarray, mu: np.ndarray)
 # ----------------------------------------------------------------------------- torch
 
 
-_TORCH_FUNCTION: Any = None
-
-
 def _tile(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Per-scene values [E, ...] broadcast to the batch, as a contiguous float32 copy."""
     return np.ascontiguousarray(np.broadcast_to(values, shape), dtype=np.float32)
 
 
+@functools.cache
 def _cloth_autograd_function() -> Any:
     """The `torch.autograd.Function` over the Warp substeps (built once, torch imported late)."""
-    global _TORCH_FUNCTION
-    if _TORCH_FUNCTION is not None:
-        return _TORCH_FUNCTION
     import torch
 
     class _ClothStep(torch.autograd.Function):
@@ -553,8 +550,7 @@ def _cloth_autograd_function() -> Any:
             device = sim.device
 
             def to_wp(t: Any, dtype: Any) -> wp.array:
-                return wp.array(t.detach().to("cpu", torch.float32).contiguous().numpy(),
-                                dtype=dtype, device=device, requires_grad=True)
+                return torch_to_warp(t, dtype, device, requires_grad=True)
 
             batch, nodes = x.shape[:2]
             xw, vw = to_wp(x, wp.vec3), to_wp(v, wp.vec3)
@@ -578,26 +574,22 @@ def _cloth_autograd_function() -> Any:
                     vs.append(v_next)
             ctx.tape, ctx.env, ctx.inputs, ctx.outputs = tape, env, (xw, vw), (xs[-1], vs[-1])
             ctx.like = (x, v, stiffness, damping, mass, wind)
-            return (torch.tensor(xs[-1].numpy()).to(x), torch.tensor(vs[-1].numpy()).to(v))
+            return warp_to_torch(xs[-1].numpy(), x), warp_to_torch(vs[-1].numpy(), v)
 
         @staticmethod
         def backward(ctx, grad_x, grad_v):  # type: ignore[override]
             x_out, v_out = ctx.outputs
-            device = x_out.device
-
-            def seed(g: Any, like: wp.array) -> wp.array:
-                return wp.array(g.detach().to("cpu", torch.float32).contiguous().numpy(),
-                                dtype=like.dtype, device=device)
-
-            ctx.tape.backward(grads={x_out: seed(grad_x, x_out), v_out: seed(grad_v, v_out)})
+            ctx.tape.backward(grads={
+                x_out: torch_to_warp(grad_x, x_out.dtype, x_out.device),
+                v_out: torch_to_warp(grad_v, v_out.dtype, v_out.device),
+            })
             env = ctx.env
             wp_inputs = (*ctx.inputs, env.stiffness, env.damping, env.mass, env.wind)
-            grads = [torch.tensor(a.grad.numpy()).to(like)
+            grads = [warp_to_torch(a.grad.numpy(), like)
                      for a, like in zip(wp_inputs, ctx.like, strict=True)]
             ctx.tape.zero()
             return (None, *grads)
 
-    _TORCH_FUNCTION = _ClothStep
     return _ClothStep
 
 

@@ -123,3 +123,20 @@ def warp_meta(integrator: str, substeps: int, device: str, **extra: Any) -> dict
         "device": device,
         **extra,
     }
+
+
+def torch_to_warp(tensor: Any, dtype: Any, device: str, requires_grad: bool = False) -> wp.array:
+    """A float32 Warp copy of a torch tensor (detached, on ``device``)."""
+    host = tensor.detach().to("cpu").float().contiguous().numpy()
+    return wp.array(host, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def warp_to_torch(array: np.ndarray, like: Any) -> Any:
+    """A torch *copy* of Warp data, with the dtype and device of ``like``.
+
+    The copy matters: Warp reuses (and the tape zeroes) its buffers, so a tensor sharing
+    their memory would change under the caller.
+    """
+    import torch
+
+    return torch.tensor(np.asarray(array)).to(like)

@@ -28,6 +28,7 @@ States: ``density [T,H,W]`` (dimensionless, 1 = initial smoke) and the cell-cent
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,8 +46,10 @@ from physground.simulators.warp.common import (
     check_batch,
     plane_camera,
     start_warp,
+    torch_to_warp,
     warp_device_of,
     warp_meta,
+    warp_to_torch,
 )
 
 # ----------------------------------------------------------------------------- kernels
@@ -346,13 +349,10 @@ def mac_divergence(u: np.ndarray, v: np.ndarray, dx: float) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- torch
 
-_TORCH_FUNCTION: Any = None
 
-
+@functools.cache
 def _smoke_autograd_function() -> Any:
-    global _TORCH_FUNCTION
-    if _TORCH_FUNCTION is not None:
-        return _TORCH_FUNCTION
+    """The `torch.autograd.Function` over the Warp substeps (built once, torch imported late)."""
     import torch
 
     class _SmokeStep(torch.autograd.Function):
@@ -361,8 +361,7 @@ def _smoke_autograd_function() -> Any:
             sim: SimulatorWarpSmoke = stepper.simulator
 
             def to_wp(t: Any) -> wp.array:
-                return wp.array(t.detach().to("cpu", torch.float32).contiguous().numpy(),
-                                dtype=wp.float32, device=sim.device, requires_grad=True)
+                return torch_to_warp(t, wp.float32, sim.device, requires_grad=True)
 
             inputs = (to_wp(rho), to_wp(u), to_wp(v), to_wp(buoyancy))
             tape = wp.Tape()
@@ -372,21 +371,19 @@ def _smoke_autograd_function() -> Any:
                     state = sim.substep(*state, inputs[3], fresh=True)
             ctx.tape, ctx.inputs, ctx.outputs = tape, inputs, state
             ctx.like = (rho, u, v, buoyancy)
-            return tuple(torch.tensor(a.numpy()).to(like)
+            return tuple(warp_to_torch(a.numpy(), like)
                          for a, like in zip(state, (rho, u, v), strict=True))
 
         @staticmethod
         def backward(ctx, *grads):  # type: ignore[override]
-            seeds = {out: wp.array(g.detach().to("cpu", torch.float32).contiguous().numpy(),
-                                   dtype=wp.float32, device=out.device)
+            seeds = {out: torch_to_warp(g, wp.float32, out.device)
                      for out, g in zip(ctx.outputs, grads, strict=True)}
             ctx.tape.backward(grads=seeds)
-            result = [torch.tensor(a.grad.numpy()).to(like)
+            result = [warp_to_torch(a.grad.numpy(), like)
                       for a, like in zip(ctx.inputs, ctx.like, strict=True)]
             ctx.tape.zero()
             return (None, *result)
 
-    _TORCH_FUNCTION = _SmokeStep
     return _SmokeStep
 
 

@@ -25,6 +25,7 @@ States: ``x [T,N,2]`` positions (m), ``v [T,N,2]`` velocities (m/s).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,8 +43,10 @@ from physground.simulators.warp.common import (
     check_batch,
     plane_camera,
     start_warp,
+    torch_to_warp,
     warp_device_of,
     warp_meta,
+    warp_to_torch,
 )
 
 # ----------------------------------------------------------------------------- kernels
@@ -329,13 +332,10 @@ class SimulatorWarpSPH:
 
 # ----------------------------------------------------------------------------- torch
 
-_TORCH_FUNCTION: Any = None
 
-
+@functools.cache
 def _sph_autograd_function() -> Any:
-    global _TORCH_FUNCTION
-    if _TORCH_FUNCTION is not None:
-        return _TORCH_FUNCTION
+    """The `torch.autograd.Function` over the Warp substeps (built once, torch imported late)."""
     import torch
 
     class _SPHStep(torch.autograd.Function):
@@ -350,8 +350,7 @@ def _sph_autograd_function() -> Any:
                 return wp.array(flat, dtype=wp.vec3, device=sim.device, requires_grad=True)
 
             def scalar(t: Any, grad: bool = True) -> wp.array:
-                return wp.array(t.detach().to("cpu", torch.float32).numpy(), dtype=wp.float32,
-                                device=sim.device, requires_grad=grad)
+                return torch_to_warp(t, wp.float32, sim.device, requires_grad=grad)
 
             inputs = (vec(x), vec(v), scalar(viscosity), scalar(gravity))
             w = scalar(width, grad=False)
@@ -364,7 +363,7 @@ def _sph_autograd_function() -> Any:
                                         fresh=True, keep=grids)[:2]
             ctx.tape, ctx.inputs, ctx.outputs, ctx.grids = tape, inputs, state, grids
             ctx.like, ctx.shape = (x, v, viscosity, gravity), (batch, n)
-            return tuple(torch.tensor(a.numpy()[:, :2].reshape(batch, n, 2)).to(like)
+            return tuple(warp_to_torch(a.numpy()[:, :2].reshape(batch, n, 2), like)
                          for a, like in zip(state, (x, v), strict=True))
 
         @staticmethod
@@ -377,14 +376,13 @@ def _sph_autograd_function() -> Any:
             ctx.tape.backward(grads=seeds)
             batch, n = ctx.shape
             gx, gv, gvisc, ggrav = (a.grad.numpy() for a in ctx.inputs)
-            result = [torch.tensor(gx[:, :2].reshape(batch, n, 2)).to(ctx.like[0]),
-                      torch.tensor(gv[:, :2].reshape(batch, n, 2)).to(ctx.like[1]),
-                      torch.tensor(gvisc).to(ctx.like[2]),
-                      torch.tensor(ggrav).to(ctx.like[3])]
+            result = [warp_to_torch(gx[:, :2].reshape(batch, n, 2), ctx.like[0]),
+                      warp_to_torch(gv[:, :2].reshape(batch, n, 2), ctx.like[1]),
+                      warp_to_torch(gvisc, ctx.like[2]),
+                      warp_to_torch(ggrav, ctx.like[3])]
             ctx.tape.zero()
             return (None, *result, None)
 
-    _TORCH_FUNCTION = _SPHStep
     return _SPHStep
 
 
