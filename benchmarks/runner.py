@@ -310,8 +310,7 @@ def train_stage(suite: Suite, datasets: dict[tuple, str], run_dir: Path, device:
             tasks[(i, model)] = TrainTask(
                 model=model, scenario=entry.name, train_dataset=datasets[(i, "train")],
                 out=str(run_dir / "checkpoints" / model / entry.name.replace("/", "__")),
-                steps=steps, options=options, context=entry.context, horizon=entry.horizon,
-                seed=suite.seed, device=device,
+                steps=steps, options=options, seed=suite.seed, device=device,
             )
     records = {where: run_dir / "tasks" / f"{task.key()}.json" for where, task in tasks.items()}
     pending = [t for where, t in tasks.items() if not _checkpoint_recorded(records[where])]

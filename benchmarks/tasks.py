@@ -66,8 +66,6 @@ class TrainTask:
     out: str
     steps: int | None
     options: dict[str, Any] = field(default_factory=dict)
-    context: int = 6
-    horizon: int = 20
     seed: int = 0
     device: str = "cpu"
 
