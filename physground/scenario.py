@@ -67,6 +67,9 @@ class Scenario(abc.ABC):
     state_names: ClassVar[tuple[str, ...]]
     laws: ClassVar[frozenset[str]]
     config_type: ClassVar[type[ScenarioConfig]] = ScenarioConfig
+    # Bumped whenever the generated data or its scoring changes, so that cached datasets
+    # (keyed by content hash, which includes this) are regenerated and runs record it.
+    version: ClassVar[str] = "1"
     # Config overrides giving the same physics by another discretization (e.g. another
     # integrator or timestep). Re-simulating with them measures the physical noise floor:
     # the `reference` model, which anchors normalized scores at 100.
@@ -120,6 +123,7 @@ class Scenario(abc.ABC):
         """Everything that determines generated data, for content hashes and manifests."""
         return {
             "scenario": self.name,
+            "version": self.version,
             "simulator": self.simulator,
             "config": dataclasses.asdict(self.config),
             "laws": sorted(self.laws),
