@@ -266,6 +266,15 @@ def _mount_train() -> None:
 _mount_train()
 
 
+def _mount_export() -> None:
+    from physground.export_cli import export_command
+
+    app.command("export")(export_command)
+
+
+_mount_export()
+
+
 def main() -> None:
     """Entry point: one-line errors for bad input, exit code 2."""
     try:

@@ -19,13 +19,23 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from physground.atomic import atomic_path, write_json_atomic
-from physground.errors import DataIntegrityError, SimulationError, ValidationError
+from physground.dataset_card import write_dataset_card
+from physground.errors import (
+    DataIntegrityError,
+    SimulationError,
+    UnknownNameError,
+    ValidationError,
+)
 from physground.provenance import content_hash, file_sha256, library_versions
 from physground.rollout import SPLITS, Camera, Rollout
 from physground.scenario import Scenario, get_scenario
+from physground.units import unit_of
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+CARD = "README.md"
+# 2: floating-point arrays stored as float32 (as The Well and most learned-simulator data),
+#    each HDF5 dataset carries a ``units`` attribute, a dataset card beside the manifest.
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +138,7 @@ def generate_dataset(
     manifest["rejected"] = sum(len(s["rejected"]) for s in manifest["shards"])
     manifest["complete"] = True
     write_json_atomic(path / MANIFEST, manifest)
+    write_dataset_card(path, manifest, scenario)
     return Dataset(path)
 
 
@@ -208,14 +219,22 @@ def read_manifest(path: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- HDF5 shards
 
 
-def _write_arrays(group: h5py.Group, arrays: Mapping[str, Any]) -> None:
+def storage_array(value: Any) -> np.ndarray:
+    """The array as stored: floating point as float32, everything else unchanged."""
+    array = np.asarray(value)
+    return array.astype(np.float32) if np.issubdtype(array.dtype, np.floating) else array
+
+
+def _write_arrays(group: h5py.Group, arrays: Mapping[str, Any],
+                  units: Mapping[str, str] | None = None) -> None:
     for key in sorted(arrays):
-        value = np.asarray(arrays[key])
+        value = storage_array(arrays[key])
         big = value.size > 1024 and value.dtype != object
-        group.create_dataset(
+        dataset = group.create_dataset(
             key, data=value, track_times=False,
             compression="gzip" if big else None, shuffle=big, compression_opts=4 if big else None,
         )
+        dataset.attrs["units"] = unit_of(key, units)
 
 
 def write_shard(path: Path, rollouts: Sequence[Rollout]) -> None:
@@ -232,14 +251,26 @@ def write_shard(path: Path, rollouts: Sequence[Rollout]) -> None:
             g.attrs["meta"] = json.dumps(rollout.meta, sort_keys=True, default=_json_default)
             if rollout.camera is not None:
                 g.attrs["camera"] = json.dumps(rollout.camera.to_dict(), sort_keys=True)
-            _write_arrays(g.create_group("states"), rollout.states)
-            _write_arrays(g.create_group("static"), rollout.static)
+            units = _scenario_units(rollout.scenario)
+            _write_arrays(g.create_group("states"), rollout.states, units)
+            _write_arrays(g.create_group("static"), rollout.static, units)
             images = {}
             if rollout.frames is not None:
                 images["frames"] = rollout.frames
             if rollout.masks is not None:
                 images["masks"] = rollout.masks
             _write_arrays(g, images)
+
+
+def _scenario_units(name: str) -> dict[str, str]:
+    """Units a scenario declares beyond the shared table (its ``units`` class attribute)."""
+    from physground.scenario import SCENARIOS
+
+    try:
+        factory = SCENARIOS.get(name)
+    except UnknownNameError:  # a plugin scenario that is no longer installed
+        return {}
+    return dict(getattr(getattr(factory, "func", factory), "units", {}) or {})
 
 
 def _json_default(obj: Any) -> Any:

@@ -92,7 +92,8 @@ def test_external_predictions_score_like_the_builtin_model(exported, tmp_path):
     ours = results[results["model"] == "constant-velocity"].reset_index(drop=True)
     theirs = results[results["model"] == "outside-cv"].reset_index(drop=True)
     assert len(theirs) == 2 * 2 * HORIZON and (theirs["failure"] == "").all()
-    np.testing.assert_allclose(theirs["value"], ours["value"], rtol=1e-12, atol=1e-15)
+    # stored truth is float32 and so are the outside model's predictions: float32 agreement
+    np.testing.assert_allclose(theirs["value"], ours["value"], rtol=2e-6, atol=1e-12)
     # the run remembers its external sources: a plain rerun keeps their rows
     again = pd.read_parquet(run_suite(suite, root=root, executor=run_sequential,
                                       progress=False, report=False) / "results.parquet")

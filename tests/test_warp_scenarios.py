@@ -11,7 +11,7 @@ import torch
 
 from physground.rollout import SPLITS
 from physground.scenario import SCENARIOS, get_scenario
-from physground.storage import check_rollout, read_shard, write_shard
+from physground.storage import check_rollout, read_shard, storage_array, write_shard
 
 TINY = {
     "cloth/hanging": dict(resolution=5),
@@ -50,11 +50,12 @@ def test_scenario_contract_and_storage_round_trip(name: str, tmp_path: Path) -> 
         assert rollout.meta["simulator"] == "warp" and rollout.meta["substeps"] >= 1
     write_shard(tmp_path / "shard.h5", rollouts)
     back = read_shard(tmp_path / "shard.h5")
-    for a, b in zip(rollouts, back, strict=True):
+    for a, b in zip(rollouts, back, strict=True):  # stored exactly, floats as float32
         for key in a.states:
-            np.testing.assert_array_equal(a.states[key], b.states[key])
+            np.testing.assert_array_equal(storage_array(a.states[key]), b.states[key])
+            assert b.states[key].dtype == np.float32
         for key in a.static:
-            np.testing.assert_array_equal(np.asarray(a.static[key]), np.asarray(b.static[key]))
+            np.testing.assert_array_equal(storage_array(a.static[key]), np.asarray(b.static[key]))
         np.testing.assert_array_equal(a.frames, b.frames)
     # The reference discretisation runs and gives nearby physics.
     reference = get_scenario(name, num_frames=3, render=False,
