@@ -81,7 +81,7 @@ def test_the_well_round_trip(datasets_dir: dict[str, Dataset], tmp_path: Path,
         for order in (0, 1, 2):
             group = fh[f"t{order}_fields"]
             assert set(group.attrs["field_names"]) == set(group)
-            for name, field in group.items():
+            for field in group.values():
                 assert field.dtype == np.float32
                 assert list(field.shape[:2 + len(spatial)]) == [n, len(steps), *sizes]
                 assert field.ndim == 2 + len(spatial) + order
