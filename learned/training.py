@@ -10,7 +10,11 @@ with Adam. Multi-step training unrolls the model's own rollout function either f
 (``pushforward``: inputs detached between steps). Every term is logged separately (progress
 bar, ``log.jsonl``). Checkpoints hold the model (safetensors + JSON config) and the trainer
 state (optimizer, step, random generators) so that a resumed run continues bit-exactly.
-Under ``torchrun`` the gradients are averaged over ranks (data-parallel, as DDP does).
+Under ``torchrun`` the loss runs inside `torch.nn.parallel.DistributedDataParallel` (gloo on
+CPU, NCCL on CUDA): every rank draws the same global batch of ``world x batch_size`` windows
+and takes its own slice, so N ranks follow the same trajectory as one process with an N
+times larger batch. ``log = "tensorboard"`` also writes TensorBoard event files
+(``<checkpoint_dir>/tensorboard``) through the same per-record hook as ``log.jsonl``.
 Fine-tuning is `train` on a loaded model with physics weights added (`finetune`).
 """
 
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
     from physground.storage import Dataset
 
 UNROLL_MODES = ("unrolled", "pushforward")
+LOGGERS = ("jsonl", "tensorboard")  # jsonl is always written when there is a checkpoint_dir
 TRAINER_STATE = "trainer.pt"
 LOG = "log.jsonl"
 
@@ -52,7 +57,9 @@ class TrainConfig:
     ``checkpoint_every``: steps between checkpoints (0: only at the end); ``threads``:
     torch CPU threads during training, restored afterwards (default 1: on a loaded 2-core
     machine 300 state-gnn steps on rigid/projectile took 4 s with 1 thread and 91 s with
-    torch's default 2; 0 keeps torch's setting, e.g. for large models on many cores).
+    torch's default 2; 0 keeps torch's setting, e.g. for large models on many cores);
+    ``log``: ``jsonl`` or ``tensorboard`` (event files beside ``log.jsonl``). Under
+    torchrun ``batch_size`` is per rank.
     """
 
     model: str = "state-gnn"
@@ -74,6 +81,7 @@ class TrainConfig:
     log_every: int = 10
     progress: bool = True
     threads: int = 1  # torch CPU threads while training (0: leave torch's setting)
+    log: str = "jsonl"
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch_size < 1 or self.unroll < 1:
@@ -93,6 +101,12 @@ class TrainConfig:
                                   "non-empty dict of finite weights >= 0")
         if self.threads < 0:
             raise ValidationError(f"train config: threads = {self.threads}, expected >= 0")
+        if self.log not in LOGGERS:
+            raise ValidationError(f"train config: log = '{self.log}', expected one of "
+                                  f"{', '.join(LOGGERS)}")
+        if self.log == "tensorboard" and not self.checkpoint_dir:
+            raise ValidationError("train config: log = 'tensorboard' needs a checkpoint_dir "
+                                  "to write the event files into")
         if self.resume and not self.checkpoint_dir:
             raise ValidationError("train config: resume = True needs a checkpoint_dir")
 
@@ -174,7 +188,9 @@ def _train(config: TrainConfig, datasets: tuple[Any, ...], model: LearnedModel |
     module = model.require_module()
     windows = model.windows(rollouts, config.unroll)
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr)
-    gen = torch.Generator().manual_seed(config.seed * 1000 + rank)
+    compute_losses = _loss_function(model, module, world, device)
+    # one generator on every rank: all draw the same global batch and take their slice
+    gen = torch.Generator().manual_seed(config.seed * 1000)
     step = 0
     if resuming:
         assert ckpt is not None
@@ -185,6 +201,9 @@ def _train(config: TrainConfig, datasets: tuple[Any, ...], model: LearnedModel |
         step = int(state["step"])
     terms = [k for k in config.loss_weights if k != "data"]
     options = dict(config.loss_options)
+    if config.log == "tensorboard" and rank == 0:
+        assert ckpt is not None
+        on_log = _Chain(on_log, TensorBoardLog(ckpt / "tensorboard", purge_step=step))
     bar = None
     if config.progress and rank == 0:
         from tqdm.auto import tqdm
@@ -197,16 +216,14 @@ def _train(config: TrainConfig, datasets: tuple[Any, ...], model: LearnedModel |
         lr = _lr(config, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        index = torch.randint(len(windows), (config.batch_size,), generator=gen)
-        batch = windows.batch(index)
-        values = model.losses(batch, unroll_mode=config.unroll_mode, terms=terms,
-                              options=options)
+        index = torch.randint(len(windows), (config.batch_size * world,), generator=gen)
+        batch = windows.batch(index[rank * config.batch_size:(rank + 1) * config.batch_size])
+        values = compute_losses(batch, unroll_mode=config.unroll_mode, terms=terms,
+                                options=options)
         total = sum(config.loss_weights.get(k, 0.0) * v for k, v in values.items())
         assert isinstance(total, torch.Tensor)
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        if world > 1:
-            _average_gradients(module, world)
+        total.backward()  # under DDP the gradients arrive averaged over ranks
         if config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
         optimizer.step()
@@ -236,6 +253,8 @@ def _train(config: TrainConfig, datasets: tuple[Any, ...], model: LearnedModel |
             save_training_state(model, optimizer, gen, step, ckpt, config)
     if bar is not None:
         bar.close()
+    if isinstance(on_log, _Chain):
+        on_log.close()
     if ckpt is not None and rank == 0:
         save_training_state(model, optimizer, gen, step, ckpt, config)
     module.eval()
@@ -273,13 +292,70 @@ def _lr(config: TrainConfig, step: int) -> float:
     return config.lr_final + 0.5 * (config.lr - config.lr_final) * (1 + math.cos(math.pi * frac))
 
 
-def _average_gradients(module: torch.nn.Module, world: int) -> None:
-    import torch.distributed as dist
+class _LossModule(torch.nn.Module):
+    """The model's loss as a module's forward, so that DDP wraps the whole computation
+    (the models call several methods of their network, not only its forward)."""
 
-    for p in module.parameters():
-        if p.grad is not None:
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-            p.grad /= world
+    def __init__(self, model: LearnedModel, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net  # registers the parameters that DDP synchronizes
+        self.model = model
+
+    def forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, torch.Tensor]:
+        return self.model.losses(batch, **kwargs)
+
+
+def _loss_function(model: LearnedModel, module: torch.nn.Module, world: int,
+                   device: str) -> Any:
+    """``model.losses``, or its DDP-wrapped twin under torchrun."""
+    if world <= 1:
+        return model.losses
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [torch.device(device).index] if device.startswith("cuda") else None
+    # unused parameters are allowed: a physics term may not touch every head
+    return DistributedDataParallel(_LossModule(model, module), device_ids=ids,
+                                   find_unused_parameters=True)
+
+
+class TensorBoardLog:
+    """An ``on_log`` hook writing every numeric field of a record as a TensorBoard scalar
+    (``loss``, ``data``, each physics term, ``lr``) at the record's step."""
+
+    def __init__(self, directory: Path, purge_step: int | None = None) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ValidationError("log = 'tensorboard' needs the tensorboard package: "
+                                  "pip install 'physground[tensorboard]'") from None
+        self.writer = SummaryWriter(str(directory), purge_step=purge_step or None)
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        step = int(record["step"])
+        for key, value in record.items():
+            if key not in ("step", "seconds") and isinstance(value, int | float):
+                self.writer.add_scalar(f"train/{key}", value, step)
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _Chain:
+    """Several ``on_log`` hooks called in order; closes those that can be closed."""
+
+    def __init__(self, *hooks: Any) -> None:
+        self.hooks = [h for h in hooks if h is not None]
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        for hook in self.hooks:
+            hook(record)
+
+    def close(self) -> None:
+        for hook in self.hooks:
+            if hasattr(hook, "close"):
+                hook.close()
+
 
 
 def save_training_state(model: LearnedModel, optimizer: torch.optim.Optimizer,
