@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from physground.learned.training import TrainConfig, train
 from physground.storage import DatasetSpec, generate_dataset
