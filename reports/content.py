@@ -80,6 +80,7 @@ def build(run_dir: Path, pairs: list[tuple[str, str]] | None = None, media: bool
 
     run, results = load_run(run_dir)
     models = list(dict.fromkeys(results["model"]))
+    colors = plots.model_colors(models)  # one colour per model in every figure
     board = tables.leaderboard(results, n_resamples=n_resamples) if len(results) else None
     summary = tables.summary(results) if len(results) else pd.DataFrame(
         columns=["scenario", "split", "metric", "model", "mean", "ci_low", "ci_high",
@@ -93,7 +94,7 @@ def build(run_dir: Path, pairs: list[tuple[str, str]] | None = None, media: bool
             summary=summary[summary["scenario"] == scenario],
             scores=None if score_table is None else
             score_table[score_table["scenario"] == scenario],
-            horizon_png=plots.horizon_curves(part, scenario),
+            horizon_png=plots.horizon_curves(part, scenario, colors),
         )
         if media:
             for split in list(dict.fromkeys(part["split"])):
@@ -103,10 +104,10 @@ def build(run_dir: Path, pairs: list[tuple[str, str]] | None = None, media: bool
                     continue
                 png = plots.conservation_plot(f"{scenario} · {split} · rollout "
                                               f"{truth['info'].get('seed', 0)}",
-                                              truth, predictions)
+                                              truth, predictions, colors)
                 if png is not None:
                     section.conservation_png[split] = png
-                strip = strip_gif(truth, predictions)
+                strip = strip_gif(truth, predictions, colors)
                 if strip is not None:
                     section.strips[split] = strip
         sections.append(section)

@@ -35,8 +35,12 @@ def _frames_mode(truth: dict[str, Any], predictions: dict[str, dict[str, Any]]) 
         p["frames"] is not None for p in predictions.values() if not p["info"].get("failure"))
 
 
+Tiles = tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray], str]
+OFF_CANVAS = np.array([255, 40, 40], np.uint8)  # marks a predicted point outside the view
+
+
 def _pixel_tiles(truth: dict[str, Any], predictions: dict[str, dict[str, Any]],
-                 horizon: int) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+                 horizon: int) -> Tiles:
     context = truth["context"]
     target = truth["frames"][context:context + horizon]
     shape = target.shape
@@ -50,7 +54,7 @@ def _pixel_tiles(truth: dict[str, Any], predictions: dict[str, dict[str, Any]],
         tiles[model] = frames
         diff = np.linalg.norm(frames.astype(np.float32) - target.astype(np.float32), axis=-1)
         errors[model] = _colormap(diff / (255.0 * np.sqrt(3.0)) * 2.0)
-    return target, tiles, errors
+    return target, tiles, errors, f"RGB distance 0 to {255.0 * np.sqrt(3.0) / 2:.0f}"
 
 
 def _canvas_points(points: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -65,9 +69,15 @@ def _canvas_points(points: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.nda
 
 def _draw_dots(pixels: np.ndarray, colors: np.ndarray,
                base: np.ndarray | None = None) -> np.ndarray:
+    """Dots at ``pixels``; a point outside the tile is drawn as a red mark on the border
+    where it left, so a prediction that leaves the view never looks like "no error"."""
     image = np.full((TILE, TILE, 3), 18, np.uint8) if base is None else base.copy()
     radius = 1 if len(pixels) > 64 else 3
-    for (u, v), color in zip(pixels, colors, strict=True):
+    outside = ((pixels < 0) | (pixels >= TILE)).any(axis=-1)
+    for (u, v), color, out in zip(pixels, colors, outside, strict=True):
+        if out:
+            u, v = np.clip(u, 0, TILE - 1), np.clip(v, 0, TILE - 1)
+            color = OFF_CANVAS
         u0, u1 = max(u - radius, 0), min(u + radius + 1, TILE)
         v0, v1 = max(v - radius, 0), min(v + radius + 1, TILE)
         if u0 < u1 and v0 < v1:
@@ -89,7 +99,7 @@ def _plane(points: np.ndarray, camera: dict[str, Any] | None) -> np.ndarray:
 
 
 def _state_tiles(truth: dict[str, Any], predictions: dict[str, dict[str, Any]],
-                 horizon: int) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+                 horizon: int) -> Tiles:
     context = truth["context"]
     states = truth["states"]
     blank = np.full((horizon, TILE, TILE, 3), 40, np.uint8)
@@ -109,10 +119,10 @@ def _state_tiles(truth: dict[str, Any], predictions: dict[str, dict[str, Any]],
                 continue
             tiles[model] = image(np.asarray(pred, dtype=np.float64))
             errors[model] = _resize(_colormap(np.abs(pred - target) / span * 2.0))
-        return image(target), tiles, errors
+        return image(target), tiles, errors, f"|density error| 0 to {span / 2:.3g}"
     name = "pos" if "pos" in states else "x" if "x" in states else None
     if name is None:
-        return blank, {m: blank for m in predictions}, {m: blank for m in predictions}
+        return blank, {m: blank for m in predictions}, {m: blank for m in predictions}, ""
     truth_pos = np.asarray(states[name], dtype=np.float64)
     camera = truth["info"].get("camera")
     plane = _plane(truth_pos, camera)
@@ -142,7 +152,7 @@ def _state_tiles(truth: dict[str, Any], predictions: dict[str, dict[str, Any]],
         errors[model] = np.stack([
             _draw_dots(_canvas_points(_plane(frame, camera), lo, hi), _colormap(e))
             for frame, e in zip(pred, err, strict=True)])
-    return truth_tiles, tiles, errors
+    return truth_tiles, tiles, errors, f"position error 0 to {0.1 * scale:.3g} m"
 
 
 def _resize(images: np.ndarray) -> np.ndarray:
@@ -160,8 +170,9 @@ def _length(sample: dict[str, Any]) -> int:
 
 
 def strip_frames(truth: dict[str, Any], predictions: dict[str, dict[str, Any]]
-                 ) -> np.ndarray | None:
-    """The animation as uint8 [H, rows, cols, 3]: top truth | models, bottom error maps."""
+                 ) -> tuple[np.ndarray, str] | None:
+    """The animation as uint8 [H, rows, cols, 3] (top truth | models, bottom error maps)
+    and what the error colour scale spans."""
     if not predictions:
         return None
     lengths = [_length(s) for s in predictions.values() if not s["info"].get("failure")]
@@ -169,9 +180,9 @@ def strip_frames(truth: dict[str, Any], predictions: dict[str, dict[str, Any]]
     if horizon == 0:
         return None
     if _frames_mode(truth, predictions):
-        target, tiles, errors = _pixel_tiles(truth, predictions, horizon)
+        target, tiles, errors, scale = _pixel_tiles(truth, predictions, horizon)
     else:
-        target, tiles, errors = _state_tiles(truth, predictions, horizon)
+        target, tiles, errors, scale = _state_tiles(truth, predictions, horizon)
     target = target[:horizon]
     h, w = target.shape[1:3]
     models = sorted(predictions)
@@ -183,25 +194,74 @@ def strip_frames(truth: dict[str, Any], predictions: dict[str, dict[str, Any]]
         x0 = i * (w + GAP)
         out[:, :h, x0:x0 + w] = tiles[model][:horizon]
         out[:, h + GAP:, x0:x0 + w] = errors[model][:horizon]
-    return out
+    return out, scale
+
+
+def frame_durations_ms(count: int, fps: float) -> list[int]:
+    """Per-frame GIF delays (GIF counts in 10 ms) whose running sum follows the true clock:
+    30 fps becomes 30, 40, 30, 30, 40 ... ms, 33.3 ms on average, not a flat 30 ms."""
+    ticks = np.round(np.arange(count + 1) * (100.0 / max(fps, 1e-3))).astype(np.int64)
+    return [int(10 * d) for d in np.maximum(np.diff(ticks), 1)]
 
 
 def gif_bytes(frames: np.ndarray, fps: float) -> bytes:
-    """An endlessly looping GIF of ``frames`` at ``fps``."""
+    """An endlessly looping GIF of ``frames`` at ``fps`` (true timing on average)."""
     import imageio.v3 as iio
 
     buffer = io.BytesIO()
-    iio.imwrite(buffer, frames, extension=".gif", duration=1000.0 / max(fps, 1e-3), loop=0)
+    iio.imwrite(buffer, frames, extension=".gif",
+                duration=frame_durations_ms(len(frames), fps), loop=0)
     return buffer.getvalue()
 
 
-def strip_gif(truth: dict[str, Any], predictions: dict[str, dict[str, Any]]
-              ) -> tuple[bytes, list[str]] | None:
-    """GIF bytes of the strip and the column labels (truth, then models in order)."""
-    frames = strip_frames(truth, predictions)
-    if frames is None:
+def _text_band(width: int, height: int, items: list[tuple[int, str, tuple[int, ...]]]
+               ) -> np.ndarray:
+    """A white band with ``(x, text, rgb)`` labels, drawn with Pillow's built-in font."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    band = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(band)
+    font = ImageFont.load_default()
+    for x, text, color in items:
+        draw.text((x + 2, 1), text, fill=color, font=font)
+    return np.array(band)
+
+
+def _legend_rows(width: int, column: int, labels: list[str], colors: dict[str, Any],
+                 scale: str) -> tuple[np.ndarray, np.ndarray]:
+    """Header (column names in each model's report colour) and footer (error colour bar
+    from black = no error to the scale's maximum, with its span in words and units)."""
+    def rgb(name: str) -> tuple[int, ...]:
+        color = colors.get(name, (0.0, 0.0, 0.0))
+        return tuple(int(255 * c) for c in color[:3])
+
+    header = _text_band(width, 14, [(i * column, label, rgb(label) if i else (0, 0, 0))
+                                    for i, label in enumerate(labels)])
+    bar_width = max(min(width - 4, 160), 8)
+    ramp = _colormap(np.linspace(0.0, 1.0, bar_width))
+    footer = _text_band(width, 24, [(0, "error: " + scale, (0, 0, 0))])
+    footer[16:22, 2:2 + bar_width] = ramp[None]
+    return header, footer
+
+
+def strip_gif(truth: dict[str, Any], predictions: dict[str, dict[str, Any]],
+              colors: dict[str, Any] | None = None) -> tuple[bytes, list[str]] | None:
+    """GIF bytes of the strip with its legend, and the column labels (truth, then models).
+
+    The GIF plays at the rollout's true frame rate; its header names each column in the
+    model's report colour, its footer is the error colour bar.
+    """
+    drawn = strip_frames(truth, predictions)
+    if drawn is None:
         return None
+    frames, scale = drawn
     tile = (frames.shape[1] - GAP) // 2
     factor = max(1, -(-MIN_TILE // tile))  # enlarge small renders, nearest neighbour
     frames = np.repeat(np.repeat(frames, factor, axis=1), factor, axis=2)
-    return gif_bytes(frames, 1.0 / truth["dt"]), ["truth", *sorted(predictions)]
+    labels = ["truth", *sorted(predictions)]
+    column = frames.shape[2] // len(labels)
+    header, footer = _legend_rows(frames.shape[2], column, labels, colors or {}, scale)
+    count = len(frames)
+    frames = np.concatenate([np.repeat(header[None], count, 0), frames,
+                             np.repeat(footer[None], count, 0)], axis=1)
+    return gif_bytes(frames, 1.0 / truth["dt"]), labels

@@ -39,21 +39,62 @@ def _png(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _colors(models: list[str]) -> dict[str, Any]:
+def model_colors(models: list[str]) -> dict[str, Any]:
+    """One colour per model for the whole report: the sorted list of every model of the run
+    indexes a qualitative palette, so a model has the same colour in every figure."""
     cmap = plt.get_cmap("tab10")
-    return {m: cmap(i % 10) for i, m in enumerate(models)}
+    return {m: cmap(i % 10) for i, m in enumerate(sorted(set(models)))}
 
 
-def horizon_curves(results: pd.DataFrame, scenario: str) -> bytes | None:
+def metric_axis_label(metric: str) -> str:
+    """``name [unit] (lower is better)`` from the metric registry."""
+    from physground.metrics.registry import METRICS
+
+    try:
+        entry = METRICS.get(metric)
+    except KeyError:
+        return metric
+    unit = f" [{entry.unit}]" if entry.unit else ""
+    better = "higher" if entry.higher_is_better else "lower"
+    return f"{metric}{unit} ({better} is better)"
+
+
+def metric_scale(metric: str, values: np.ndarray) -> str:
+    """``log`` for an error that spans two decades or more (all positive), else ``linear``:
+    bounded scores (IoU, SSIM, PSNR in dB) and narrow ranges read best on a linear axis."""
+    from physground.metrics.registry import METRICS
+
+    try:
+        higher = METRICS.get(metric).higher_is_better
+    except KeyError:
+        higher = False
+    finite = values[np.isfinite(values)]
+    if higher or finite.size == 0 or (finite <= 0).any():
+        return "linear"
+    return "log" if finite.max() / finite.min() >= 100.0 else "linear"
+
+
+def _plain_numbers(ax: Any) -> None:
+    """No offset notation ("1e-13+7.49e-1"): tick labels show the values themselves."""
+    from matplotlib.ticker import ScalarFormatter
+
+    if ax.get_yscale() == "linear":
+        formatter = ScalarFormatter(useOffset=False)
+        formatter.set_powerlimits((-3, 4))
+        ax.yaxis.set_major_formatter(formatter)
+
+
+def horizon_figure(results: pd.DataFrame, scenario: str,
+                   colors: dict[str, Any] | None = None) -> Any:
     """Mean of each metric over rollouts against horizon step, one panel per metric, one
-    colour per model, solid for test_id and dashed for test_ood (failed rows excluded)."""
+    colour per model (``colors``, default `model_colors` of these rows), solid for test_id
+    and dashed for test_ood (failed rows excluded). None when there is nothing to draw."""
     failure = results["failure"].astype(object).where(results["failure"].notna(), "")
     data = results[(results["scenario"] == scenario) & (failure.astype(str) == "")]
     if data.empty:
         return None
     metrics = sorted(data["metric"].unique())
-    models = sorted(data["model"].unique())
-    colors = _colors(models)
+    colors = colors or model_colors(list(data["model"].unique()))
     cols = min(3, len(metrics))
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(max(4.0 * cols, 8.0), 2.9 * rows + 0.6),
@@ -67,7 +108,9 @@ def horizon_curves(results: pd.DataFrame, scenario: str) -> bytes | None:
                     label=f"{model} ({split})")
         ax.set_title(metric, fontsize=9)
         ax.set_xlabel("horizon step", fontsize=8)
-        ax.set_yscale("symlog", linthresh=1e-4)
+        ax.set_ylabel(metric_axis_label(metric), fontsize=7)
+        ax.set_yscale(metric_scale(metric, part["value"].to_numpy(dtype=np.float64)))
+        _plain_numbers(ax)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(metrics):]:
@@ -79,11 +122,18 @@ def horizon_curves(results: pd.DataFrame, scenario: str) -> bytes | None:
     labels = sorted(legend)
     fig.legend([legend[k] for k in labels], labels, loc="lower center",
                ncol=min(4, len(labels)), fontsize=7, frameon=False)
-    fig.suptitle(f"{scenario}: error against horizon (solid test_id, dashed test_ood)",
+    fig.suptitle(f"{scenario}: metrics against horizon (solid test_id, dashed test_ood)",
                  fontsize=10)
     legend_rows = -(-len(labels) // 4)
     fig.tight_layout(rect=(0, min(0.4, 0.22 * legend_rows / fig.get_figheight()), 1, 0.95))
-    return _png(fig)
+    return fig
+
+
+def horizon_curves(results: pd.DataFrame, scenario: str,
+                   colors: dict[str, Any] | None = None) -> bytes | None:
+    """`horizon_figure` as PNG bytes (None when there is nothing to draw)."""
+    fig = horizon_figure(results, scenario, colors)
+    return None if fig is None else _png(fig)
 
 
 def write_png(data: bytes, path: Path) -> Path:
@@ -201,8 +251,11 @@ QUANTITIES: dict[str, tuple[str, Callable[[dict, dict], np.ndarray | None]]] = {
     "momentum": ("momentum |p| [kg m/s]", _momentum),
     "divergence": ("divergence RMS [1/s]", _divergence),
     "strain": ("mean |edge strain| [1]", _strain),
-    "density": ("total density [a.u.]", _mass_of_field),
+    "density": ("total density [1]", _mass_of_field),
 }
+# A conserved quantity's axis spans at least this fraction of its magnitude, so that
+# round-off (1e-13 of it) is drawn as the flat line it is and not as a swing.
+MIN_RELATIVE_RANGE = 1e-3
 
 
 def conserved_quantities(truth: dict[str, Any], predictions: dict[str, dict[str, Any]]
@@ -230,15 +283,28 @@ def conserved_quantities(truth: dict[str, Any], predictions: dict[str, dict[str,
     return out
 
 
-def conservation_plot(title: str, truth: dict[str, Any],
-                      predictions: dict[str, dict[str, Any]]) -> bytes | None:
-    """Conserved quantities of truth (black) and models over time; the context is shaded."""
+def _minimum_range(ax: Any, values: list[np.ndarray]) -> None:
+    data = np.concatenate([v[np.isfinite(v)] for v in values])
+    if data.size == 0:
+        return
+    lo, hi = float(data.min()), float(data.max())
+    need = MIN_RELATIVE_RANGE * max(abs(lo), abs(hi), 1e-12)
+    if hi - lo < need:
+        mid = 0.5 * (lo + hi)
+        ax.set_ylim(mid - need / 2, mid + need / 2)
+
+
+def conservation_figure(title: str, truth: dict[str, Any],
+                        predictions: dict[str, dict[str, Any]],
+                        colors: dict[str, Any] | None = None) -> Any:
+    """Conserved quantities of truth (black) and models over time; the context is shaded.
+    None when the truth supports no conserved quantity."""
     series = conserved_quantities(truth, predictions)
     if not series:
         return None
     dt, context = truth["dt"], truth["context"]
     models = sorted(predictions)
-    colors = _colors(models)
+    colors = colors or model_colors(models)
     fig, axes = plt.subplots(1, len(series), figsize=(4.0 * len(series), 2.8), squeeze=False)
     for ax, (key, values) in zip(axes[0], series.items(), strict=True):
         t_truth = np.arange(len(values["truth"])) * dt
@@ -248,11 +314,23 @@ def conservation_plot(title: str, truth: dict[str, Any],
             if model in values:
                 t = (context + np.arange(len(values[model]))) * dt
                 ax.plot(t, values[model], color=colors[model], lw=1.2, label=model)
-        ax.set_title(QUANTITIES[key][0], fontsize=9)
+        name, _, unit = QUANTITIES[key][0].rpartition(" [")
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel(f"{name.split(' ')[0]} [{unit}", fontsize=8)
         ax.set_xlabel("time [s] (grey: context)", fontsize=8)
+        _plain_numbers(ax)
+        _minimum_range(ax, list(values.values()))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     axes[0][-1].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _png(fig)
+    return fig
+
+
+def conservation_plot(title: str, truth: dict[str, Any],
+                      predictions: dict[str, dict[str, Any]],
+                      colors: dict[str, Any] | None = None) -> bytes | None:
+    """`conservation_figure` as PNG bytes (None when there is nothing to draw)."""
+    fig = conservation_figure(title, truth, predictions, colors)
+    return None if fig is None else _png(fig)

@@ -134,7 +134,7 @@ def test_strip_layout_and_zero_error_of_a_perfect_prediction():
     truth = {"frames": frames, "states": {}, "context": 3, "dt": 0.1, "info": {}}
     perfect = {"frames": frames[3:], "states": {}, "info": {}}
     still = {"frames": np.repeat(frames[2:3], 4, axis=0), "states": {}, "info": {}}
-    strip = strip_frames(truth, {"perfect": perfect, "still": still})
+    strip, _ = strip_frames(truth, {"perfect": perfect, "still": still})
     assert strip.shape == (4, 2 * 12 + GAP, 3 * (10 + GAP) - GAP, 3)
     np.testing.assert_array_equal(strip[:, :12, :10], frames[3:])  # truth tile
     error_perfect = strip[:, 12 + GAP:, 10 + GAP:2 * 10 + GAP]
@@ -210,7 +210,7 @@ def test_state_strip_colours_dots_by_error():
              "info": {"camera": None}}
     perfect = {"frames": None, "states": {"pos": pos[3:]}, "info": {}}
     wrong = {"frames": None, "states": {"pos": pos[3:] + [0.5, 0.0, 0.0]}, "info": {}}
-    strip = strip_frames(truth, {"a-perfect": perfect, "b-wrong": wrong})
+    strip, _ = strip_frames(truth, {"a-perfect": perfect, "b-wrong": wrong})
     assert strip.shape[0] == 5 and strip.shape[1] == 2 * TILE + 2
     error_row = strip[:, TILE + 2:]
     perfect_err = error_row[:, :, TILE + 2:2 * TILE + 2].reshape(-1, 3)
