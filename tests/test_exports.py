@@ -138,3 +138,36 @@ def test_export_refuses_unknown_format(datasets_dir: dict[str, Dataset], tmp_pat
 
     with pytest.raises(ValidationError, match="--format is 'netcdf', expected one of"):
         export_dataset(datasets_dir["fluid/smoke"].path, tmp_path, "netcdf")
+
+
+def test_torch_window_dataset_and_loader(datasets_dir: dict[str, Dataset]) -> None:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from physground.learned.torch_dataset import WindowDataset, collate_windows
+
+    dataset = datasets_dir["rigid/collision"]
+    windows = WindowDataset(dataset, context=3, horizon=2, stride=2, states=["pos", "vel"])
+    rollouts = dataset.rollouts()
+    assert len(windows) == len(rollouts) * 2  # starts 0 and 2 fit in 8 frames
+    item = windows[3]
+    rollout = rollouts[item["rollout"]]
+    start = item["start"]
+    np.testing.assert_array_equal(item["context"]["pos"].numpy(),
+                                  rollout.states["pos"][start:start + 3])
+    np.testing.assert_array_equal(item["target"]["vel"].numpy(),
+                                  rollout.states["vel"][start + 3:start + 5])
+    assert item["context"]["pos"].dtype == torch.float32
+    loader = DataLoader(windows, batch_size=len(windows), collate_fn=collate_windows)
+    batch = next(iter(loader))
+    counts = [r.states["pos"].shape[1] for r in rollouts for _ in range(2)]
+    assert batch["context"]["pos"].shape == (len(windows), 3, max(counts), 3)
+    assert batch["mask"].sum(1).tolist() == counts  # padded entities are masked out
+    assert (batch["context"]["pos"][~batch["mask"][:, None, :].expand(-1, 3, -1)] == 0).all()
+    assert batch["static"]["mass"].shape == (len(windows), max(counts))
+    from physground.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="no window of context 6 \\+ horizon 5 fits"):
+        WindowDataset(dataset, context=6, horizon=5)
+    with pytest.raises(ValidationError, match="states \\['density'\\] are not in"):
+        WindowDataset(dataset, context=2, horizon=2, states=["density"])
