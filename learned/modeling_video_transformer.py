@@ -112,7 +112,7 @@ def video_tensor(rollout: Rollout | Observation) -> torch.Tensor:
             f"{rollout.scenario} has no frames/masks; the video model "
             "needs rendered rollouts (ScenarioConfig render=True)"
         )
-    rgb = torch.as_tensor(np.asarray(rollout.frames)).float().permute(0, 3, 1, 2) / 255.0
+    rgb = torch.as_tensor(np.array(rollout.frames)).float().permute(0, 3, 1, 2) / 255.0
     mask = torch.as_tensor(np.asarray(rollout.masks) > 0).float()[:, None]
     return torch.cat([rgb, mask], dim=1)
 

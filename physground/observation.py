@@ -38,6 +38,18 @@ from physground.rollout import Camera, Rollout
 
 TRACKS: tuple[str, ...] = ("default", "conditioned")
 
+# The contract in two sentences, for `physground evaluate --help` and the README.
+CONTRACT_HELP = (
+    "What a model sees: an Observation of each test rollout, that is its first `context` "
+    "frames, states and object masks, the camera, dt and the statics its scenario declares "
+    "given (geometry, pins, container); never the parameters, the simulator's meta, a "
+    "frame after the context, or a latent static (gravity, restitution, friction, wind, "
+    "buoyancy, viscosity, masses: every OOD-shifted parameter unless declared given). "
+    "export-context writes exactly this observation (context.npz). A model that reads a "
+    "latent value is scored as failed. Suites with tracks = [\"default\", \"conditioned\"] "
+    "also score models told the latent parameters, as a separate track with its own "
+    "report (report/conditioned/); the reference re-simulation is a privileged anchor.")
+
 # Rollout fields that never reach a model (read through an Observation they raise).
 _WITHHELD_FIELDS = {
     "params": "the parameters that generated the rollout are not observed",
