@@ -242,7 +242,8 @@ def observation_arrays(observation: Observation) -> dict[str, np.ndarray]:
     and, on the conditioned track, ``conditioning__<param>``. Nothing else."""
     out: dict[str, np.ndarray] = {
         "format": np.array(_FORMAT), "scenario": np.array(observation.scenario),
-        "dt": np.float64(observation.dt), "context": np.int64(observation.context),
+        "dt": np.array(observation.dt, dtype=np.float64),
+        "context": np.array(observation.context, dtype=np.int64),
         "track": np.array(observation.track),
     }
     for name, value in observation.states.items():
@@ -251,15 +252,15 @@ def observation_arrays(observation: Observation) -> dict[str, np.ndarray]:
         out["frames"] = np.asarray(observation.frames)
     if observation.masks is not None:
         out["masks"] = np.asarray(observation.masks)
-    for name, value in observation.static.items():
-        if np.asarray(value).dtype != object:
-            out[f"static__{name}"] = np.asarray(value)
+    for name, array in observation.static.items():
+        if np.asarray(array).dtype != object:
+            out[f"static__{name}"] = np.asarray(array)
     if observation.camera is not None:
         out["camera__intrinsics"] = np.asarray(observation.camera.intrinsics)
         out["camera__extrinsics"] = np.asarray(observation.camera.extrinsics)
         out["camera__size"] = np.array([observation.camera.width, observation.camera.height])
-    for name, value in observation.conditioning.items():
-        out[f"conditioning__{name}"] = np.float64(value)
+    for name, number in observation.conditioning.items():
+        out[f"conditioning__{name}"] = np.array(number, dtype=np.float64)
     return out
 
 
@@ -267,8 +268,9 @@ def save_observation(path: Path, observation: Observation) -> None:
     """Write ``observation`` to ``path`` (compressed npz, written atomically)."""
     from physground.atomic import atomic_path
 
+    arrays: dict[str, Any] = observation_arrays(observation)
     with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **observation_arrays(observation))
+        np.savez_compressed(fh, **arrays)
 
 
 _RESERVED = {"format", "scenario", "dt", "context", "track", "frames", "masks"}
@@ -285,7 +287,9 @@ def load_observation(path: Path) -> Observation:
         if "format" not in data.files or str(data["format"]) != _FORMAT:
             raise ValidationError(f"{path}: array 'format' is missing or not '{_FORMAT}'")
         arrays = {k: data[k] for k in data.files}
-    states, static, conditioning = {}, {}, {}
+    states: dict[str, np.ndarray] = {}
+    static: dict[str, np.ndarray] = {}
+    conditioning: dict[str, float] = {}
     for key, value in arrays.items():
         if key.startswith("static__"):
             static[key[8:]] = value
