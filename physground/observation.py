@@ -68,22 +68,29 @@ class LatentAccessError(PhysgroundError, KeyError):
 
 
 class GivenStatics(Mapping[str, np.ndarray]):
-    """The statics a model may read; a withheld name raises `LatentAccessError`."""
+    """The statics a model may read; a latent or withheld name raises `LatentAccessError`
+    saying why it is not there."""
 
     def __init__(self, values: Mapping[str, Any], *, scenario: str,
+                 latent: frozenset[str] = frozenset(),
                  withheld: frozenset[str] = frozenset()) -> None:
         self._values = {k: _read_only(v) for k, v in values.items()}
-        self._withheld = frozenset(withheld) - set(self._values)
+        self._latent = frozenset(latent) - set(self._values)
+        self._withheld = frozenset(withheld) - set(self._values) - self._latent
         self._scenario = scenario
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name in self._values:
             return self._values[name]
-        if name in self._withheld:
+        if name in self._latent:
             raise LatentAccessError(
                 f"static '{name}' of {self._scenario} is latent: it is not part of the "
                 "observation (infer it from the context frames and states, or evaluate on "
                 "the conditioned track)")
+        if name in self._withheld:
+            raise LatentAccessError(
+                f"static '{name}' of {self._scenario} is withheld from every model (a "
+                "diagnostic, outcome label or solver setting, not part of the observation)")
         raise KeyError(name)
 
     def __iter__(self) -> Iterator[str]:
@@ -225,6 +232,7 @@ def observe(rollout: Rollout, context: int, *, track: str = "default") -> Observ
         masks=None if rollout.masks is None else _read_only(rollout.masks[window]),
         camera=rollout.camera,
         static=GivenStatics(static, scenario=rollout.scenario,
+                            latent=spec.latent_static & set(rollout.static),
                             withheld=frozenset(rollout.static) - set(static)),
         track=track, conditioning=conditioning,
     )

@@ -99,7 +99,8 @@ def test_observation_holds_only_the_context_and_given_statics(generated):
     if rollout.frames is not None:
         np.testing.assert_array_equal(obs.frames, rollout.frames[:CONTEXT])
     for key in set(rollout.static) - spec.given_static:
-        with pytest.raises(LatentAccessError, match=key):
+        why = "is latent" if key in spec.latent_static else "is withheld from every model"
+        with pytest.raises(LatentAccessError, match=f"'{key}' of {name} {why}"):
             obs.static[key]
         assert obs.static.get(key) is None and key not in obs.static
     # read-only copies: a model cannot change the ground truth it is scored against
