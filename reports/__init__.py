@@ -29,15 +29,10 @@ def markdown_path(run_dir: Path, track: str = "default") -> Path:
 def write_report(run_dir: Path, pairs: list[tuple[str, str]] | None = None) -> Path:
     """Write the HTML report and the Markdown summary of each track of a run; returns the
     default track's HTML path."""
-    import pandas as pd
-
     from physground.reports import html, markdown
-    from physground.reports.content import build, result_tracks
+    from physground.reports.content import build, result_tracks_of
 
-    results = Path(run_dir) / "results.parquet"
-    tracks = result_tracks(pd.read_parquet(results, columns=None)) if results.exists() \
-        else ["default"]
-    for track in tracks:
+    for track in result_tracks_of(Path(run_dir)):
         if track == "default":
             continue
         content = build(Path(run_dir), pairs=pairs, track=track)

@@ -44,6 +44,17 @@ class ReportContent:
         return str(self.run["suite"]["name"])
 
     @property
+    def tracks_note(self) -> str:
+        """'' unless the run has other tracks: where their separate reports are."""
+        tracks = [t for t in result_tracks_of(self.run_dir) if t != self.track]
+        if not tracks:
+            return ""
+        where = ", ".join(f"{t}: report/{t}/" if t != "default" else "default: report/"
+                          for t in tracks)
+        return ("This run also scored other evaluation tracks, reported apart and never "
+                f"mixed with this one ({where}).")
+
+    @property
     def track_note(self) -> str:
         """'' on the default track; a title suffix saying what the other track gives."""
         return "" if self.track == "default" else \
@@ -56,6 +67,18 @@ def result_tracks(results: pd.DataFrame) -> list[str]:
         return ["default"]
     present = set(results["track"].astype(str))
     return sorted(present, key=lambda t: (t != "default", t))
+
+
+def result_tracks_of(run_dir: Path) -> list[str]:
+    """The tracks present in a run's results table."""
+    path = Path(run_dir) / "results.parquet"
+    if not path.exists():
+        return ["default"]
+    import pyarrow.parquet as pq
+
+    if "track" not in pq.read_schema(path).names:
+        return ["default"]
+    return result_tracks(pd.read_parquet(path, columns=["track"]))
 
 
 def load_run(run_dir: Path, track: str = "default") -> tuple[dict[str, Any], pd.DataFrame]:

@@ -94,6 +94,7 @@ def test_conditioned_track_is_scored_and_reported_apart(tmp_path):
     default_md = (run_dir / "report" / "report.md").read_text()
     conditioned_md = (run_dir / "report" / "conditioned" / "report.md").read_text()
     assert "conditioned track" in conditioned_md and "conditioned track" not in default_md
+    assert "report/conditioned/" in default_md  # the default report points to the other
     from physground.reports.content import load_run
 
     _, default_rows = load_run(run_dir)
