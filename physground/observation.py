@@ -26,6 +26,8 @@ tries is scored as a failure of that rollout, with the reason, instead of silent
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,13 +290,15 @@ def load_observation(path: Path) -> Observation:
     """Read an observation written by `save_observation` (no pickles; sizes checked)."""
     path = Path(path)
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise ValidationError(f"{path}: not a readable observation npz ({err})") from None
-    with data:
-        if "format" not in data.files or str(data["format"]) != _FORMAT:
-            raise ValidationError(f"{path}: array 'format' is missing or not '{_FORMAT}'")
-        arrays = {k: data[k] for k in data.files}
+    if "format" not in arrays or str(arrays["format"]) != _FORMAT:
+        raise ValidationError(f"{path}: array 'format' is missing or not '{_FORMAT}'")
+    for key in ("scenario", "dt", "context", "track"):
+        if key not in arrays or np.ndim(arrays[key]) != 0:
+            raise ValidationError(f"{path}: array '{key}' is missing or not a scalar")
     states: dict[str, np.ndarray] = {}
     static: dict[str, np.ndarray] = {}
     conditioning: dict[str, float] = {}
@@ -305,18 +309,24 @@ def load_observation(path: Path) -> Observation:
             conditioning[key[14:]] = float(value)
         elif not key.startswith("camera__") and key not in _RESERVED:
             states[key] = value
-    camera = None
-    if "camera__intrinsics" in arrays:
-        width, height = (int(v) for v in arrays["camera__size"])
-        camera = Camera(intrinsics=arrays["camera__intrinsics"],
-                        extrinsics=arrays["camera__extrinsics"], width=width, height=height)
     scenario = str(arrays["scenario"])
-    return Observation(
-        scenario=scenario, dt=float(arrays["dt"]), context=int(arrays["context"]),
-        states={k: _read_only(v) for k, v in states.items()},
-        frames=_read_only(arrays["frames"]) if "frames" in arrays else None,
-        masks=_read_only(arrays["masks"]) if "masks" in arrays else None,
-        camera=camera, static=GivenStatics(static, scenario=scenario),
-        track=str(arrays["track"]), conditioning=conditioning,
-    )
+    try:
+        camera = None
+        if "camera__intrinsics" in arrays:
+            if np.shape(arrays.get("camera__size", np.zeros(0))) != (2,):
+                raise ValidationError("array 'camera__size' must be [width, height]")
+            width, height = (int(v) for v in arrays["camera__size"])
+            camera = Camera(intrinsics=arrays["camera__intrinsics"],
+                            extrinsics=arrays.get("camera__extrinsics", np.zeros(0)),
+                            width=width, height=height)
+        return Observation(
+            scenario=scenario, dt=float(arrays["dt"]), context=int(arrays["context"]),
+            states={k: _read_only(v) for k, v in states.items()},
+            frames=_read_only(arrays["frames"]) if "frames" in arrays else None,
+            masks=_read_only(arrays["masks"]) if "masks" in arrays else None,
+            camera=camera, static=GivenStatics(static, scenario=scenario),
+            track=str(arrays["track"]), conditioning=conditioning,
+        )
+    except ValidationError as err:
+        raise ValidationError(f"{path}: {err}") from None
 

@@ -269,3 +269,23 @@ def test_observe_refuses_unregistered_scenarios_and_bad_tracks(projectile_ood):
         observe(dataclasses.replace(projectile_ood, scenario="rigid/unknown"), 4)
     with pytest.raises(ValidationError, match="context"):
         projectile_ood.context(projectile_ood.num_frames)
+
+
+def test_broken_observation_files_are_named(projectile_ood, tmp_path):
+    obs = projectile_ood.context(4)
+    good = tmp_path / "good.npz"
+    save_observation(good, obs)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(good.read_bytes()[:100])
+    with pytest.raises(ValidationError, match="cut.npz"):
+        load_observation(cut)
+    arrays = observation_arrays(obs)
+    for name, change in (("dt", lambda a: a.pop("dt")),
+                         ("context", lambda a: a.update(context=np.int64(5))),
+                         ("format", lambda a: a.update(format=np.array("pickle")))):
+        broken = dict(arrays)
+        change(broken)
+        path = tmp_path / f"no_{name}.npz"
+        np.savez(path, **broken)
+        with pytest.raises(ValidationError, match=f"no_{name}.npz"):
+            load_observation(path)
