@@ -12,7 +12,12 @@ Context layout (written by `export_context`)::
         context_frames, frames_to_generate, image_height, image_width, prediction_file
     CONTEXT_DIR/<scenario>/<split>/<rollout>/frame_000.png ...   the context frames
     CONTEXT_DIR/<scenario>/<split>/<rollout>/context.gif         an animation, for viewing
-    CONTEXT_DIR/<scenario>/<split>/<rollout>/context.npz         context states (SI units)
+    CONTEXT_DIR/<scenario>/<split>/<rollout>/context.npz         the observation, exactly
+        what our own models are given (`physground.observation.save_observation`): dt,
+        context, track, the context states under their names (SI units, world
+        coordinates), frames, masks, camera__intrinsics/extrinsics/size and
+        static__<name> for the statics the scenario declares given. Never the
+        parameters, the simulator's meta, a latent static or a frame after the context.
 
 Prediction layout (read by `ExternalTask`)::
 
@@ -425,6 +430,7 @@ def export_context(suite: Any, root: Path, out: Path, *, progress: bool = True) 
     import imageio.v3 as iio
 
     from physground.benchmarks.runner import dataset_spec
+    from physground.observation import save_observation
     from physground.storage import generate_dataset
 
     out = Path(out)
@@ -448,7 +454,7 @@ def export_context(suite: Any, root: Path, out: Path, *, progress: bool = True) 
                     "fps": fps, "dt": truth.dt, "context_frames": entry.context,
                     "frames_to_generate": entry.horizon,
                     "image_height": None, "image_width": None,
-                    "states": {k: list(np.shape(v)[1:]) for k, v in truth.states.items()},
+                    "states": {k: list(np.shape(v)[1:]) for k, v in context.states.items()},
                     "prediction_file": f"{folder_name(entry.name)}/{split}/{truth.seed}.npz",
                 }
                 if context.frames is not None:
@@ -457,11 +463,7 @@ def export_context(suite: Any, root: Path, out: Path, *, progress: bool = True) 
                         iio.imwrite(folder / f"frame_{i:03d}.png", frame)
                     iio.imwrite(folder / "context.gif", context.frames,
                                 duration=1000.0 * truth.dt, loop=0)
-                statics = {f"static__{k}": np.asarray(v) for k, v in truth.static.items()
-                           if np.asarray(v).dtype != object}
-                np.savez_compressed(folder / "context.npz", dt=np.float64(truth.dt),
-                                    **{k: np.asarray(v) for k, v in context.states.items()},
-                                    **statics)
+                save_observation(folder / "context.npz", context)
                 write_json_atomic(folder / "prompt.json", prompt)
                 entries.append(prompt)
     if not entries:

@@ -127,7 +127,8 @@ def _evaluate(model: Any, rollouts: list, spec: HeadlineScenario, metrics: list[
 
     preds, start = [], time.perf_counter()
     for r in rollouts:
-        preds.append(model.predict(r.context(spec.context), spec.horizon))
+        preds.append(model.predict(r.context(spec.context), spec.horizon)
+                     .bind(r, context=spec.context, horizon=spec.horizon))
     seconds = (time.perf_counter() - start) / len(rollouts)
     truths = [r.time_slice(0, spec.context + spec.horizon) for r in rollouts]
     table = evaluate_batch(truths, preds, metrics)

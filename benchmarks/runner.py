@@ -51,12 +51,37 @@ DEFAULT_ROOT = Path("physground-runs")
 
 
 def run_directory(suite: Suite, root: Path, device: str) -> Path:
-    """Deterministic run location from the suite config (never from the clock)."""
+    """Deterministic run location from everything that determines the results (never from
+    the clock): the suite config, device, library versions and `run_provenance`."""
     from physground.provenance import library_versions
 
     digest = content_hash({"suite": suite.config_hash(), "device": device,
-                           "versions": library_versions()})[:12]
+                           "versions": library_versions(),
+                           "provenance": run_provenance(suite)})[:12]
     return Path(root) / "runs" / f"{suite.name}-{digest}"
+
+
+def run_provenance(suite: Suite) -> dict[str, Any]:
+    """What besides the suite text changes a run's results, resolved: the suite's version,
+    the metric list of each scenario (``metrics = "auto"`` resolved against the installed
+    metrics), each scenario's version and observation declaration, and the installed
+    plugins with their versions. Part of the run hash and of ``run.json``."""
+    from physground.observation import observation_spec
+    from physground.provenance import plugin_versions
+    from physground.scenario import scenario_class
+
+    scenarios = {}
+    for entry in suite.scenarios:
+        spec = observation_spec(entry.name)
+        scenarios[entry.name] = {
+            "version": scenario_class(entry.name).version,
+            "metrics": list(metrics_for(suite, entry.name, entry)),
+            "observation": {"given_static": sorted(spec.given_static),
+                            "latent_static": sorted(spec.latent_static),
+                            "latent_params": sorted(spec.latent_params)},
+        }
+    return {"suite_version": suite.version, "tracks": list(suite.tracks),
+            "scenarios": scenarios, "plugins": plugin_versions()}
 
 
 def metrics_for(suite: Suite, scenario: str, entry: ScenarioEntry | None = None
@@ -179,6 +204,7 @@ def run_suite(
     (run_dir / "tasks").mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
         "suite": asdict(suite), "suite_hash": suite.config_hash(), "device": device,
+        "provenance": run_provenance(suite),
         "executor": executor_name, "environment": environment(),
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -214,7 +240,8 @@ def run_suite(
     save_sources(run_dir, sources)  # remembered once all of their tasks succeeded
     results = collect_results(run_dir, tasks)
     settings = {"suite": record["suite"], "suite_hash": record["suite_hash"],
-                "device": device, "environment": record["environment"]}
+                "device": device, "environment": record["environment"],
+                "provenance": record["provenance"]}
     write_atomic(run_dir / "results.parquet",
                  lambda tmp: write_results_parquet(results, tmp, settings))
     write_atomic(run_dir / "results.csv", lambda tmp: results.to_csv(tmp, index=False))
@@ -353,7 +380,8 @@ def plan_tasks(
     only: Sequence[str] | None = None,
     external: Iterable[Any] = (),
 ) -> list[Any]:
-    """One evaluation task per (scenario, split, model), then one per external source."""
+    """One evaluation task per (scenario, split, track, model), then one per external
+    source (external predictions are made from the exported default-track observation)."""
     from physground.benchmarks.external import ExternalTask
 
     tasks: list[Any] = []
@@ -367,16 +395,17 @@ def plan_tasks(
                           dataset_hash=dataset_hash, context=entry.context,
                           horizon=entry.horizon, metrics=metrics,
                           samples_dir=str(run_dir / "samples"))
-            for model in suite_models(suite, entry, only):
-                outcome = trained.get((i, model), {})
-                checkpoint = outcome.get("checkpoint")
-                tasks.append(EvalTask(
-                    model=model, checkpoint=checkpoint, device=device,
-                    checkpoint_hash=checkpoint_digest(checkpoint) if checkpoint else None,
-                    failure=outcome.get("failure"),
-                    **{**common, "metrics": metrics_for_modalities(
-                        metrics, model_modalities(model))},
-                ))
+            for track in suite.tracks:
+                for model in suite_models(suite, entry, only):
+                    outcome = trained.get((i, model), {})
+                    checkpoint = outcome.get("checkpoint")
+                    tasks.append(EvalTask(
+                        model=model, checkpoint=checkpoint, device=device, track=track,
+                        checkpoint_hash=checkpoint_digest(checkpoint) if checkpoint else None,
+                        failure=outcome.get("failure"),
+                        **{**common, "metrics": metrics_for_modalities(
+                            metrics, model_modalities(model))},
+                    ))
             for source in external:
                 modalities = source.modalities(entry.name, split)
                 tasks.append(ExternalTask(source=source.describe(), **{

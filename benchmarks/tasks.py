@@ -6,9 +6,11 @@ the local process pool and Ray run the same task objects (`physground.benchmarks
 - `GenerateTask`: one ground-truth dataset (scenario, split); cached by content hash and
   resumable (`physground.storage.generate_dataset`).
 - `TrainTask`: one trainable model on one scenario's train split; returns the checkpoint.
-- `EvalTask`: one (model, scenario, split): the model predicts every rollout of the dataset
-  from its first ``context`` frames, the predictions are scored in one batch
-  (`physground.metrics.evaluate.evaluate_batch`) and returned as tidy rows.
+- `EvalTask`: one (model, scenario, split, track): the model predicts every rollout of the
+  dataset from the `Observation` of its first ``context`` frames (on the default track, or
+  the conditioned one when the suite opts in), the predictions are scored in one batch
+  (`physground.metrics.evaluate.evaluate_batch`) and returned as tidy rows carrying the
+  track. Anchors (the reference re-simulation) take the privileged `Anchor.anchor` path.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ from physground.provenance import content_hash
 from physground.rollout import Prediction, Rollout
 from physground.storage import Dataset
 
-RESULT_COLUMNS = ["model", "scenario", "split", "rollout", "metric", "horizon", "value",
-                  "failure"]
-RESULT_DTYPES = {"model": "object", "scenario": "object", "split": "object",
+RESULT_COLUMNS = ["model", "track", "scenario", "split", "rollout", "metric", "horizon",
+                  "value", "failure"]
+RESULT_DTYPES = {"model": "object", "track": "object", "scenario": "object", "split": "object",
                  "rollout": "int64", "metric": "object", "horizon": "int64",
                  "value": "float64", "failure": "object"}
 
@@ -137,16 +139,20 @@ class EvalTask:
     failure: str | None = None  # why the model could not be trained: every rollout fails
     device: str = "cpu"
     samples_dir: str | None = None  # where to save rollout 0's truth and prediction
+    track: str = "default"  # "conditioned": latent parameters are given (a separate track)
 
     def key(self) -> str:
         """Stable identity of the task; finished tasks are stored under it."""
         data = asdict(self)
         for location in ("samples_dir", "dataset", "checkpoint"):
             data.pop(location)
+        if data["track"] == "default":  # keys of default-track tasks stay as they were
+            data.pop("track")
         return content_hash(data)[:16]
 
     def label(self) -> str:
-        return f"{self.model} on {self.scenario} {self.split}"
+        track = "" if self.track == "default" else f" [{self.track}]"
+        return f"{self.model} on {self.scenario} {self.split}{track}"
 
     def run(self) -> pd.DataFrame:
         truths = Dataset(Path(self.dataset)).rollouts()
@@ -156,14 +162,17 @@ class EvalTask:
                            for t in truths]
         else:
             model = load_model(self.model, self.checkpoint, self.device)
-            predictions = [predict_safely(model, self.model, t, self.context, self.horizon)
-                           for t in truths]
-        return score(self.model, truths, predictions, self.metrics, self.samples_dir)
+            predictions = [predict_safely(model, self.model, t, self.context, self.horizon,
+                                          track=self.track) for t in truths]
+        return score(self.model, truths, predictions, self.metrics,
+                     self.samples_dir if self.track == "default" else None, track=self.track)
 
 
 def score(model: str, truths: list[Rollout], predictions: list[Prediction],
-          metrics: tuple[str, ...], samples_dir: str | None) -> pd.DataFrame:
-    """Tidy result rows of ``model``'s predictions; saves rollout 0 as a sample."""
+          metrics: tuple[str, ...], samples_dir: str | None, *,
+          track: str = "default") -> pd.DataFrame:
+    """Tidy result rows of ``model``'s predictions on ``track``; saves rollout 0 as a
+    sample."""
     from physground.metrics.evaluate import evaluate_batch
 
     if samples_dir is not None and truths:
@@ -173,6 +182,7 @@ def score(model: str, truths: list[Rollout], predictions: list[Prediction],
     table = evaluate_batch(truths, predictions, list(metrics))
     frame = pd.DataFrame({
         "model": model,
+        "track": track,
         "scenario": table["scenario"].astype(str).to_numpy(),
         "split": table["split"].astype(str).to_numpy(),
         "rollout": table["seed"].to_numpy(dtype=np.int64),
@@ -199,15 +209,25 @@ def load_model(name: str, checkpoint: str | None, device: str) -> Any:
 
 
 def predict_safely(
-    model: Any, name: str, truth: Rollout, context: int, horizon: int
+    model: Any, name: str, truth: Rollout, context: int, horizon: int, *,
+    track: str = "default",
 ) -> Prediction:
-    """The model's prediction, or a failed Prediction recording why it could not predict.
+    """The model's prediction from the observation of ``truth``'s first ``context`` frames,
+    bound to ``truth``; or a failed Prediction recording why it could not predict.
 
-    Input errors, numerical errors and runtime errors of a model are scored as failures of
-    that rollout (never dropped); programming errors (TypeError, AttributeError ...) raise.
+    A model sees only `Rollout.context` (an `Observation` on ``track``); an `Anchor` (the
+    reference re-simulation) is called on the truth itself, the one privileged path.
+    Input errors (reading a latent parameter included), numerical errors and runtime errors
+    of a model are scored as failures of that rollout (never dropped); programming errors
+    (TypeError, AttributeError ...) raise.
     """
+    from physground.world_model import Anchor
+
     try:
-        return model.predict(truth.context(context), horizon)
+        if isinstance(model, Anchor):
+            return model.anchor(truth, context, horizon)
+        prediction = model.predict(truth.context(context, track=track), horizon)
+        return prediction.bind(truth, context=context, horizon=horizon)
     except PhysgroundError as err:
         reason = str(err)
     except (RuntimeError, ValueError, FloatingPointError, ArithmeticError) as err:

@@ -26,6 +26,7 @@ from physground.learned.checkpoint import (
     read_checkpoint_record,
     save_checkpoint,
 )
+from physground.observation import Observation
 from physground.rollout import Rollout
 from physground.world_model import Modality
 
@@ -74,13 +75,17 @@ class Windows:
     """Training windows: tensors with a leading window axis plus per-window extras.
 
     ``tensors`` are indexed by window; ``rows`` maps each window to its rollout in the
-    batched static description ``static`` (any object with ``index(rows)``)."""
+    batched static description ``static`` (any object with ``index(rows)``): what the model
+    sees, the given statics only. ``loss_static`` (same rows) is the training rollouts'
+    full description for the loss terms, which may use true masses and gravity (labels);
+    None: the losses use ``static``."""
 
     tensors: dict[str, torch.Tensor]
     rows: torch.Tensor
     static: Any
     dt: float
     info: dict[str, Any] = field(default_factory=dict)
+    loss_static: Any = None
 
     def __len__(self) -> int:
         return int(self.rows.shape[0])
@@ -89,6 +94,8 @@ class Windows:
         index = index.to(self.rows.device)
         out: dict[str, Any] = {k: v[index] for k, v in self.tensors.items()}
         out["static"] = self.static.index(self.rows[index]) if self.static is not None else None
+        out["loss_static"] = (self.loss_static.index(self.rows[index])
+                              if self.loss_static is not None else out["static"])
         out["dt"] = self.dt
         out["rows"] = self.rows[index]
         out.update(self.info)
@@ -145,8 +152,8 @@ class LearnedModel(abc.ABC):
         """Loss terms on a batch: ``data`` plus each physics term named in ``terms``."""
 
     @abc.abstractmethod
-    def predict(self, context: Rollout, horizon: int) -> Any:
-        """`Prediction` for frames [len(context), len(context) + horizon)."""
+    def predict(self, context: Observation, horizon: int) -> Any:
+        """`Prediction` for the ``horizon`` frames after the observation ``context``."""
 
     # ------------------------------------------------------------------ shared
 

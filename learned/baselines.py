@@ -11,7 +11,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from physground.rollout import Prediction, Rollout
+from physground.observation import Observation
+from physground.rollout import Prediction
 from physground.world_model import Modality
 
 # State names that are positions, and the velocity each one's time derivative is stored in.
@@ -28,9 +29,9 @@ class BaselineCopyLast:
     name: ClassVar[str] = "copy-last"
     modalities: ClassVar[frozenset[Modality]] = frozenset({"state", "pixels"})
 
-    def predict(self, context: Rollout, horizon: int) -> Prediction:
-        return Prediction.for_rollout(
-            context, model=self.name, context=context.num_frames, horizon=horizon,
+    def predict(self, context: Observation, horizon: int) -> Prediction:
+        return Prediction.for_observation(
+            context, model=self.name, horizon=horizon,
             states={k: _repeat_last(v, horizon) for k, v in context.states.items()},
             frames=None if context.frames is None else _repeat_last(context.frames, horizon),
             masks=None if context.masks is None else _repeat_last(context.masks, horizon),
@@ -43,7 +44,7 @@ class BaselineConstantVelocity:
     name: ClassVar[str] = "constant-velocity"
     modalities: ClassVar[frozenset[Modality]] = frozenset({"state", "pixels"})
 
-    def predict(self, context: Rollout, horizon: int) -> Prediction:
+    def predict(self, context: Observation, horizon: int) -> Prediction:
         states = {k: _repeat_last(v, horizon) for k, v in context.states.items()}
         steps = np.arange(1, horizon + 1, dtype=np.float64)
         for pos_name, vel_name in POSITION_VELOCITY.items():
@@ -55,8 +56,8 @@ class BaselineConstantVelocity:
             states[pos_name] = pos[-1] + steps.reshape(shape) * context.dt * velocity
             if vel_name in context.states:
                 states[vel_name] = np.repeat(velocity[None], horizon, axis=0)
-        return Prediction.for_rollout(
-            context, model=self.name, context=context.num_frames, horizon=horizon,
+        return Prediction.for_observation(
+            context, model=self.name, horizon=horizon,
             states=states,
             frames=None if context.frames is None else _repeat_last(context.frames, horizon),
             masks=None if context.masks is None else _repeat_last(context.masks, horizon),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from physground.errors import ValidationError
 from physground.learned.configuration_state_gnn import StateGNNConfig
@@ -14,7 +15,9 @@ class HybridConfig:
 
     ``coarse_substeps``: substeps per frame of the explicit step (the ground truth uses more,
     e.g. 80); the remaining fields configure the correction network as in `StateGNNConfig`
-    (``node_in``/``edge_in``/``dim`` are inferred from data).
+    (``node_in``/``edge_in``/``dim`` are inferred from data). ``nominal``: the training
+    set's mean cloth physics the coarse step runs with (fitted in ``prepare``; the model
+    never sees a scene's own parameters).
     """
 
     coarse_substeps: int = 40
@@ -24,9 +27,11 @@ class HybridConfig:
     connect_radius: float = 0.0
     all_pairs_max: int = 32
     clearance_clip: float = 2.0
+    gravity_frames: int = 6
     node_in: int = 0
     edge_in: int = 0
     dim: int = 0
+    nominal: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.coarse_substeps < 1:
@@ -39,6 +44,7 @@ class HybridConfig:
         return StateGNNConfig(
             history=self.history, hidden=self.hidden, layers=self.layers,
             connect_radius=self.connect_radius, all_pairs_max=self.all_pairs_max,
-            clearance_clip=self.clearance_clip, node_in=self.node_in, edge_in=self.edge_in,
+            clearance_clip=self.clearance_clip, gravity_frames=self.gravity_frames,
+            node_in=self.node_in, edge_in=self.edge_in,
             dim=self.dim,
         )

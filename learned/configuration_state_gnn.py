@@ -15,8 +15,10 @@ class StateGNNConfig:
     message-passing steps; ``connect_radius``: proximity-edge cutoff in m (0: automatic,
     the SPH smoothing length for particles, all pairs for up to ``all_pairs_max`` bodies
     without a mesh, none otherwise); ``clearance_clip``: ground clearance feature is
-    clipped at this height (m). ``node_in``/``edge_in``/``dim`` are inferred from data when
-    the model is first prepared (0 until then) and stored in checkpoints.
+    clipped at this height (m); ``gravity_frames``: the last frames the gravity feature is
+    inferred from (median acceleration of the free entities, `infer_gravity`: gravity is
+    latent, never read from the statics). ``node_in``/``edge_in``/``dim`` are inferred
+    from data when the model is first prepared (0 until then) and stored in checkpoints.
     """
 
     history: int = 3
@@ -25,6 +27,7 @@ class StateGNNConfig:
     connect_radius: float = 0.0
     all_pairs_max: int = 32
     clearance_clip: float = 2.0
+    gravity_frames: int = 6
     node_in: int = 0
     edge_in: int = 0
     dim: int = 0
@@ -37,6 +40,9 @@ class StateGNNConfig:
                 f"state-gnn hidden = {self.hidden}, layers = {self.layers}: expected "
                 "hidden >= 1 and layers >= 0"
             )
+        if self.gravity_frames < 2:
+            raise ValidationError(f"state-gnn gravity_frames = {self.gravity_frames}, "
+                                  "expected >= 2 (an acceleration needs two frames)")
         if self.connect_radius < 0 or self.clearance_clip <= 0:
             raise ValidationError(
                 f"state-gnn connect_radius = {self.connect_radius} m must be >= 0 and "

@@ -7,6 +7,11 @@ pair (rigid ``pos``/``vel``, cloth and SPH ``x``/``v``), plus the static descrip
 `EntityStatic`: per-entity mass (kg), radius (m) and pinned flag, gravity (m/s^2), the
 ground height (m), mesh edges with rest lengths (m), and SPH smoothing length (m) and rest
 density (kg/m^d). Aliases for static names are resolved here, once.
+
+A model builds its inputs from `Observation`s (at prediction) or from training rollouts
+seen as observations (`physground.observation.observe`), so only given statics enter;
+gravity, latent everywhere, is inferred from the observed motion (`infer_gravity`). Losses
+may use the training rollouts' full statics (true masses and gravity): they are labels.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ import numpy as np
 import torch
 
 from physground.errors import ValidationError
-from physground.rollout import Rollout
 
 # State name of each position and of its time derivative.
 POSITION_VELOCITY = (("pos", "vel"), ("x", "v"))
@@ -38,7 +42,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-def state_keys(rollout: Rollout) -> tuple[str, str | None]:
+def state_keys(rollout: Any) -> tuple[str, str | None]:
     """(position name, velocity name or None) of a rollout's entity states."""
     for pos, vel in POSITION_VELOCITY:
         if pos in rollout.states:
@@ -49,7 +53,7 @@ def state_keys(rollout: Rollout) -> tuple[str, str | None]:
     )
 
 
-def _static(rollout: Rollout, key: str) -> Any:
+def _static(rollout: Any, key: str) -> Any:
     for name in _ALIASES[key]:
         if name in rollout.static:
             return rollout.static[name]
@@ -99,6 +103,10 @@ class EntityStatic:
         fallback[..., -1] = 1.0
         return torch.where(norm > 0, -g / norm.clamp_min(1e-12), fallback)
 
+    def with_gravity(self, gravity: torch.Tensor) -> EntityStatic:
+        """The same systems with gravity [B,d] (e.g. inferred from the context) instead."""
+        return replace(self, gravity=gravity.to(self.mass))
+
     def to(self, device: str | torch.device) -> EntityStatic:
         return replace(self, **{f.name: None if getattr(self, f.name) is None
                                 else getattr(self, f.name).to(device) for f in fields(self)})
@@ -124,16 +132,31 @@ def _per_entity(value: Any, n: int, default: float, what: str) -> np.ndarray:
     return arr
 
 
-def _gravity(rollout: Rollout, d: int) -> np.ndarray:
+def _gravity(rollout: Any, d: int) -> np.ndarray:
+    """The static gravity vector (zero where it is not visible, e.g. in an observation)."""
     value = _static(rollout, "gravity")
     if value is not None and np.size(value) == d:
         return np.asarray(value, dtype=np.float64).reshape(d)
     g = np.zeros(d)
     if value is not None and np.size(value) == 1:
         g[-1] = -abs(float(np.asarray(value).reshape(())))
-    elif "gravity" in rollout.params:
-        g[-1] = -abs(float(rollout.params["gravity"]))
     return g
+
+
+def infer_gravity(v: torch.Tensor, dt: float, pinned: torch.Tensor, frames: int
+                  ) -> torch.Tensor:
+    """Gravity [d] (m/s^2) inferred from observed velocities v [T,N,d]: the component-wise
+    median of the accelerations (v[t+1] - v[t]) / dt of the unpinned entities over the last
+    ``frames`` frames. Exact for bodies in free flight and robust to the minority that is
+    in contact at any time; supported or resting systems give ~0 (then `EntityStatic.up`
+    falls back to the last axis). Zero with fewer than two frames."""
+    v = v[-frames:]
+    if v.shape[0] < 2:
+        return torch.zeros(v.shape[-1], dtype=v.dtype, device=v.device)
+    accel = (v[1:] - v[:-1]) / dt
+    free = ~pinned.to(torch.bool)
+    samples = accel[:, free] if bool(free.any()) else accel
+    return samples.reshape(-1, v.shape[-1]).median(dim=0).values
 
 
 def _pinned(value: Any, n: int) -> np.ndarray:
@@ -149,8 +172,10 @@ def _pinned(value: Any, n: int) -> np.ndarray:
     return mask
 
 
-def entity_static(rollouts: Sequence[Rollout], device: str = "cpu") -> EntityStatic:
-    """Batch the static description of rollouts of one scenario (same entity count)."""
+def entity_static(rollouts: Sequence[Any], device: str = "cpu") -> EntityStatic:
+    """Batch the static description of rollouts or observations of one scenario (same
+    entity count); what a source does not show takes a neutral default (unit mass, zero
+    radius and gravity, no ground)."""
     if not rollouts:
         raise ValidationError("entity_static needs at least one rollout")
     pos_key, _ = state_keys(rollouts[0])
@@ -182,14 +207,14 @@ def entity_static(rollouts: Sequence[Rollout], device: str = "cpu") -> EntitySta
             if edges is None:
                 edges = e
             elif not np.array_equal(edges, e):
-                raise ValidationError(f"{r.scenario} seed {r.seed}: mesh edges differ within "
+                raise ValidationError(f"{r.scenario}: mesh edges differ within "
                                       "the batch; batch rollouts of one mesh")
             rest = _static(r, "rest_length")
             cols["rest"].append(np.asarray(rest, dtype=np.float64).reshape(-1) if rest is not None
                                 else _rest_from_positions(np.asarray(r.states[pos_key][0]), e))
 
     def t(values: Any, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(values), dtype=dtype, device=device)
+        return torch.as_tensor(np.array(values), dtype=dtype, device=device)
 
     return EntityStatic(
         mass=t(cols["mass"]), radius=t(cols["radius"]), pinned=t(cols["pinned"], torch.bool),
@@ -205,13 +230,13 @@ def _rest_from_positions(x0: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def entity_states(
-    rollout: Rollout, device: str = "cpu", dtype: torch.dtype = torch.float32
+    rollout: Any, device: str = "cpu", dtype: torch.dtype = torch.float32
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Positions and velocities [T,N,d]; velocities by finite differences when not stored."""
     pos_key, vel_key = state_keys(rollout)
-    x = torch.as_tensor(np.asarray(rollout.states[pos_key]), device=device).to(dtype)
+    x = torch.as_tensor(np.array(rollout.states[pos_key]), device=device).to(dtype)
     if vel_key is not None:
-        v = torch.as_tensor(np.asarray(rollout.states[vel_key]), device=device).to(dtype)
+        v = torch.as_tensor(np.array(rollout.states[vel_key]), device=device).to(dtype)
     else:
         v = torch.zeros_like(x)
         if x.shape[0] > 1:

@@ -10,6 +10,11 @@ correction acceleration c:
     (x_s, v_s) = S_coarse(x_t, v_t),   v_{t+1} = v_s + c dt,   x_{t+1} = x_s + c dt^2 / 2
 
 so the model is trained to close the gap between the coarse and the fine discretization.
+The model sees only the `Observation` (mesh, pins, sphere, ground; no parameters), so the
+simulator runs with the training set's *nominal* physics (mean stiffness, damping, mass,
+wind, gravity, friction, drag: `nominal_cloth_physics`, fitted once in ``prepare`` and
+stored in the config and checkpoint), in training and prediction alike, and the correction
+also learns the gap between the nominal and each scene's own (latent) physics.
 Gradients of a multi-step loss flow through the Warp tape into earlier corrections.
 """
 
@@ -41,21 +46,31 @@ class ModelHybridCloth(ModelStateGNN):
     def gnn_config(self) -> StateGNNConfig:
         return self.config.gnn()
 
-    def _simulator(self, sources: Sequence[Rollout]) -> Any:
-        """Coarse differentiable cloth stepper for ``sources`` (cached per source list)."""
+    def _simulator(self, sources: Sequence[Any]) -> Any:
+        """Coarse differentiable cloth stepper with the nominal physics for ``sources``
+        (training rollouts, cached per list; or one observation, built per prediction)."""
         from physground.learned.teacher import TeacherWarpCloth
 
-        key = (id(sources), len(sources)) if len(sources) > 1 else \
-            (sources[0].scenario, sources[0].seed, sources[0].split)
+        if not sources[0].scenario.startswith("cloth/"):
+            raise ValidationError(f"hybrid-cloth needs cloth rollouts, got "
+                                  f"'{sources[0].scenario}'")
+        if not self.config.nominal:
+            raise ValidationError("hybrid-cloth has no nominal physics: prepare it on "
+                                  "training rollouts or load a checkpoint")
+
+        def build() -> Any:
+            return TeacherWarpCloth(sources, device=self.device,
+                                    substeps=self.config.coarse_substeps,
+                                    nominal=self.config.nominal)
+
+        if len(sources) == 1:
+            return build()
         cache = self.__dict__.setdefault("_sims", {})
+        key = (id(sources), len(sources))
         if key not in cache:
-            if not sources[0].scenario.startswith("cloth/"):
-                raise ValidationError(f"hybrid-cloth needs cloth rollouts, got "
-                                      f"'{sources[0].scenario}'")
             if len(cache) > 8:
                 cache.clear()
-            cache[key] = TeacherWarpCloth(sources, device=self.device,
-                                          substeps=self.config.coarse_substeps)
+            cache[key] = build()
         return cache[key]
 
     def _step(self, net: StateGNN, sim: Any, x: torch.Tensor, vhist: torch.Tensor,
@@ -84,12 +99,17 @@ class ModelHybridCloth(ModelStateGNN):
     def prepare(self, rollouts: Sequence[Rollout]) -> None:
         if self.module is not None:
             return
+        from physground.learned.teacher import nominal_cloth_physics
+
+        if not rollouts or not rollouts[0].scenario.startswith("cloth/"):
+            raise ValidationError("hybrid-cloth needs cloth training rollouts")
+        self.config = replace(self.config, nominal=nominal_cloth_physics(rollouts))
         windows = self._windows(rollouts, unroll=1, fitted=False)
         x, vhist, static = windows.tensors["x"], windows.tensors["vhist"], windows.static
         d = x.shape[-1]
         rows = windows.rows
         sub = torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[:64]
-        st = static.index(rows[sub])
+        st = static.index(rows[sub]).with_gravity(windows.tensors["gravity"][sub])
         sim = self._simulator(windows.info["rollouts"])
         with torch.no_grad():
             xs, vs = sim(x[sub], vhist[sub][:, -1], rows[sub])

@@ -1,7 +1,9 @@
 """`state-gnn`: an encode-process-decode graph network over entities (GNS / MeshGraphNets).
 
 One design serves rigid bodies, cloth nodes and SPH particles. Nodes carry the last
-``history`` velocities, ground clearance, mass, radius, a pinned flag and gravity; edges
+``history`` velocities, ground clearance, mass, radius, a pinned flag and gravity (the
+given statics of the `Observation`; unseen ones take neutral defaults, and gravity, which
+is latent, is inferred from the context's accelerations, `infer_gravity`); edges
 are the cloth mesh springs (relative position, distance, rest length, strain) plus
 proximity edges (SPH neighbours within the smoothing length, all pairs of a few bodies).
 The network predicts each entity's acceleration a [m/s^2]; one step integrates
@@ -29,9 +31,11 @@ from physground.learned.entities import (
     EntityStatic,
     entity_states,
     entity_static,
+    infer_gravity,
     quat_integrate,
     state_keys,
 )
+from physground.observation import Observation, observe
 from physground.rollout import Prediction, Rollout
 from physground.world_model import Modality
 
@@ -215,7 +219,7 @@ class ModelStateGNN(LearnedModel):
         d = x.shape[-1]
         rows = windows.rows
         sub = torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[:256]
-        st = static.index(rows[sub])
+        st = static.index(rows[sub]).with_gravity(windows.tensors["gravity"][sub])
         probe = StateGNN(replace(self.config, node_in=1, edge_in=1, dim=d))
         node = probe.node_features(x[sub], vhist[sub], st)
         self.config = replace(self.config, node_in=node.shape[-1],
@@ -247,28 +251,33 @@ class ModelStateGNN(LearnedModel):
         dts = {round(r.dt, 12) for r in rollouts}
         if len(dts) != 1:
             raise ValidationError(f"training rollouts mix frame intervals dt = {sorted(dts)} s")
-        K = self.config.history
-        xs, vhs, xts, vts, rows = [], [], [], [], []
+        K, G = self.config.history, self.config.gravity_frames
+        # the model's inputs come from the rollouts as a model observes them
+        static = entity_static([observe(r, r.num_frames) for r in rollouts], self.device)
+        xs, vhs, xts, vts, gs, rows = [], [], [], [], [], []
         for i, r in enumerate(rollouts):
             x, v = entity_states(r, self.device)
             T = x.shape[0]
             if unroll + 1 > T:
                 raise ValidationError(f"{r.scenario} rollouts have {T} frames; windows of "
                                       f"unroll {unroll} need at least {unroll + 1}")
+            pinned = static.pinned[i]
             for s in range(0, T - unroll):
                 xs.append(x[s])
                 vhs.append(_history(v, s, K))
+                gs.append(infer_gravity(v[: s + 1], float(r.dt), pinned, G))
                 xts.append(x[s + 1 : s + 1 + unroll])
                 vts.append(v[s + 1 : s + 1 + unroll])
                 rows.append(i)
-        static = entity_static(rollouts, self.device)
         laws = _laws(rollouts[0].scenario)
         return Windows(
             tensors={"x": torch.stack(xs), "vhist": torch.stack(vhs),
+                     "gravity": torch.stack(gs),
                      "x_target": torch.stack(xts), "v_target": torch.stack(vts)},
             rows=torch.as_tensor(rows, device=self.device), static=static,
             dt=float(rollouts[0].dt),
             info={"laws": laws, "scenario": rollouts[0].scenario, "rollouts": list(rollouts)},
+            loss_static=entity_static(rollouts, self.device),
         )
 
     def losses(self, batch: dict[str, Any], *, unroll_mode: str, terms: Sequence[str],
@@ -276,7 +285,7 @@ class ModelStateGNN(LearnedModel):
         from physground.learned import losses as L
 
         net = self.net
-        static: EntityStatic = batch["static"]
+        static: EntityStatic = batch["static"].with_gravity(batch["gravity"])
         horizon = batch["x_target"].shape[1]
         vhist = batch["vhist"]
         noise = float(options.get("input_noise", 0.0))
@@ -288,7 +297,7 @@ class ModelStateGNN(LearnedModel):
         out = {"data": L.entity_data_loss(x_pred, v_pred, batch["x_target"], batch["v_target"],
                                           scale=net.loss_scale, dt=batch["dt"])}
         state = L.EntityRollout(x=x_pred, v=v_pred, x0=batch["x"], v0=batch["vhist"][:, -1],
-                                static=static, dt=batch["dt"], rows=batch["rows"],
+                                static=batch["loss_static"], dt=batch["dt"], rows=batch["rows"],
                                 teacher=self._teacher(batch) if "teacher" in terms else None)
         for term in terms:
             if term == "data":
@@ -307,12 +316,14 @@ class ModelStateGNN(LearnedModel):
             self._teacher_key = key
         return self._teacher_obj
 
-    def predict(self, context: Rollout, horizon: int) -> Prediction:
+    def predict(self, context: Observation, horizon: int) -> Prediction:
         net = self.net
         net.eval()
         pos_key, vel_key = state_keys(context)
         x, v = entity_states(context, self.device)
         static = entity_static([context], self.device)
+        gravity = infer_gravity(v, context.dt, static.pinned[0], self.config.gravity_frames)
+        static = static.with_gravity(gravity[None])
         T = x.shape[0]
         vhist = _history(v, T - 1, self.config.history)
         with torch.no_grad():
@@ -329,8 +340,8 @@ class ModelStateGNN(LearnedModel):
         for name, value in context.states.items():  # anything else: held at its last value
             if name not in states:
                 states[name] = np.repeat(np.asarray(value)[-1:], horizon, axis=0)
-        return Prediction.for_rollout(context, model=self.name, context=T, horizon=horizon,
-                                      states=states)
+        return Prediction.for_observation(context, model=self.name, horizon=horizon,
+                                          states=states)
 
 
 def _laws(scenario: str) -> frozenset[str]:

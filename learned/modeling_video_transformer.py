@@ -11,6 +11,8 @@ to the context. `unroll_video` is the one rollout function of predict and traini
 
 Pixel physics losses act on the soft masks sigmoid(logit): the centroid accelerates at the
 projected gravity in free flight, and the mask area stays that of the last context frame.
+Prediction reads only the observation's frames and masks; the losses read the training
+rollouts' gravity and states (training labels, never a model input).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from torch.nn import functional as F
 from physground.errors import ValidationError
 from physground.learned.base import LearnedModel, Windows
 from physground.learned.configuration_video_transformer import VideoTransformerConfig
+from physground.observation import Observation
 from physground.rollout import Prediction, Rollout
 from physground.world_model import Modality
 
@@ -102,14 +105,14 @@ def unroll_video(net: VideoTransformer, video: torch.Tensor, horizon: int, *,
     return torch.stack(outs, dim=1)
 
 
-def video_tensor(rollout: Rollout) -> torch.Tensor:
-    """Frames and masks of a rendered rollout as float [T,4,H,W] in [0, 1]."""
+def video_tensor(rollout: Rollout | Observation) -> torch.Tensor:
+    """Frames and masks of a rendered rollout or observation as float [T,4,H,W] in [0, 1]."""
     if rollout.frames is None or rollout.masks is None:
         raise ValidationError(
-            f"{rollout.scenario} seed {rollout.seed} has no frames/masks; the video model "
+            f"{rollout.scenario} has no frames/masks; the video model "
             "needs rendered rollouts (ScenarioConfig render=True)"
         )
-    rgb = torch.as_tensor(np.asarray(rollout.frames)).float().permute(0, 3, 1, 2) / 255.0
+    rgb = torch.as_tensor(np.array(rollout.frames)).float().permute(0, 3, 1, 2) / 255.0
     mask = torch.as_tensor(np.asarray(rollout.masks) > 0).float()[:, None]
     return torch.cat([rgb, mask], dim=1)
 
@@ -220,7 +223,7 @@ class ModelVideoTransformer(LearnedModel):
                                                   dt=batch["dt"])
         return values
 
-    def predict(self, context: Rollout, horizon: int) -> Prediction:
+    def predict(self, context: Observation, horizon: int) -> Prediction:
         net = self.net
         net.eval()
         K = self.config.context
@@ -231,8 +234,8 @@ class ModelVideoTransformer(LearnedModel):
             out = unroll_video(net, video[None, -K:], horizon)[0]
         rgb = (out[:, :3].clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
         masks = (out[:, 3] > 0).to(torch.uint8)
-        return Prediction.for_rollout(
-            context, model=self.name, context=context.num_frames, horizon=horizon,
+        return Prediction.for_observation(
+            context, model=self.name, horizon=horizon,
             frames=rgb.cpu().numpy(), masks=masks.cpu().numpy(),
         )
 

@@ -86,30 +86,66 @@ class TeacherMuJoCo:
         return (torch.as_tensor(x_out).to(x), torch.as_tensor(v_out).to(v))
 
 
+# Cloth physics a model cannot see (latent statics, `ScenarioWarpCloth.latent_static`) that
+# the cloth step needs, besides the per-batch stiffness, damping, mass and wind.
+CLOTH_LATENT_STATIC = ("gravity", "air_drag", "friction", "shear_ratio", "bend_ratio")
+
+
+def nominal_cloth_physics(rollouts: Sequence[Rollout]) -> dict[str, Any]:
+    """The training set's average cloth physics, as JSON values: ``stiffness``,
+    ``damping``, ``mass`` (means of the parameters), ``wind`` [3] and the latent statics
+    of `CLOTH_LATENT_STATIC` (means). A model that cannot see a rollout's own physics (the
+    default track) steps the simulator with these and learns the remaining gap."""
+    def mean(values: Sequence[Any]) -> Any:
+        return np.mean(np.asarray(values, dtype=np.float64), axis=0).tolist()
+
+    out = {k: mean([r.params[k] for r in rollouts]) for k in ("stiffness", "damping", "mass")}
+    out["wind"] = mean([r.static["wind"] for r in rollouts])
+    out.update({k: mean([r.static[k] for r in rollouts]) for k in CLOTH_LATENT_STATIC})
+    return out
+
+
 class TeacherWarpCloth:
     """One frame of a Warp cloth scenario, differentiable through `ClothTorchStep`
-    (with the rollouts' own substeps, or ``substeps`` for a coarser step)."""
+    (with the rollouts' own substeps, or ``substeps`` for a coarser step).
+
+    With ``nominal`` physics (`nominal_cloth_physics`) the sources may be observations:
+    only their given statics (mesh, pins, sphere, ground) are read and every latent
+    quantity comes from ``nominal``; without it (the training teacher) each rollout's own
+    parameters and statics are used."""
 
     differentiable = True
 
-    def __init__(self, rollouts: Sequence[Rollout], device: str = "cpu",
-                 substeps: int | None = None) -> None:
+    def __init__(self, rollouts: Sequence[Any], device: str = "cpu",
+                 substeps: int | None = None, nominal: dict[str, Any] | None = None) -> None:
         from physground.simulators.warp.cloth import ClothTorchStep
 
-        self.steps = [ClothTorchStep(r.static, dt=r.dt, device=device,
-                                     substeps=substeps or int(r.meta["substeps"]))
-                      for r in rollouts]
-        self.params = torch.tensor(
-            [[r.params["stiffness"], r.params["damping"], r.params["mass"],
-              *np.asarray(r.static["wind"], dtype=np.float64)] for r in rollouts],
-            dtype=torch.float32,
-        )
+        if nominal is None:
+            statics = [dict(r.static) for r in rollouts]
+            rows = [[r.params["stiffness"], r.params["damping"], r.params["mass"],
+                     *np.asarray(r.static["wind"], dtype=np.float64)] for r in rollouts]
+            counts = [substeps or int(r.meta["substeps"]) for r in rollouts]
+        else:
+            if substeps is None:
+                raise ValidationError("a cloth step with nominal physics needs its substeps")
+            from physground.observation import observation_spec
+
+            given = observation_spec(rollouts[0].scenario).given_static
+            latent = {k: np.asarray(nominal[k]) for k in CLOTH_LATENT_STATIC}
+            statics = [{**{k: v for k, v in r.static.items() if k in given}, **latent}
+                       for r in rollouts]
+            rows = [[nominal["stiffness"], nominal["damping"], nominal["mass"],
+                     *nominal["wind"]]] * len(rollouts)
+            counts = [substeps] * len(rollouts)
+        self.statics = statics
+        self.steps = [ClothTorchStep(st, dt=r.dt, device=device, substeps=n)
+                      for st, r, n in zip(statics, rollouts, counts, strict=True)]
+        self.params = torch.tensor(rows, dtype=torch.float32)
         # Rollouts that share pins, sphere and friction can share one stepper per batch.
-        self._key = [self._signature(r) for r in rollouts]
+        self._key = [self._signature(st) for st in statics]
 
     @staticmethod
-    def _signature(r: Rollout) -> tuple[Any, ...]:
-        s = r.static
+    def _signature(s: dict[str, Any]) -> tuple[Any, ...]:
         return (np.asarray(s["pinned"]).tobytes(), float(s["sphere_radius"]),
                 np.asarray(s["sphere_center"]).tobytes(), float(s["friction"]))
 

@@ -7,6 +7,7 @@ world models are scored against them and fine-tuned with physics-consistency los
 from importlib.metadata import PackageNotFoundError, version
 
 from physground.errors import PhysgroundError
+from physground.observation import Observation
 from physground.rollout import Camera, Prediction, Rollout
 
 try:
@@ -14,4 +15,5 @@ try:
 except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-__all__ = ["Camera", "PhysgroundError", "Prediction", "Rollout", "__version__"]
+__all__ = ["Camera", "Observation", "PhysgroundError", "Prediction", "Rollout",
+           "__version__"]

@@ -150,6 +150,12 @@ def run_command(
     typer.echo(f"report: {report_path(run_dir)}")
 
 
+def _observation_help() -> str:
+    from physground.observation import CONTRACT_HELP
+
+    return CONTRACT_HELP
+
+
 def _evaluate_help() -> str:
     """The prediction layout of `physground.benchmarks.external`, reflowed for --help."""
     from physground.benchmarks import external
@@ -172,7 +178,7 @@ def _evaluate_help() -> str:
     "Score the suite's models (and external predictions) and write the results table.\n\n"
     "With --predictions DIR the predictions of an outside model are scored exactly like "
     "the built-in models (use `physground export-context` to get its inputs).\n\n"
-    + _evaluate_help()))
+    + _observation_help() + "\n\n" + _evaluate_help()))
 def evaluate_command(
     suite: SuiteOption = "quick",
     predictions: Annotated[list[Path], typer.Option(
@@ -218,7 +224,9 @@ def export_context_command(
 ) -> None:
     """Write the context frames, states and prompts an external model needs.
 
-    One folder per test rollout of the suite, plus index.json and README.md describing the
+    context.npz holds exactly the observation our own models get (context frames, states,
+    masks, camera, dt, given statics; no parameters). One folder per test rollout of the
+    suite, plus index.json and README.md describing the
     layout the predictions must follow (see `physground evaluate --help`).
     """
     from physground.benchmarks.external import export_context

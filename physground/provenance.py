@@ -7,7 +7,7 @@ import json
 import platform
 import subprocess
 from functools import cache
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, entry_points, version
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,25 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[name] = "absent"
     return out
+
+
+PLUGIN_GROUPS = ("physground.scenarios", "physground.models", "physground.metrics")
+
+
+def plugin_versions() -> dict[str, dict[str, str]]:
+    """Installed third-party plugins (entry points of the registries' groups): for each
+    ``group:name``, its target and the distribution and version that provide it. A plugin
+    can change what ``metrics = "auto"`` resolves to, so runs record (and hash) these."""
+    out: dict[str, dict[str, str]] = {}
+    for group in PLUGIN_GROUPS:
+        for ep in entry_points(group=group):
+            dist = getattr(ep, "dist", None)
+            out[f"{group}:{ep.name}"] = {
+                "target": ep.value,
+                "distribution": getattr(dist, "name", None) or "unknown",
+                "version": getattr(dist, "version", None) or "unknown",
+            }
+    return dict(sorted(out.items()))
 
 
 @cache

@@ -11,11 +11,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from physground.errors import ValidationError
+
+if TYPE_CHECKING:
+    from physground.observation import Observation
 
 SPLITS: tuple[str, ...] = ("train", "test_id", "test_ood")
 
@@ -87,7 +90,7 @@ class _Trajectory:
 
     def __post_init__(self) -> None:
         what = type(self).__name__
-        if self.split not in SPLITS:
+        if self.split not in SPLITS and not (self.split == "" and isinstance(self, Prediction)):
             raise ValidationError(f"{what}.split is '{self.split}', expected one of {SPLITS}")
         if not (np.isfinite(self.dt) and self.dt > 0):
             raise ValidationError(f"{what}.dt is {self.dt}, expected a positive number of s")
@@ -158,14 +161,17 @@ class Rollout(_Trajectory):
     ``meta`` records simulator, version, integrator, substeps and the content hash.
     """
 
-    def context(self, num_frames: int) -> Rollout:
-        """The first ``num_frames`` frames, which is what a model is shown."""
+    def context(self, num_frames: int, *, track: str = "default") -> Observation:
+        """What a model is shown of the first ``num_frames`` frames: an `Observation`
+        (context frames and states, camera, dt, given statics; no params or meta)."""
+        from physground.observation import observe
+
         if not 1 <= num_frames < self.num_frames:
             raise ValidationError(
                 f"context of {num_frames} frames needs 1 <= context < {self.num_frames} "
                 f"(rollout length of {self.scenario})"
             )
-        return self.time_slice(0, num_frames)
+        return observe(self, num_frames, track=track)
 
     def target(self, context: int, horizon: int) -> Rollout:
         """Frames [context, context + horizon): what a prediction is scored against."""
@@ -183,12 +189,37 @@ class Prediction(_Trajectory):
 
     ``model`` names the producer; ``failure`` is set (and arrays may be empty) when the
     model could not produce a valid prediction, so that the failure is scored, not dropped.
+    A model builds it from its `Observation` (`for_observation`), which knows no split,
+    seed or params: those stay empty until the benchmark binds it to the truth (`bind`).
     """
 
+    split: str = ""
+    seed: int = -1
+    params: dict[str, float] = field(default_factory=dict)
     model: str
     context: int
     horizon: int
     failure: str | None = None
+
+    @classmethod
+    def for_observation(cls, observation: Observation, *, model: str, horizon: int,
+                        **fields: Any) -> Prediction:
+        """A model's prediction for the frames after ``observation`` (not yet bound)."""
+        return cls(scenario=observation.scenario, dt=observation.dt, camera=observation.camera,
+                   model=model, context=observation.context, horizon=horizon, **fields)
+
+    def bind(self, truth: Rollout, *, context: int, horizon: int) -> Prediction:
+        """This prediction tied to the rollout it predicts (identity copied from ``truth``);
+        a prediction for another scenario, context or horizon is refused."""
+        for what, got, want in (("scenario", self.scenario, truth.scenario),
+                                ("context", self.context, context),
+                                ("horizon", self.horizon, horizon)):
+            if got != want:
+                raise ValidationError(f"prediction of {self.model} has {what} {got!r}, "
+                                      f"expected {want!r}")
+        return dataclasses.replace(self, split=truth.split, seed=truth.seed,
+                                   params=dict(truth.params), static=truth.static,
+                                   camera=truth.camera)
 
     @classmethod
     def for_rollout(

@@ -74,6 +74,16 @@ class Scenario(abc.ABC):
     # integrator or timestep). Re-simulating with them measures the physical noise floor:
     # the `reference` model, which anchors normalized scores at 100.
     reference_overrides: ClassVar[dict[str, Any]] = {}
+    # The observation contract (`physground.observation`): which statics a model sees.
+    # Given: geometry, pin sets, container size ...; latent: statics that encode a latent
+    # parameter (shown only on the conditioned track); withheld: diagnostics, outcome
+    # labels and solver settings (never shown). Every emitted static is in one of them.
+    given_static: ClassVar[frozenset[str]] = frozenset()
+    latent_static: ClassVar[frozenset[str]] = frozenset()
+    withheld_static: ClassVar[frozenset[str]] = frozenset()
+    # Parameters a model is told (through given statics, or visible as body counts); every
+    # other parameter, hence every OOD-shifted one unless listed here, is latent.
+    given_params: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ScenarioConfig | None = None, **overrides: Any) -> None:
         config = config or self.config_type()
@@ -110,6 +120,14 @@ class Scenario(abc.ABC):
             )
         return rollouts
 
+    @classmethod
+    def latent_parameters(cls) -> frozenset[str]:
+        """Parameters a model must infer from the context: all but ``given_params``."""
+        unknown = set(cls.given_params) - set(cls.param_space.names)
+        if unknown:
+            raise ValueError(f"{cls.name} declares unknown given_params {sorted(unknown)}")
+        return frozenset(cls.param_space.names) - cls.given_params
+
     def check(self, rollout: Rollout) -> str | None:
         """Scenario-specific blow-up check (e.g. energy explosion); None when valid."""
         return None
@@ -134,6 +152,14 @@ class Scenario(abc.ABC):
 def _stable_int(text: str) -> int:
     """A process-independent integer from a string (Python's hash() is salted)."""
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def scenario_class(name: str) -> type[Scenario]:
+    """The class of the registered scenario ``name`` (through functools.partial variants)."""
+    factory = SCENARIOS.get(name)
+    while not isinstance(factory, type):
+        factory = factory.func
+    return factory
 
 
 def get_scenario(name: str, **overrides: Any) -> Scenario:

@@ -4,7 +4,9 @@ A suite names scenarios (with config overrides and rollout counts), splits, mode
 metrics. Every key is checked: a typo names the key and the closest valid one.
 
     name = "quick"
+    version = "1"                                  # bump when the suite's results change
     seed = 0
+    tracks = ["default", "conditioned"]            # optional; default: ["default"]
     models = ["copy-last", "constant-velocity", "reference"]
     metrics = ["position_rmse", "energy_drift"]   # or "auto": all that apply
     compare = [["state-gnn", "constant-velocity"]]  # paired tests in the report
@@ -90,8 +92,15 @@ class TrainingEntry:
 
 @dataclass(frozen=True, kw_only=True)
 class Suite:
+    """A benchmark suite. ``version`` is the suite file's own version string (recorded in
+    every run); ``tracks`` the evaluation tracks: ``default`` (models see only the
+    observation) and, when a suite opts in, ``conditioned`` (latent parameters given),
+    reported apart."""
+
     name: str
+    version: str = "1"
     description: str = ""
+    tracks: tuple[str, ...] = ("default",)
     seed: int = 0
     models: tuple[str, ...] = ()
     metrics: tuple[str, ...] | str = "auto"
@@ -109,8 +118,8 @@ class Suite:
         return content_hash(data)
 
 
-_TOP_KEYS = {"name", "description", "seed", "models", "metrics", "defaults", "scenario",
-             "training", "compare"}
+_TOP_KEYS = {"name", "version", "description", "tracks", "seed", "models", "metrics",
+             "defaults", "scenario", "training", "compare"}
 _ENTRY_KEYS = {f.name for f in dataclasses.fields(ScenarioEntry)}
 _TRAIN_KEYS = {"model", "steps", "options", "scenario"}
 
@@ -189,6 +198,19 @@ def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
 
         for metric in metrics:
             _known(metric_registry, metric, f"{source}: metrics")
+    tracks = _str_list(data.get("tracks", ["default"]), f"{source}: tracks")
+    from physground.observation import TRACKS
+
+    for track in tracks:
+        if track not in TRACKS:
+            raise ValidationError(f"{source}: tracks has '{track}'{did_you_mean(track, TRACKS)}"
+                                  f"; expected a list of {list(TRACKS)}")
+    if not tracks or len(set(tracks)) != len(tracks):
+        raise ValidationError(f"{source}: tracks is {list(tracks)}, expected distinct names "
+                              f"from {list(TRACKS)}")
+    version = data.get("version", "1")
+    if isinstance(version, int) and not isinstance(version, bool):
+        version = str(version)
     training = []
     for i, table in enumerate(_typed(data.get("training", []), list, f"{source}: training")):
         where = f"{source}: training[{i}]"
@@ -226,6 +248,7 @@ def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
         compare.append((pair_names[0], pair_names[1]))
     return Suite(
         name=_typed(data["name"], str, f"{source}: name"),
+        version=_typed(version, str, f"{source}: version"), tracks=tracks,
         description=_typed(data.get("description", ""), str, f"{source}: description"),
         seed=_typed(data.get("seed", 0), int, f"{source}: seed"),
         models=models, metrics=metrics, scenarios=tuple(entries), training=tuple(training),

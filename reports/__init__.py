@@ -1,8 +1,10 @@
 """Comparison reports built from a run directory's results (reads results only).
 
 ``write_report(run_dir)`` writes ``report/index.html`` (self-contained) and
-``report/report.md`` (with ``figures/`` and ``media/`` beside it); ``compare_runs(a, b)``
-writes a report comparing two runs of the same suite.
+``report/report.md`` (with ``figures/`` and ``media/`` beside it) for the default track,
+and the same under ``report/conditioned/`` when the suite also ran the conditioned track
+(latent parameters given): the two tracks are never mixed in one table or ranking.
+``compare_runs(a, b)`` writes a report comparing two runs of the same suite.
 """
 
 from __future__ import annotations
@@ -10,20 +12,32 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def report_path(run_dir: Path) -> Path:
-    """Where the HTML report of a run lives."""
-    return Path(run_dir) / "report" / "index.html"
+def _report_dir(run_dir: Path, track: str) -> Path:
+    base = Path(run_dir) / "report"
+    return base if track == "default" else base / track
 
 
-def markdown_path(run_dir: Path) -> Path:
-    return Path(run_dir) / "report" / "report.md"
+def report_path(run_dir: Path, track: str = "default") -> Path:
+    """Where the HTML report of a run's ``track`` lives."""
+    return _report_dir(run_dir, track) / "index.html"
+
+
+def markdown_path(run_dir: Path, track: str = "default") -> Path:
+    return _report_dir(run_dir, track) / "report.md"
 
 
 def write_report(run_dir: Path, pairs: list[tuple[str, str]] | None = None) -> Path:
-    """Write the HTML report and the Markdown summary of a run; returns the HTML path."""
+    """Write the HTML report and the Markdown summary of each track of a run; returns the
+    default track's HTML path."""
     from physground.reports import html, markdown
-    from physground.reports.content import build
+    from physground.reports.content import build, result_tracks_of
 
+    for track in result_tracks_of(Path(run_dir)):
+        if track == "default":
+            continue
+        content = build(Path(run_dir), pairs=pairs, track=track)
+        markdown.write(content, markdown_path(run_dir, track))
+        html.write(content, report_path(run_dir, track))
     content = build(Path(run_dir), pairs=pairs)
     markdown.write(content, markdown_path(run_dir))
     return html.write(content, report_path(run_dir))

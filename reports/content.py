@@ -37,19 +37,62 @@ class ReportContent:
     sections: list[ScenarioSection]
     comparisons: pd.DataFrame
     pairs: list[tuple[str, str]]
+    track: str = "default"
 
     @property
     def suite(self) -> str:
         return str(self.run["suite"]["name"])
 
+    @property
+    def tracks_note(self) -> str:
+        """'' unless the run has other tracks: where their separate reports are."""
+        tracks = [t for t in result_tracks_of(self.run_dir) if t != self.track]
+        if not tracks:
+            return ""
+        where = ", ".join(f"{t}: report/{t}/" if t != "default" else "default: report/"
+                          for t in tracks)
+        return ("This run also scored other evaluation tracks, reported apart and never "
+                f"mixed with this one ({where}).")
 
-def load_run(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The run record and its results table, or a clear error naming the missing file."""
+    @property
+    def track_note(self) -> str:
+        """'' on the default track; a title suffix saying what the other track gives."""
+        return "" if self.track == "default" else \
+            f" ({self.track} track: latent parameters given to the models)"
+
+
+def result_tracks(results: pd.DataFrame) -> list[str]:
+    """The evaluation tracks present in a results table (``default`` first)."""
+    if "track" not in results.columns or not len(results):
+        return ["default"]
+    present = set(results["track"].astype(str))
+    return sorted(present, key=lambda t: (t != "default", t))
+
+
+def result_tracks_of(run_dir: Path) -> list[str]:
+    """The tracks present in a run's results table."""
+    path = Path(run_dir) / "results.parquet"
+    if not path.exists():
+        return ["default"]
+    import pyarrow.parquet as pq
+
+    if "track" not in pq.read_schema(path).names:
+        return ["default"]
+    return result_tracks(pd.read_parquet(path, columns=["track"]))
+
+
+def load_run(run_dir: Path, track: str = "default") -> tuple[dict[str, Any], pd.DataFrame]:
+    """The run record and the results of one evaluation ``track`` (tracks are never mixed:
+    the conditioned track, where latent parameters are given, is reported on its own), or a
+    clear error naming the missing file."""
     run_dir = Path(run_dir)
     for name in ("run.json", "results.parquet"):
         if not (run_dir / name).exists():
             raise DataIntegrityError(f"{run_dir / name} not found: not a finished run directory")
     results = pd.read_parquet(run_dir / "results.parquet")
+    if "track" not in results.columns:  # runs from before tracks: all default
+        results["track"] = "default"
+    results = results[results["track"].astype(str) == track].reset_index(drop=True)
     for col in ("model", "scenario", "split", "metric"):
         results[col] = results[col].astype(str)
     results["failure"] = results["failure"].astype(object).where(results["failure"].notna(), "")
@@ -74,11 +117,12 @@ def load_samples(run_dir: Path, scenario: str, split: str, models: list[str]
 
 
 def build(run_dir: Path, pairs: list[tuple[str, str]] | None = None, media: bool = True,
-          n_resamples: int = 1000) -> ReportContent:
-    """Compute every table and figure of the report of ``run_dir``."""
+          n_resamples: int = 1000, track: str = "default") -> ReportContent:
+    """Compute every table and figure of the report of ``run_dir``'s ``track``."""
     from physground.reports.media import strip_gif
 
-    run, results = load_run(run_dir)
+    run, results = load_run(run_dir, track)
+    media = media and track == "default"  # samples are saved from the default track
     models = list(dict.fromkeys(results["model"]))
     colors = plots.model_colors(models)  # one colour per model in every figure
     board = tables.leaderboard(results, n_resamples=n_resamples) if len(results) else None
@@ -118,7 +162,7 @@ def build(run_dir: Path, pairs: list[tuple[str, str]] | None = None, media: bool
     comparisons = tables.paired_comparisons(results, pairs)
     return ReportContent(run_dir=Path(run_dir), run=run, results=results, models=models,
                          leaderboard=board, sections=sections, comparisons=comparisons,
-                         pairs=pairs)
+                         pairs=pairs, track=track)
 
 
 def split_table(section: ScenarioSection) -> pd.DataFrame:

@@ -80,9 +80,11 @@ def render(content: ReportContent) -> str:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>physground report: {_esc(content.suite)}</title><style>{CSS}</style></head>",
         "<body><header>",
-        f"<h1>physground report: suite <code>{_esc(content.suite)}</code></h1>",
+        f"<h1>physground report: suite <code>{_esc(content.suite)}</code>"
+        f"{_esc(content.track_note)}</h1>",
         f"<p>{_esc(run['suite'].get('description', ''))} · families: "
         f"{_esc(', '.join(families))} · models: {_esc(', '.join(content.models))}</p>",
+        f"<p>{_esc(content.tracks_note)}</p>" if content.tracks_note else "",
         "</header><main>",
         "<nav><a href='#leaderboard'>Leaderboard</a>"
         + "".join(f"<a href='#{_anchor(s.name)}'>{_esc(s.name)}</a>" for s in content.sections)

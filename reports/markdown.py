@@ -37,7 +37,9 @@ def _write_bytes(path: Path, data: bytes) -> str:
 def render(content: ReportContent, out_dir: Path) -> str:
     """Markdown text; figures are written under ``out_dir/figures`` and ``out_dir/media``."""
     figures, media = out_dir / "figures", out_dir / "media"
-    lines = [f"# physground report: suite `{content.suite}`", ""]
+    lines = [f"# physground report: suite `{content.suite}`{content.track_note}", ""]
+    if content.tracks_note:
+        lines += [content.tracks_note, ""]
     lines += ["## Leaderboard", ""]
     if content.leaderboard is None:
         lines += ["No normalized scores: the run needs `copy-last` and `reference`.", ""]

@@ -104,3 +104,40 @@ def test_bad_inputs_are_rejected():
         ModelStateGNN().predict(ballistic_rollout(0).context(3), 2)
     with pytest.raises(ValidationError, match="resume"):
         TrainConfig(resume=True)
+
+
+def test_gravity_is_inferred_from_the_context_motion():
+    """The latent gravity is fitted from free-flight accelerations (exact for a ballistic
+    body) and stays right when a minority of bodies rests on the ground (a = 0)."""
+    from physground.learned.entities import infer_gravity
+
+    truth = ballistic_rollout(0, gravity=17.3)
+    obs = truth.context(6)
+    assert "gravity" not in obs.static
+    v = torch.as_tensor(np.array(obs.states["vel"]), dtype=torch.float64)
+    g = infer_gravity(v, obs.dt, torch.zeros(1, dtype=torch.bool), frames=6)
+    np.testing.assert_allclose(g.numpy(), [0.0, 0.0, -17.3], atol=1e-9)
+    flying = [torch.as_tensor(ballistic_rollout(s, gravity=17.3).states["vel"][:6])
+              for s in range(3)]
+    resting = torch.zeros(6, 1, 3, dtype=torch.float64)
+    many = torch.cat([*flying, resting], dim=1)
+    np.testing.assert_allclose(infer_gravity(many, obs.dt, torch.zeros(4, dtype=torch.bool),
+                                             frames=6).numpy(), [0, 0, -17.3], atol=1e-9)
+    # pinned entities (held still) are left out; one frame gives no acceleration
+    pinned = torch.tensor([False, False, False, True])
+    np.testing.assert_allclose(infer_gravity(torch.cat([*flying, resting], 1), obs.dt,
+                                             pinned, frames=6).numpy(), [0, 0, -17.3],
+                               atol=1e-9)
+    assert infer_gravity(many[:1], obs.dt, pinned, frames=6).abs().sum() == 0
+
+
+def test_state_gnn_gravity_feature_comes_from_motion_not_statics():
+    """Training windows carry the inferred gravity, equal to the truth's once two frames
+    are seen, although the observed statics hold none."""
+    model = ModelStateGNN()
+    windows = model.windows([ballistic_rollout(0, gravity=12.0)], unroll=1)
+    g = windows.tensors["gravity"]
+    np.testing.assert_allclose(g[1:].numpy(), np.tile([0.0, 0.0, -12.0], (len(g) - 1, 1)),
+                               atol=1e-4)
+    assert float(windows.static.gravity.abs().sum()) == 0.0  # nothing read from statics
+    assert float(windows.loss_static.gravity[0, 2]) == pytest.approx(-12.0)  # losses: truth

@@ -145,6 +145,10 @@ class ScenarioMuJoCo(Scenario):
     reference_overrides: ClassVar[dict[str, Any]] = {"integrator": "implicitfast", "substeps": 64}
     config_defaults: ClassVar[dict[str, Any]] = {}  # per-scenario defaults of MuJoCoConfig
     object_bodies: ClassVar[tuple[str, ...]] = ()  # bodies whose states are emitted, in order
+    # Observation: the bodies' shapes and the ground are seen; masses, inertias and gravity
+    # must be inferred from the motion.
+    given_static: ClassVar[frozenset[str]] = frozenset({"radius", "ground_height"})
+    latent_static: ClassVar[frozenset[str]] = frozenset({"mass", "inertia", "gravity"})
 
     def __init__(self, config: ScenarioConfig | None = None, **overrides: Any) -> None:
         if config is None and self.config_defaults:

@@ -62,6 +62,8 @@ class ScenarioCollision(ScenarioMuJoCo):
     laws: ClassVar[frozenset[str]] = frozenset(
         {"momentum_conserved", "energy_conserved", "non_penetration", "object_permanence"}
     )
+    latent_static: ClassVar[frozenset[str]] = ScenarioMuJoCo.latent_static | {"restitution"}
+    given_params: ClassVar[frozenset[str]] = frozenset({"num_spheres"})  # bodies in the states
 
     def restitution(self, params: dict[str, float]) -> float:
         return 1.0

@@ -59,6 +59,10 @@ class ScenarioDominoes(ScenarioMuJoCo):
     laws: ClassVar[frozenset[str]] = frozenset(
         {"energy_nonincreasing", "non_penetration", "object_permanence"}
     )
+    given_static: ClassVar[frozenset[str]] = ScenarioMuJoCo.given_static | {"half_size",
+                                                                            "spacing"}
+    # the row's layout is seen in the first frame: count and spacing are given
+    given_params: ClassVar[frozenset[str]] = frozenset({"num_dominoes", "spacing_ratio"})
 
     def check_params(self, params: dict[str, float]) -> None:
         if params["num_dominoes"] != round(params["num_dominoes"]):

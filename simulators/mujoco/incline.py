@@ -63,6 +63,10 @@ class ScenarioIncline(ScenarioMuJoCo):
     laws: ClassVar[frozenset[str]] = frozenset(
         {"energy_nonincreasing", "non_penetration", "object_permanence"}
     )
+    # the ramp is seen (drawn in the frames): its plane is given, so is its angle
+    given_static: ClassVar[frozenset[str]] = ScenarioMuJoCo.given_static | {
+        "half_size", "incline_down", "incline_normal", "incline_point"}
+    given_params: ClassVar[frozenset[str]] = frozenset({"incline_angle"})
     object_bodies: ClassVar[tuple[str, ...]] = ("box",)
 
     def mjcf(self, params: dict[str, float]) -> str:

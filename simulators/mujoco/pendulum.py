@@ -77,6 +77,9 @@ class ScenarioPendulum(ScenarioMuJoCo):
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(
         SINGLE_PARAMS, SINGLE_TRAIN, SINGLE_OOD)
     laws: ClassVar[frozenset[str]] = frozenset({"energy_conserved", "object_permanence"})
+    given_static: ClassVar[frozenset[str]] = ScenarioMuJoCo.given_static | {"pivot"}
+    latent_static: ClassVar[frozenset[str]] = ScenarioMuJoCo.latent_static | {"length",
+                                                                              "damping"}
     object_bodies: ClassVar[tuple[str, ...]] = ("bob",)
 
     def damping(self, params: dict[str, float]) -> float:
@@ -163,6 +166,9 @@ class ScenarioDoublePendulum(ScenarioMuJoCo):
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(
         DOUBLE_PARAMS, DOUBLE_TRAIN, DOUBLE_OOD)
     laws: ClassVar[frozenset[str]] = frozenset({"energy_conserved", "object_permanence"})
+    given_static: ClassVar[frozenset[str]] = ScenarioMuJoCo.given_static | {"pivot"}
+    latent_static: ClassVar[frozenset[str]] = ScenarioMuJoCo.latent_static | {"length",
+                                                                              "damping"}
     object_bodies: ClassVar[tuple[str, ...]] = ("bob1", "bob2")
 
     def damping(self, params: dict[str, float]) -> float:

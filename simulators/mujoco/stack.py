@@ -58,6 +58,9 @@ class ScenarioStack(ScenarioMuJoCo):
     laws: ClassVar[frozenset[str]] = frozenset(
         {"energy_nonincreasing", "non_penetration", "object_permanence"}
     )
+    given_static: ClassVar[frozenset[str]] = ScenarioMuJoCo.given_static | {"half_size"}
+    withheld_static: ClassVar[frozenset[str]] = frozenset({"stability_margin", "stands"})
+    given_params: ClassVar[frozenset[str]] = frozenset({"num_boxes"})  # bodies in the states
 
     def check_params(self, params: dict[str, float]) -> None:
         if params["num_boxes"] != round(params["num_boxes"]):

@@ -745,6 +745,14 @@ class ScenarioWarpCloth(Scenario):
     config: ClothConfig
     state_names: ClassVar[tuple[str, ...]] = ("x", "v")
     reference_overrides: ClassVar[dict[str, Any]] = {"substeps": 160}
+    # Observation: the mesh, its pins and the colliders are seen; the material (masses,
+    # spring constants, friction, drag), the wind and gravity must be inferred.
+    given_static: ClassVar[frozenset[str]] = frozenset({
+        "faces", "edges", "rest_length", "pinned", "springs", "spring_rest_length",
+        "sphere_center", "sphere_radius", "ground_height", "thickness", "resolution", "size"})
+    latent_static: ClassVar[frozenset[str]] = frozenset({
+        "mass", "spring_stiffness", "spring_damping", "shear_ratio", "bend_ratio", "friction",
+        "air_drag", "wind", "gravity"})
     camera_eye: ClassVar[tuple[float, float, float]]
     camera_target: ClassVar[tuple[float, float, float]]
 
@@ -911,6 +919,7 @@ class ScenarioClothHanging(ScenarioWarpCloth):
     laws: ClassVar[frozenset[str]] = frozenset(
         {"inextensible", "energy_nonincreasing", "non_penetration", "object_permanence"}
     )
+    given_params: ClassVar[frozenset[str]] = frozenset({"pin_layout"})  # pins are seen
     camera_eye = (1.7, -1.7, 1.7)
     camera_target = (0.0, 0.1, 0.8)
     height: ClassVar[float] = 1.3
@@ -949,6 +958,7 @@ class ScenarioClothDrape(ScenarioWarpCloth):
     laws: ClassVar[frozenset[str]] = frozenset(
         {"inextensible", "energy_nonincreasing", "non_penetration", "object_permanence"}
     )
+    given_params: ClassVar[frozenset[str]] = frozenset({"sphere_radius"})  # the sphere is seen
     camera_eye = (1.4, -1.4, 1.2)
     camera_target = (0.0, 0.0, 0.35)
 
@@ -985,6 +995,7 @@ class ScenarioClothFlag(ScenarioWarpCloth):
     laws: ClassVar[frozenset[str]] = frozenset(
         {"inextensible", "non_penetration", "object_permanence"}
     )
+    given_params: ClassVar[frozenset[str]] = frozenset({"pin_layout"})  # pins are seen
     camera_eye = (0.4, -2.2, 1.5)
     camera_target = (0.5, 0.3, 1.35)
     bottom: ClassVar[float] = 0.9

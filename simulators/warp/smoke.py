@@ -484,6 +484,10 @@ class ScenarioSmoke(Scenario):
     state_names: ClassVar[tuple[str, ...]] = ("density", "velocity")
     laws: ClassVar[frozenset[str]] = frozenset({"incompressible", "mass_conserved"})
     reference_overrides: ClassVar[dict[str, Any]] = {"substeps": 6, "pressure_iterations": 120}
+    # Observation: the grid and its walls are seen; buoyancy must be inferred.
+    given_static: ClassVar[frozenset[str]] = frozenset({
+        "grid_spacing", "grid_size", "box", "walls_closed", "mask_threshold"})
+    latent_static: ClassVar[frozenset[str]] = frozenset({"buoyancy"})
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(
         (Param("buoyancy", "m/s^2", 0.0, 20.0, "upward acceleration per unit smoke density"),
          Param("blob_radius", "m", 0.02, 0.4, "radius of the initial smoke blob"),

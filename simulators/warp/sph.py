@@ -479,6 +479,14 @@ class ScenarioDamBreak(Scenario):
         {"incompressible", "mass_conserved", "non_penetration"}
     )
     reference_overrides: ClassVar[dict[str, Any]] = {"substeps": 120}
+    # Observation: the particles' discretization and the tank are seen; viscosity and
+    # gravity must be inferred; the solver's artificial sound speed is withheld.
+    given_static: ClassVar[frozenset[str]] = frozenset({
+        "particle_mass", "smoothing_length", "kernel_support", "rest_density", "spacing",
+        "box"})
+    latent_static: ClassVar[frozenset[str]] = frozenset({"gravity"})
+    withheld_static: ClassVar[frozenset[str]] = frozenset({"sound_speed"})
+    given_params: ClassVar[frozenset[str]] = frozenset({"box_width"})  # the tank is seen
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(
         (Param("viscosity", "1", 0.0, 2.0, "Monaghan artificial viscosity alpha"),
          Param("gravity", "m/s^2", 0.0, 20.0, "gravitational acceleration (along -y)"),
