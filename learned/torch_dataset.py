@@ -1,8 +1,9 @@
 """A torch `Dataset` of (context, target) windows over physground datasets.
 
 Each item is one window cut from one rollout: ``context`` frames of the chosen states (and
-optionally frames), the next ``horizon`` frames as the target, the rollout's statics that
-a model may see, and ``dt``. Windows start every ``stride`` frames. Float arrays become
+optionally frames), the next ``horizon`` frames as the target, the statics a model may see
+on ``track`` (the observation contract: given statics; latent ones too when conditioned),
+and ``dt``. Windows start every ``stride`` frames. Float arrays become
 float32 tensors in SI units (see `physground.units`). Rollouts whose entity count varies
 (``rigid/collision``: 2-6 spheres) batch with `collate_windows`, which pads the entity
 axis and returns a boolean ``mask [B, N]``.
@@ -22,17 +23,15 @@ import torch
 from torch.utils.data import Dataset as TorchDataset
 
 from physground.errors import ValidationError
+from physground.observation import observation_spec
 from physground.rollout import Rollout
 from physground.storage import Dataset
 
 
-def _visible_statics(rollout: Rollout) -> dict[str, Any]:
-    """The statics a model may see: the scenario's declared given set where it has one."""
-    from physground.scenario import SCENARIOS
-
-    factory = SCENARIOS.get(rollout.scenario)
-    given = getattr(getattr(factory, "func", factory), "given_static", None)
-    return {k: v for k, v in rollout.static.items() if given is None or k in given}
+def _visible_statics(rollout: Rollout, track: str) -> dict[str, Any]:
+    """The statics a model may see on ``track`` (the scenario's observation declaration)."""
+    visible = observation_spec(rollout.scenario).visible_static(track)
+    return {k: v for k, v in rollout.static.items() if k in visible}
 
 
 class WindowDataset(TorchDataset):
@@ -40,7 +39,7 @@ class WindowDataset(TorchDataset):
 
     def __init__(self, *datasets: Dataset | str | Path, context: int, horizon: int,
                  stride: int = 1, states: Sequence[str] | None = None,
-                 frames: bool = False) -> None:
+                 frames: bool = False, track: str = "default") -> None:
         if context < 1 or horizon < 1 or stride < 1:
             raise ValidationError(f"context = {context}, horizon = {horizon}, stride = "
                                   f"{stride}: each expected >= 1")
@@ -62,6 +61,7 @@ class WindowDataset(TorchDataset):
         if frames and self.rollouts[0].frames is None:
             raise ValidationError(f"frames = True, but {opened[0].path} stores no frames")
         self.frames = frames
+        self.track = track
         span = context + horizon
         self.index = [(i, start) for i, r in enumerate(self.rollouts)
                       for start in range(0, r.num_frames - span + 1, stride)]
@@ -79,7 +79,7 @@ class WindowDataset(TorchDataset):
         out: dict[str, Any] = {
             "context": {n: _tensor(rollout.states[n][start:mid]) for n in self.state_names},
             "target": {n: _tensor(rollout.states[n][mid:end]) for n in self.state_names},
-            "static": {k: _tensor(v) for k, v in _visible_statics(rollout).items()},
+            "static": {k: _tensor(v) for k, v in _visible_statics(rollout, self.track).items()},
             "dt": torch.tensor(rollout.dt, dtype=torch.float32),
             "rollout": rollout_index, "start": start,
         }

@@ -164,7 +164,10 @@ def test_torch_window_dataset_and_loader(datasets_dir: dict[str, Dataset]) -> No
     assert batch["context"]["pos"].shape == (len(windows), 3, max(counts), 3)
     assert batch["mask"].sum(1).tolist() == counts  # padded entities are masked out
     assert (batch["context"]["pos"][~batch["mask"][:, None, :].expand(-1, 3, -1)] == 0).all()
-    assert batch["static"]["mass"].shape == (len(windows), max(counts))
+    assert batch["static"]["radius"].shape == (len(windows), max(counts))
+    assert "mass" not in batch["static"]  # latent: only the conditioned track shows it
+    conditioned = WindowDataset(dataset, context=3, horizon=2, track="conditioned")
+    assert "mass" in conditioned[0]["static"]
     from physground.errors import ValidationError
 
     with pytest.raises(ValidationError, match="no window of context 6 \\+ horizon 5 fits"):
