@@ -380,8 +380,11 @@ def plan_tasks(
     only: Sequence[str] | None = None,
     external: Iterable[Any] = (),
 ) -> list[Any]:
-    """One evaluation task per (scenario, split, track, model), then one per external
-    source (external predictions are made from the exported default-track observation)."""
+    """One evaluation task per (scenario, split, track, model), one per score anchor
+    (truth, second take, shuffled: `physground.benchmarks.anchors`), then one per
+    external source (external predictions are made from the exported default-track
+    observation)."""
+    from physground.benchmarks.anchors import ANCHOR_KINDS, AnchorTask
     from physground.benchmarks.external import ExternalTask
 
     tasks: list[Any] = []
@@ -406,6 +409,10 @@ def plan_tasks(
                         **{**common, "metrics": metrics_for_modalities(
                             metrics, model_modalities(model))},
                     ))
+            tasks += [AnchorTask(kind=kind, scenario=entry.name, split=split, dataset=path,
+                                 dataset_hash=dataset_hash, context=entry.context,
+                                 horizon=entry.horizon, metrics=metrics,
+                                 config=dict(entry.config)) for kind in ANCHOR_KINDS]
             for source in external:
                 modalities = source.modalities(entry.name, split)
                 tasks.append(ExternalTask(source=source.describe(), **{

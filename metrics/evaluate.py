@@ -237,6 +237,10 @@ def _run_metric(metric: Metric, batch: Batch, truths: Sequence[Rollout],
     shape = (len(chunk), batch.horizon)
     codes = np.zeros(shape, dtype=np.int32)
     batch.undefined.clear()
+    if batch.horizon < metric.min_horizon:
+        codes[:] = table.code(f"{UNDEFINED_PREFIX}{metric.name} needs a horizon of at least "
+                              f"{metric.min_horizon} steps, the suite predicts {batch.horizon}")
+        return np.full(shape, np.nan), codes
     try:
         if metric.batch_fn is not None:
             values = batch_values(metric.batch_fn, batch)

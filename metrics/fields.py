@@ -96,20 +96,27 @@ def correlation_time_batch(batch: Batch, field: str) -> Tensor:
     return run.to(torch.float64) * batch.dt.view(-1, 1)
 
 
+FIELD_FLOOR = 1e-3  # relative field error below which two fields are indistinguishable
+CORRELATION_TIME_FLOOR = 0.01  # s
+
+
 def _field_metrics(field: str) -> dict[str, Metric]:
-    common = dict(requires_states=(field,))
+    common = dict(requires_states=(field,), family="accuracy", tolerates={"state_noise"},
+                  detects={"frozen", "time_reversed", "delayed", "mass_not_conserved"})
+    relative = dict(floor=FIELD_FLOOR, **common)
     out = {
         f"{field}_nrmse": batched_metric(
             f"{field}_nrmse", functools.partial(nrmse_batch, field=field),
             higher_is_better=False, unit="1",
-            description=f"||{field} error||_2 / ||{field}||_2 at each step", **common),
+            description=f"||{field} error||_2 / ||{field}||_2 per step", **relative),
         f"{field}_vrmse": batched_metric(
             f"{field}_vrmse", functools.partial(vrmse_batch, field=field),
             higher_is_better=False, unit="1",
-            description=f"RMSE of {field} over its spatial standard deviation", **common),
+            description=f"RMSE of {field} over its spatial standard deviation per step",
+            **relative),
         f"{field}_correlation_time": batched_metric(
             f"{field}_correlation_time", functools.partial(correlation_time_batch, field=field),
-            higher_is_better=True, unit="s",
+            higher_is_better=True, unit="s", reduce="last", floor=CORRELATION_TIME_FLOOR,
             description=f"time until the {field} correlation with the truth drops below "
                         f"{CORRELATION_THRESHOLD}", **common),
     }
@@ -119,7 +126,7 @@ def _field_metrics(field: str) -> dict[str, Metric]:
             name, functools.partial(spectral_batch, field=field, band=index),
             higher_is_better=False, unit="1",
             description=f"{field} error in the {band} third of radial wavenumbers, relative "
-                        "to the truth's total spectral energy", **common)
+                        "to the truth's total spectral energy", **relative)
     return out
 
 

@@ -349,26 +349,38 @@ def object_permanence_batch(batch: Batch) -> Tensor:
 
 # -- registrations --------------------------------------------------------------------------
 
-_PIX = dict(modality="pixels")
-psnr = batched_metric("psnr", psnr_batch, higher_is_better=True, unit="dB",
+# Pixel errors below (4/255)^2 (about 2 grey levels of 8-bit video, sensor noise and
+# codec quantisation) are not visible: the resolution floor of pixel_mse and PSNR.
+PIXEL_MSE_FLOOR = (4.0 / 255.0) ** 2
+_PIX = dict(modality="pixels", family="pixels",
+            detects={"frozen", "time_reversed", "delayed", "vanish_reappear"})
+psnr = batched_metric("psnr", psnr_batch, higher_is_better=True, unit="dB", decibel=True,
+                      floor=PIXEL_MSE_FLOOR, tolerates={"pixel_noise", "quantise"},
                       description="peak signal-to-noise ratio per frame (100 dB if identical)",
                       **_PIX)
 ssim_metric = batched_metric("ssim", ssim_batch, higher_is_better=True, unit="1",
+                             floor=0.02, tolerates={"pixel_noise", "quantise"},
                              description="structural similarity per frame (11 px Gaussian)",
                              **_PIX)
 pixel_mse = batched_metric("pixel_mse", pixel_mse_batch, higher_is_better=False, unit="1",
+                           floor=PIXEL_MSE_FLOOR, tolerates={"pixel_noise", "quantise"},
                            description="mean squared pixel error in [0, 1] units "
                                        "(Physics-IQ MSE)", **_PIX)
 spatial_iou = batched_metric(
     "spatial_iou", spatial_iou_batch, higher_is_better=True, unit="1",
+    floor=0.02, reduce="last", tolerates={"pixel_noise", "quantise"},
     description="IoU of where motion happened up to step t (Physics-IQ)", **_PIX)
 spatiotemporal_iou = batched_metric(
     "spatiotemporal_iou", spatiotemporal_iou_batch, higher_is_better=True, unit="1",
+    floor=0.02, reduce="last", tolerates={"pixel_noise", "quantise"},
     description="mean per-step IoU of motion masks up to t (Physics-IQ)", **_PIX)
 weighted_spatial_iou = batched_metric(
     "weighted_spatial_iou", weighted_spatial_iou_batch, higher_is_better=True, unit="1",
+    floor=0.02, reduce="last", tolerates={"pixel_noise", "quantise"},
     description="IoU of per-pixel motion amounts up to t (Physics-IQ)", **_PIX)
 object_permanence = batched_metric(
     "object_permanence", object_permanence_batch, higher_is_better=True, unit="1",
+    floor=0.01, tolerates={"pixel_noise", "quantise"},
     requires_laws={"object_permanence"},
-    description="mean min/max ratio of predicted and true object mask areas", **_PIX)
+    description="mean min/max ratio of predicted and true object mask areas",
+    **{**_PIX, "detects": {"vanish_reappear"}})

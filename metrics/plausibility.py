@@ -4,7 +4,11 @@ same quantity computed on the truth.
 Each metric evaluates one shared physical quantity (`physground.metrics.quantities`) on
 both sides by the identical method, so discretization bias cancels, and reports their
 difference per horizon step. Scalar estimates over the whole window (gravity fit,
-restitution, first-contact time) are repeated at every step.
+restitution, first-contact time) are repeated at every step and scored at the last one.
+
+Each registration declares its score family (conservation: energy, momentum, strain,
+density, divergence; contact: penetration, restitution, contact time), its absolute
+resolution floor in its unit and the violations the metric validity suite holds it to.
 """
 
 from __future__ import annotations
@@ -426,18 +430,24 @@ def divergence_norm_batch(batch: Batch) -> Tensor:
 
 energy_drift = batched_metric(
     "energy_drift", energy_drift_batch, higher_is_better=False,
+    family="conservation", floor=1e-3, tolerates={"state_noise"},
+    detects={"energy_injected", "gravity_scaled"},
     requires_states=("pos|x",), requires_laws=ENERGY_LAWS, unit="1",
     derivable_from_pixels=True,
     description="|E_pred - E_true| / |E_true at the last context frame|, E = K + U (+ K_rot)",
 )
 momentum_drift = batched_metric(
     "momentum_drift", momentum_drift_batch, higher_is_better=False,
+    family="conservation", floor=1e-3, tolerates={"state_noise"},
+    detects={"energy_injected"},
     requires_states=("pos|x",), requires_laws={"momentum_conserved"}, unit="1",
     derivable_from_pixels=True,
     description="|P_pred - P_true| / momentum scale at the last context frame",
 )
 penetration_depth = batched_metric(
     "penetration_depth", penetration_depth_batch, higher_is_better=False,
+    family="contact", floor=1e-4, tolerates={"state_noise"},
+    detects={"interpenetration"},
     requires_states=("pos",), requires_laws={"non_penetration"}, unit="m",
     derivable_from_pixels=True,
     description="|deepest ground/body penetration of the prediction - that of the truth|"
@@ -445,40 +455,50 @@ penetration_depth = batched_metric(
 )
 penetration_frequency = batched_metric(
     "penetration_frequency", penetration_frequency_batch, higher_is_better=False,
+    family="contact", floor=0.02, reduce="last", tolerates={"state_noise"},
+    detects={"interpenetration"},
     requires_states=("pos",), requires_laws={"non_penetration"}, unit="1",
     derivable_from_pixels=True,
     description="fraction of steps up to t penetrating deeper than the truth (+5% radius)",
 )
 gravity_error = batched_metric(
     "gravity_error", gravity_error_batch, higher_is_better=False,
+    family="accuracy", floor=1e-3, reduce="last", min_horizon=2,
+    detects={"gravity_scaled", "frozen"},
     requires_states=("pos",), requires_laws={"ballistic"}, unit="1",
     derivable_from_pixels=True,
     description="|g fitted on the prediction's ballistic segments - true g| / |g|",
 )
 restitution_error = batched_metric(
     "restitution_error", restitution_error_batch, higher_is_better=False,
+    family="contact", floor=0.01, reduce="last", min_horizon=4,
+    detects={"restitution_changed"},
     requires_states=("pos",), requires_laws={"ballistic", "non_penetration"}, unit="1",
     derivable_from_pixels=True,
     description="|restitution of the first bounce, prediction - truth|",
 )
 contact_time_error = batched_metric(
     "contact_time_error", contact_time_error_batch, higher_is_better=False,
+    family="contact", floor=0.01, reduce="last",
     requires_states=("pos",), requires_laws={"non_penetration"}, unit="s",
     derivable_from_pixels=True,
     description="|time of first ground contact in the window, prediction - truth|",
 )
 edge_strain = batched_metric(
     "edge_strain", edge_strain_batch, higher_is_better=False,
+    family="conservation", floor=1e-4, tolerates={"state_noise"},
     requires_states=("x",), requires_laws={"inextensible"}, unit="1",
     description="|mean absolute edge strain of the prediction - that of the truth| (cloth)",
 )
 density_deviation = batched_metric(
     "density_deviation", density_deviation_batch, higher_is_better=False,
+    family="conservation", floor=1e-3, tolerates={"state_noise"},
     requires_states=("x",), requires_laws={"incompressible", "mass_conserved"}, unit="1",
     description="|mean |rho/rho0 - 1| of the prediction - that of the truth| (SPH)",
 )
 divergence_norm = batched_metric(
     "divergence_norm", divergence_norm_batch, higher_is_better=False,
+    family="conservation", floor=1e-3,
     requires_states=("velocity",), requires_laws={"incompressible"}, unit="1",
     description="|RMS divergence of the prediction - truth's| * dx / RMS speed (smoke)",
 )

@@ -24,6 +24,18 @@ if TYPE_CHECKING:
     from physground.rollout import Prediction, Rollout
 
 MODALITIES = ("state", "pixels")
+# Score families: each counts once in a scenario's aggregate, whatever its metric count.
+FAMILIES = ("accuracy", "conservation", "contact", "pixels")
+# How a per-step metric becomes one number per rollout: the mean over steps 1..H, or the
+# value at step H (for running metrics whose value at t already covers steps 1..t).
+REDUCTIONS = ("mean", "last")
+# Controlled corruptions of the truth (`physground.benchmarks.validity`): nuisances are
+# not physics errors (a metric declares those it tolerates: score >= 90), violations are
+# (a metric declares those it detects: score falls monotonically with the magnitude).
+NUISANCES = ("state_noise", "pixel_noise", "pixel_shift", "downscale", "quantise")
+VIOLATIONS = ("frozen", "time_reversed", "delayed", "gravity_scaled", "restitution_changed",
+              "energy_injected", "mass_not_conserved", "vanish_reappear",
+              "interpenetration", "teleport")
 
 
 class MetricUndefinedError(PhysgroundError):
@@ -44,6 +56,14 @@ class Metric:
     ``requires_laws``: applies only if the scenario declares at least one (empty = any).
     ``batch_fn`` computes [R, H] values for a stack of R rollouts; ``fn`` is the
     single-rollout form returning [H] float64.
+
+    Scoring declarations (`physground.metrics.scores`): ``family`` (one of `FAMILIES`);
+    ``floor``, the absolute resolution of the metric's error in ``unit`` (an error at or
+    below it is not measurable, so no score denominator is ever round-off); ``reduce``
+    over the horizon (`REDUCTIONS`); ``decibel``: the value is ``10 log10(1 / x)`` of an
+    error ``x`` (PSNR), which is scored in ``x``; ``min_horizon``: fewer predicted steps
+    leave the metric undefined (with the reason) instead of failing. ``detects`` and
+    ``tolerates``: the violations and nuisances the metric validity suite holds it to.
     """
 
     name: str
@@ -57,12 +77,35 @@ class Metric:
     batch_fn: Callable[[Batch], torch.Tensor] | None = field(default=None, repr=False)
     # rigid-body positions may come from soft object masks of predicted frames
     derivable_from_pixels: bool = False
+    family: str = "accuracy"
+    floor: float = 0.0
+    reduce: str = "mean"
+    decibel: bool = False
+    min_horizon: int = 1
+    detects: frozenset[str] = frozenset()
+    tolerates: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
             raise ValidationError(
                 f"metric {self.name}: modality '{self.modality}', expected one of {MODALITIES}"
             )
+        for what, value, allowed in (("family", {self.family}, FAMILIES),
+                                     ("reduce", {self.reduce}, REDUCTIONS),
+                                     ("detects", self.detects, VIOLATIONS),
+                                     ("tolerates", self.tolerates, NUISANCES)):
+            unknown = set(value) - set(allowed)
+            if unknown:
+                raise ValidationError(
+                    f"metric {self.name}: {what} {sorted(unknown)}, expected among {allowed}")
+        if not (self.floor >= 0.0 and self.min_horizon >= 1):
+            raise ValidationError(f"metric {self.name}: floor {self.floor} must be >= 0 and "
+                                  f"min_horizon {self.min_horizon} >= 1")
+
+    @property
+    def label(self) -> str:
+        """``name [unit]`` for tables and figure axes."""
+        return f"{self.name} [{self.unit or '1'}]"
 
     def applies_to(self, scenario: Any, modalities: Iterable[str] | None = None) -> bool:
         """Whether the scenario emits the required states (or frames) and laws, and a
@@ -120,13 +163,18 @@ def batched_metric(
     description: str = "",
     unit: str = "",
     derivable_from_pixels: bool = False,
+    **scoring: Any,
 ) -> Metric:
-    """A `Metric` whose single-rollout ``fn`` is ``batch_fn`` on a batch of one."""
+    """A `Metric` whose single-rollout ``fn`` is ``batch_fn`` on a batch of one;
+    ``scoring`` holds the scoring declarations (family, floor, reduce, detects ...)."""
+    for key in ("detects", "tolerates"):
+        if key in scoring:
+            scoring[key] = frozenset(scoring[key])
     return Metric(
         name=name, fn=_SingleFromBatch(name, batch_fn), higher_is_better=higher_is_better,
         requires_states=requires_states, requires_laws=frozenset(requires_laws),
         modality=modality, description=description, unit=unit, batch_fn=batch_fn,
-        derivable_from_pixels=derivable_from_pixels,
+        derivable_from_pixels=derivable_from_pixels, **scoring,
     )
 
 

@@ -1,193 +1,266 @@
-"""Normalized scores: 0 = trivial baseline, 100 = reference (the physical noise floor).
+"""Bounded scores in [0, 100]: 100 at the physical noise floor, 0 for an uninformative
+prediction, monotone (log-linear) in the error in between.
 
-For each (scenario, split, metric) with per-metric means over rollouts and horizon steps,
-written as errors ``e`` (the value, negated for higher-is-better metrics)::
+Anchors (rows of the results table, scored like models, never ranked):
 
-    score = 100 * (e_baseline - e_model) / (e_baseline - e_reference),   capped at 100
+- ``truth``: the ground truth scored against itself, the ideal value of every metric;
+- ``second-take``: the same scene re-simulated as a second physical realisation would
+  differ (initial conditions perturbed at measurement precision, another timestep or
+  solver; `physground.benchmarks.anchors`). Its error is the *physical noise floor*, as
+  the variance between two real takes in Physics-IQ;
+- ``shuffled``: another rollout of the same scenario and split, i.e. a physically valid
+  prediction that ignores the context;
+- the trivial baselines ``copy-last`` (frozen) and ``constant-velocity``: predictions that
+  use the context but no physics.
 
-The reference re-simulates the ground truth with another timestep/solver, so its error is
-the physical noise floor (as Physics-IQ's physical variance): being closer to the truth
-than that is not measurable, hence the cap; the ground truth itself scores 100. Scores
-below 0 mean worse than the trivial baseline and are kept (clipped at -100 only inside the
-aggregate, so one blown-up metric cannot dominate it).
+The *uninformative* level of a rollout is the smallest error of the predictions that use
+no physics (shuffled and the baselines present): scoring above 0 means predicting better
+than anything obtainable without a physical model. Where such a prediction already
+reaches the floor on an accuracy or pixel metric (spheres that do not collide within the
+horizon move at constant velocity), the rollout cannot tell physics from no physics and
+is left out (``unresolved``). Conservation and contact metrics take the smallest error
+*above* the floor instead: their trivially perfect values (a frozen scene conserves
+energy and never penetrates) are what the cap by accuracy neutralises (below).
 
-Rows are handled by their ``failure`` column:
+Per (scenario, split, rollout, metric) the error of a model is ``e = |g(v) - g(v_truth)|``
+per horizon step (``g(v) = 10^(-v/10)`` for decibel metrics such as PSNR, whose error is
+the MSE; else the identity), reduced over the horizon as the metric declares (mean over
+steps, or the value at the last step for running metrics). With the floor
+``f = max(e_second_take, metric.floor)`` of that rollout (the metric's absolute resolution
+in its unit, so a denominator is never round-off) and the uninformative level ``u`` of
+that rollout::
 
-- model failures (NaN/Inf, wrong shape, model error ...) count, never dropped: a failed
-  row takes the *worst* value any model (the baseline included) reached on the same
-  (scenario, split, rollout, metric, horizon) — or, if every model failed there, the
-  worst over all rollouts at that horizon. A failure thus never scores better than the
-  baseline or than any model that did predict; ``failures`` counts them.
-- rows whose failure starts with ``"undefined: "`` (the metric has no value for that
-  ground truth, the same for every model) are excluded and counted in ``undefined``.
+    score = 100 * clip(ln(u / e) / ln(u / f), 0, 1)        (100 when e <= f)
 
-A (scenario, split, metric) where the reference is not better than the baseline has no
-meaningful scale: its score is NaN with the reason in ``note`` and it is left out of the
-aggregate (counted in ``degenerate``).
+Why this transform: Physics-IQ Verified scores each sample by its ratio to the physical
+variance between two real takes, and The Well's VRMSE divides by the field's own
+variance; both make errors comparable across scenes by a per-scene physical scale. A
+ratio alone is unbounded and rewards nothing below the floor, so the ratio ``e / f`` is
+read on a log scale between its two physical ends: the floor (not measurable: 100) and
+the uninformative prediction (no information about this context: 0). Errors of physical
+models span decades, which a log scale ranks evenly (as PSNR does for pixels); a model
+that halves its error moves by the same amount anywhere on the scale. Failed predictions
+(NaN/Inf, wrong shape, model errors) have an infinite error and score 0, never dropped.
+A rollout whose floor reaches the uninformative level (fully chaotic within the horizon)
+cannot rank anything: its score is NaN, counted in ``unresolved``.
+
+Aggregation (`aggregate_scores`): per scenario first, then over scenarios. Within a
+scenario, each metric family (accuracy, conservation, contact, pixels) has equal weight,
+whatever its number of metrics and splits. Conservation and contact are credited only as
+far as the motion itself is right: their family scores are capped by the accuracy
+family's (the pixels family's for a frames-only model). A frozen prediction conserves
+energy and momentum exactly and never penetrates; without the cap it would score high on
+every plausibility metric while predicting nothing.
+
+Stochastic models: with a ``sample`` column in the results (N predictions per rollout),
+each sample is scored, and a cell reports the mean and the standard deviation over the N
+per-sample scores (``score_std``; NaN with one sample).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 
 from physground.errors import ValidationError
-from physground.metrics.registry import METRICS, UNDEFINED_PREFIX
+from physground.metrics.registry import FAMILIES, METRICS, UNDEFINED_PREFIX
 
+TRUTH = "truth"
+SECOND_TAKE = "second-take"
+SHUFFLED = "shuffled"
+SCORE_ANCHORS = (TRUTH, SECOND_TAKE, SHUFFLED)
+BASELINES = ("copy-last", "constant-velocity")
+REFERENCE = "reference"
+# shown as anchor rows beside the models, never ranked
+ANCHOR_MODELS = (TRUTH, SECOND_TAKE, REFERENCE, *BASELINES, SHUFFLED)
+# predictions that use no physics: the score's 0
+UNINFORMATIVE = (SHUFFLED, *BASELINES)
 RESULT_KEYS = ["scenario", "split", "metric"]
-AGGREGATE_TAGS = ("accuracy", "plausibility", "pixels")
-SCORE_FLOOR = -100.0  # per-metric clip inside the aggregate only
+GATED_FAMILIES = ("conservation", "contact")
+NO_RANGE = "unresolved (floor >= uninformative)"
 
 
-def _as_str_category(column: pd.Series) -> pd.Series:
-    """A categorical column with string categories (cheap for categorical input)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        categories = column.cat.categories.astype(str)
-        if categories.has_duplicates:  # e.g. 1 and "1"
-            return column.astype(str).astype("category")
-        return column.cat.rename_categories(categories)
-    return column.astype(str).astype("category")
+def _declared(metric: str) -> tuple[bool, bool, str, float]:
+    m = METRICS.get(metric)
+    return m.higher_is_better, m.decibel, m.reduce, m.floor
 
 
-def _oriented(results: pd.DataFrame) -> pd.DataFrame:
-    """Rows with ``error`` (lower is better), ``failed`` and ``undefined`` flags."""
-    required = {"model", "scenario", "split", "rollout", "metric", "horizon", "value", "failure"}
-    missing = required - set(results.columns)
-    if missing:
-        raise ValidationError(f"results table lacks columns {sorted(missing)}")
-    df = results[sorted(required)].copy()
-    for col in ("model", "scenario", "split", "metric"):
-        df[col] = _as_str_category(df[col])
-    failure = df["failure"]
-    if not isinstance(failure.dtype, pd.CategoricalDtype):
-        failure = failure.where(failure.notna(), "")
-    failure = _as_str_category(failure)  # missing values (code -1) mean no failure
-    reasons = pd.Series(failure.cat.categories.astype(str))
-    codes = failure.cat.codes.to_numpy()  # -1 for missing (no failure)
-    is_undefined = np.append(reasons.str.startswith(UNDEFINED_PREFIX).to_numpy(), False)
-    is_failure = np.append((reasons != "").to_numpy(), False)
-    df["undefined"] = is_undefined[codes]
-    value = df["value"].to_numpy(dtype=np.float64)
-    df["failed"] = (is_failure[codes] | ~np.isfinite(value)) & ~df["undefined"].to_numpy()
-    metric = df["metric"].cat
-    signs = np.array([-1.0 if METRICS.get(str(m)).higher_is_better else 1.0
-                      for m in metric.categories])
-    df["error"] = np.where(df["failed"] | df["undefined"], np.nan,
-                           value * signs[metric.codes.to_numpy()])
-    return df
-
-
-def _fill_failures(df: pd.DataFrame) -> pd.DataFrame:
-    """Replace failed rows' errors by the worst error on the same row (then horizon)."""
-    if not df["failed"].any():
-        return df
-    row_key = ["scenario", "split", "rollout", "metric", "horizon"]
-    worst_row = df.groupby(row_key, sort=False, observed=True)["error"].transform("max")
-    worst_horizon = df.groupby(["scenario", "split", "metric", "horizon"], sort=False,
-                               observed=True)["error"].transform("max")
-    fill = worst_row.fillna(worst_horizon)
-    df["error"] = df["error"].where(~df["failed"], fill)
-    return df
+def has_anchors(results: pd.DataFrame) -> bool:
+    """Whether scores can be computed: the truth and shuffled anchors are in the results
+    (the second take sets the physical floor; without it only the metric floors apply)."""
+    models = set(results["model"].astype(str).unique())
+    return TRUTH in models and SHUFFLED in models
 
 
 def rollout_errors(results: pd.DataFrame) -> pd.DataFrame:
-    """Per-rollout mean errors (lower is better) with failures filled as the scores fill
-    them and undefined rows left out; columns model, scenario, split, metric, rollout,
-    error. The normalized score is linear in the error, so resampling these rows gives the
-    scores' uncertainty."""
-    df = _fill_failures(_oriented(results))
-    df = df[~df["undefined"]]
-    keys = ["model", "scenario", "split", "metric", "rollout"]
-    return df.groupby(keys, sort=True, observed=True)["error"].mean().rename(
-        "error").reset_index()
-
-
-def normalized_scores(
-    results: pd.DataFrame,
-    baseline: str = "copy-last",
-    reference: str = "reference",
-    by_horizon: bool = False,
-) -> pd.DataFrame:
-    """One row per (model, scenario, split, metric[, horizon]) with the normalized score.
-
-    Columns: model, scenario, split, metric, [horizon,] value (mean metric value, failures
-    filled as described above), baseline_value, reference_value, score, rollouts,
-    failures, undefined, note. ``results`` is the tidy table of the benchmark runner
-    (columns model, scenario, split, rollout, metric, horizon, value, failure).
-    """
-    df = _oriented(results)
-    models = set(df["model"].unique())
-    for role, name in (("baseline", baseline), ("reference", reference)):
-        if name not in models:
-            raise ValidationError(
-                f"normalized scores need the {role} model '{name}' in the results "
-                f"(have {sorted(models)})"
-            )
-    df = _fill_failures(df)
-    keys = RESULT_KEYS + (["horizon"] if by_horizon else [])
-    group = df.groupby(["model", *keys], sort=True, observed=True)
-    table = group.agg(
-        error=("error", "mean"),
-        rollouts=("rollout", "nunique"),
-        failures=("failed", "sum"),
-        undefined=("undefined", "sum"),
-    ).reset_index()
-    for col in ("model", *RESULT_KEYS):
-        table[col] = table[col].astype(str)
-    anchors = table[table["model"].isin([baseline, reference])].pivot_table(
-        index=keys, columns="model", values="error", aggfunc="first", dropna=False)
-    table = table.merge(anchors.rename(columns={baseline: "e_baseline",
-                                                reference: "e_reference"})
-                        [["e_baseline", "e_reference"]].reset_index(), on=keys, how="left")
-    e, eb, er = (table[c].to_numpy(dtype=np.float64)
-                 for c in ("error", "e_baseline", "e_reference"))
-    span = eb - er
-    tol = 1e-12 * np.maximum(np.abs(eb), np.abs(er)) + 1e-300
+    """One error per (model, scenario, split, metric, rollout, sample) against the truth
+    anchor: ``error`` (>= 0, inf for a failed prediction), ``value`` (the metric value
+    reduced over the horizon as declared), ``failed``, ``undefined``."""
+    required = {"model", "scenario", "split", "rollout", "metric", "horizon", "value",
+                "failure"}
+    missing = required - set(results.columns)
+    if missing:
+        raise ValidationError(f"results table lacks columns {sorted(missing)}")
+    df = results[sorted(required | ({"sample"} & set(results.columns)))].copy()
+    if "sample" not in df:
+        df["sample"] = 0
+    for col in ("model", "scenario", "split", "metric"):
+        df[col] = df[col].astype(str)
+    failure = df["failure"].astype(object).where(df["failure"].notna(), "").astype(str)
+    df["undefined"] = failure.str.startswith(UNDEFINED_PREFIX).to_numpy()
+    value = df["value"].to_numpy(dtype=np.float64)
+    df["failed"] = ((failure != "").to_numpy() | ~np.isfinite(value)) & ~df["undefined"]
+    truth = df[df["model"] == TRUTH]
+    if truth.empty:
+        raise ValidationError(f"scores need the '{TRUTH}' anchor in the results (have "
+                              f"{sorted(df['model'].unique())})")
+    row = ["scenario", "split", "rollout", "metric", "horizon"]
+    ideal = truth[~truth["failed"] & ~truth["undefined"]].groupby(row)["value"].first()
+    df = df.merge(ideal.rename("ideal").reset_index(), on=row, how="left")
+    declared = {m: _declared(m) for m in df["metric"].unique()}
+    decibel = df["metric"].map(lambda m: declared[m][1]).to_numpy(dtype=bool)
     with np.errstate(all="ignore"):
-        raw = 100.0 * (eb - e) / span
-    valid = np.isfinite(span) & (span > tol) & np.isfinite(e)
-    table["score"] = np.where(valid, np.minimum(raw, 100.0), np.nan)
+        v, t = df["value"].to_numpy(np.float64), df["ideal"].to_numpy(np.float64)
+        v = np.where(decibel, 10.0 ** (-v / 10.0), v)
+        t = np.where(decibel, 10.0 ** (-t / 10.0), t)
+        err = np.abs(v - t)
+    df["undefined"] |= ~np.isfinite(t) & ~df["failed"].to_numpy()
+    df["error"] = np.where(df["failed"], np.inf, err)
+    keys = ["model", "scenario", "split", "metric", "rollout", "sample"]
+    df = df.sort_values([*keys, "horizon"], kind="stable")
+    grouped = df.groupby(keys, sort=True)
+    out = grouped.agg(failed=("failed", "any"), undefined=("undefined", "any"),
+                      error_mean=("error", "mean"), error_last=("error", "last"),
+                      value_mean=("value", "mean"), value_last=("value", "last")
+                      ).reset_index()
+    last = out["metric"].map(lambda m: declared[m][2] == "last").to_numpy(dtype=bool)
+    out["error"] = np.where(last, out["error_last"], out["error_mean"])
+    out["value"] = np.where(last, out["value_last"], out["value_mean"])
+    out["undefined"] &= ~out["failed"]
+    out.loc[out["undefined"], ["error", "value"]] = np.nan
+    out.loc[out["failed"], "error"] = np.inf
+    out.loc[out["failed"], "value"] = np.nan
+    return out[[*keys, "error", "value", "failed", "undefined"]]
+
+
+def bounded_score(error: np.ndarray, floor: np.ndarray, uninformative: np.ndarray
+                  ) -> np.ndarray:
+    """``100 * clip(ln(u / e) / ln(u / f), 0, 1)``; 100 at or below the floor, 0 at or
+    beyond the uninformative level (and for infinite errors), NaN where ``u <= f`` or an
+    input is NaN. Always within [0, 100] or NaN."""
+    e, f, u = (np.asarray(a, dtype=np.float64) for a in (error, floor, uninformative))
+    with np.errstate(all="ignore"):
+        ratio = np.log(u / np.maximum(e, f)) / np.log(u / f)
+        score = 100.0 * np.clip(ratio, 0.0, 1.0)
+    score = np.where(np.isinf(e) & (e > 0), 0.0, score)
+    resolved = (u > f) & np.isfinite(f) & np.isfinite(u) & (f > 0)
+    return np.where(resolved & ~np.isnan(e), score, np.nan)
+
+
+def rollout_scores(results: pd.DataFrame) -> pd.DataFrame:
+    """`rollout_errors` with the ``floor`` and ``uninformative`` level of each (scenario,
+    split, metric, rollout) and the bounded ``score`` of every row, anchors included."""
+    errors = rollout_errors(results)
+    floors = pd.Series({m: _declared(m)[3] for m in errors["metric"].unique()}, dtype=float)
+    at = ["scenario", "split", "metric", "rollout"]
+    take = errors[(errors["model"] == SECOND_TAKE) & np.isfinite(errors["error"])]
+    take = take.groupby(at)["error"].median().rename("take_error").reset_index()
+    out = errors.merge(take, on=at, how="left")
+    metric_floor = out["metric"].map(floors).to_numpy(dtype=np.float64)
+    out["floor"] = np.fmax(out["take_error"].to_numpy(dtype=np.float64), metric_floor)
+    # uninformative level: the smallest error among the predictions that use no physics
+    # (another rollout, the frozen last frame, constant velocity); for conservation and
+    # contact only those above the floor (a frozen scene conserves energy exactly)
+    gated = out["metric"].map(lambda m: METRICS.get(m).family in GATED_FAMILIES)
+    pool = out[out["model"].isin(UNINFORMATIVE) & np.isfinite(out["error"])
+               & (~gated | (out["error"] > out["floor"]))]
+    level = pool.groupby(at)["error"].min().rename("uninformative").reset_index()
+    out = out.merge(level, on=at, how="left")
+    out["score"] = bounded_score(out["error"], out["floor"], out["uninformative"])
+    out.loc[out["undefined"], "score"] = np.nan
+    return out.drop(columns=["take_error"])
+
+
+def normalized_scores(results: pd.DataFrame, by_horizon: bool = False) -> pd.DataFrame:
+    """One row per (model, scenario, split, metric) with the bounded score.
+
+    Columns: model, scenario, split, metric, value (mean reduced metric value over scored
+    rollouts), floor and uninformative (median errors in the metric's unit), score (mean
+    over rollouts, averaged over samples), score_std (std over samples), rollouts,
+    failures (failed rollouts), undefined (rollouts), unresolved, note. ``by_horizon`` is refused: scores are defined
+    on the horizon the metric declares.
+    """
+    if by_horizon:
+        raise ValidationError("bounded scores are per horizon reduction; by_horizon is gone")
+    if not has_anchors(results):
+        raise ValidationError(f"scores need the anchors '{TRUTH}' and '{SHUFFLED}' in the "
+                              f"results (have {sorted(results['model'].astype(str).unique())})")
+    df = rollout_scores(results)
+    keys = ["model", *RESULT_KEYS]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        per_sample = df.groupby([*keys, "sample"], sort=True)["score"].mean()
+        stats = per_sample.groupby(keys).agg(["mean", "std", "size"])
+    group = df.groupby(keys, sort=True)
+    table = group.agg(
+        value=("value", "mean"), floor=("floor", "median"),
+        uninformative=("uninformative", "median"), rollouts=("rollout", "nunique"),
+        failures=("failed", "sum"), undefined=("undefined", "sum"),
+    ).reset_index()
+    unresolved = (df["score"].isna() & ~df["undefined"]).groupby(
+        [df[k] for k in keys]).sum().rename("unresolved").reset_index()
+    table = table.merge(unresolved, on=keys, how="left")
+    table = table.merge(stats.reset_index().rename(columns={
+        "mean": "score", "std": "score_std", "size": "samples"}), on=keys, how="left")
+    table.loc[table["samples"] < 2, "score_std"] = np.nan
     note = np.full(len(table), "", dtype=object)
-    note[~np.isfinite(e)] = "no scorable rows (every row undefined or failed everywhere)"
-    degenerate = np.isfinite(e) & ~(np.isfinite(span) & (span > tol))
-    note[degenerate] = "degenerate: reference not better than baseline"
+    none_scored = table["score"].isna().to_numpy()
+    note[none_scored & (table["undefined"] > 0).to_numpy()] = "undefined for the truth"
+    note[none_scored & (table["unresolved"] > 0).to_numpy()] = NO_RANGE
     table["note"] = note
-    signs = np.array([-1.0 if METRICS.get(m).higher_is_better else 1.0
-                      for m in table["metric"]])
-    table["value"] = e * signs
-    table["baseline_value"] = eb * signs
-    table["reference_value"] = er * signs
-    table["failures"] = table["failures"].astype(np.int64)
-    table["undefined"] = table["undefined"].astype(np.int64)
-    columns = ["model", *keys, "value", "baseline_value", "reference_value", "score",
-               "rollouts", "failures", "undefined", "note"]
-    return table[columns]
+    for col in ("failures", "undefined", "unresolved"):
+        table[col] = table[col].fillna(0).astype(np.int64)
+    return table[[*keys, "value", "floor", "uninformative", "score", "score_std",
+                  "samples", "rollouts", "failures", "undefined", "unresolved", "note"]]
+
+
+def scenario_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, scenario): one column per family (mean over its metrics and splits),
+    conservation and contact capped by accuracy (pixels without accuracy), and
+    ``scenario_score``, the mean over the families present."""
+    df = scores[np.isfinite(scores["score"])].copy()
+    df["family"] = df["metric"].map(lambda m: METRICS.get(m).family)
+    wide = df.pivot_table(index=["model", "scenario"], columns="family", values="score",
+                          aggfunc="mean")
+    for family in FAMILIES:
+        if family not in wide:
+            wide[family] = np.nan
+    wide = wide[list(FAMILIES)]
+    motion = wide["accuracy"].fillna(wide["pixels"])
+    for family in GATED_FAMILIES:  # NaN (family absent) stays NaN
+        wide[family] = np.minimum(wide[family], motion.fillna(np.inf))
+    wide["scenario_score"] = wide[list(FAMILIES)].mean(axis=1)
+    return wide.reset_index()
 
 
 def aggregate_scores(scores: pd.DataFrame) -> pd.DataFrame:
-    """One physics score per model from `normalized_scores` (not by horizon).
-
-    ``physics_score``: mean over every (scenario, split, metric) with a defined score,
-    each clipped below at -100; ``accuracy``, ``plausibility``, ``pixels``: the same mean
-    over metrics carrying that tag. Also ``scores`` (how many went in), ``degenerate``
-    (left out: no scale) and ``failures`` (failed rows, filled as worst).
-    """
-    if "horizon" in scores.columns:
-        raise ValidationError("aggregate_scores takes normalized_scores(by_horizon=False)")
-    df = scores.copy()
-    df["clipped"] = df["score"].clip(lower=SCORE_FLOOR)
-    tags = {m: METRICS.tags(m) for m in df["metric"].unique()}
+    """One score per model: the mean over its scenarios of `scenario_scores`, with each
+    family's mean over scenarios, ``scenarios`` and ``cells`` (scored (scenario, split,
+    metric) cells) and ``failures``."""
+    per = scenario_scores(scores)
     rows = []
-    for model, group in df.groupby("model", sort=True):
-        ok = group[np.isfinite(group["clipped"])]
-        row: dict[str, object] = {
-            "model": model,
-            "physics_score": float(ok["clipped"].mean()) if len(ok) else np.nan,
-        }
-        for tag in AGGREGATE_TAGS:
-            sel = ok[[tag in tags[m] for m in ok["metric"]]]
-            row[tag] = float(sel["clipped"].mean()) if len(sel) else np.nan
-        row.update(scores=len(ok), degenerate=int((~np.isfinite(group["clipped"])).sum()),
-                   failures=int(group["failures"].sum()))
+    cells = scores[np.isfinite(scores["score"])].groupby("model").size()
+    failures = scores.groupby("model")["failures"].sum()
+    for model, group in per.groupby("model", sort=True):
+        row: dict[str, object] = {"model": model,
+                                  "physics_score": float(group["scenario_score"].mean())}
+        for family in FAMILIES:
+            row[family] = float(group[family].mean()) if group[family].notna().any() \
+                else np.nan
+        row.update(scenarios=int(group["scenario_score"].notna().sum()),
+                   cells=int(cells.get(model, 0)), failures=int(failures.get(model, 0)))
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["model", "physics_score", *FAMILIES, "scenarios",
+                                       "cells", "failures"])

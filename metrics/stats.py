@@ -130,3 +130,28 @@ def paired_test(
         statistic, pvalue = float(res.statistic), float(res.pvalue)
     ci = bootstrap_ci(diff, confidence=confidence, seed=seed)
     return PairedTestResult(method, statistic, pvalue, float(diff.mean()), x.size, ci)
+
+
+def holm(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1): rejecting
+    where ``adjusted < alpha`` controls the family-wise error rate at ``alpha``."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValidationError(f"pvalues has shape {list(p.shape)}, expected [N]")
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+def min_pvalue(n: int, method: str = "wilcoxon") -> float:
+    """The smallest two-sided p-value a paired test of ``n`` pairs can reach: ``2 / 2^n``
+    for the exact Wilcoxon signed-rank test (all differences of one sign), 0 for the
+    t-test with n >= 2 (none below 2 pairs)."""
+    if method not in PAIRED_METHODS:
+        raise ValidationError(f"paired test method '{method}', expected one of {PAIRED_METHODS}")
+    if n < 2:
+        return 1.0
+    return float(2.0 ** (1 - n)) if method == "wilcoxon" else 0.0

@@ -4,9 +4,15 @@ Positions are rigid ``pos [T,B,3]`` or cloth/SPH ``x [T,N,d]`` (m). A prediction
 outputs frames gets positions from soft object masks (`physground.metrics.pixels`).
 With ``e_b(t) = |x_pred,b(t) - x_true,b(t)|``:
 
-- ``position_rmse(t) = sqrt(mean_b e_b(t)^2)``
-- ``position_fde(t) = mean_b e_b(t)`` (final displacement error if the horizon were t)
-- ``position_ade(t) = mean_{s<=t} mean_b e_b(s)`` (average displacement error up to t)
+- ``position_rmse(t) = sqrt(mean_b e_b(t)^2)``: the RMSE at step t; over a horizon it is
+  the mean of the per-step values (``reduce = "mean"``)
+- ``position_fde(t) = mean_b e_b(t)``: the final displacement error of a horizon-t
+  forecast; over a horizon H it is the value at step H (``reduce = "last"``), never a mean
+- ``position_ade(t) = mean_{s<=t} mean_b e_b(s)``: the running average displacement error;
+  over a horizon H it is the value at step H, the ADE of the whole forecast
+
+The position floor (0.1 mm) is the resolution of a measured position; the second take of
+each scene sets the physical floor above it (`physground.metrics.scores`).
 """
 
 from __future__ import annotations
@@ -41,21 +47,26 @@ def position_ade_batch(batch: Batch) -> Tensor:
     return per_step.cumsum(1) / steps
 
 
+POSITION_FLOOR = 1e-4  # m
 _COMMON = dict(higher_is_better=False, requires_states=("pos|x",), unit="m",
-               derivable_from_pixels=True)
+               derivable_from_pixels=True, family="accuracy", floor=POSITION_FLOOR,
+               tolerates={"state_noise"},
+               detects={"frozen", "time_reversed", "delayed", "gravity_scaled",
+                        "energy_injected", "teleport"})
 
 position_rmse = batched_metric(
     "position_rmse", position_rmse_batch,
-    description="root-mean-square position error over bodies/particles at each step",
-    **_COMMON,
+    description="root-mean-square position error over bodies/particles per step "
+                "(mean over the horizon)",
+    reduce="mean", **_COMMON,
 )
 position_fde = batched_metric(
     "position_fde", position_fde_batch,
-    description="mean Euclidean displacement error at step t (FDE of a horizon-t forecast)",
-    **_COMMON,
+    description="final displacement error: mean Euclidean position error at the last step",
+    reduce="last", **_COMMON,
 )
 position_ade = batched_metric(
     "position_ade", position_ade_batch,
-    description="mean Euclidean displacement error averaged over steps 1..t (ADE)",
-    **_COMMON,
+    description="average displacement error: mean Euclidean position error over all steps",
+    reduce="last", **_COMMON,
 )

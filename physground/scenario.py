@@ -69,7 +69,7 @@ class Scenario(abc.ABC):
     config_type: ClassVar[type[ScenarioConfig]] = ScenarioConfig
     # Bumped whenever the generated data or its scoring changes, so that cached datasets
     # (keyed by content hash, which includes this) are regenerated and runs record it.
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: bounded scores against a second take
     # Config overrides giving the same physics by another discretization (e.g. another
     # integrator or timestep). Re-simulating with them measures the physical noise floor:
     # the `reference` model, which anchors normalized scores at 100.
@@ -84,6 +84,10 @@ class Scenario(abc.ABC):
     # Parameters a model is told (through given statics, or visible as body counts); every
     # other parameter, hence every OOD-shifted one unless listed here, is latent.
     given_params: ClassVar[frozenset[str]] = frozenset()
+    # Second take (`second_take`): standard deviation of each parameter's measurement, in
+    # the parameter's own unit (see `param_space`). The second physical realisation of a
+    # scene draws its parameters within these and re-simulates with `reference_overrides`.
+    take_perturbation: ClassVar[dict[str, float]] = {}
 
     def __init__(self, config: ScenarioConfig | None = None, **overrides: Any) -> None:
         config = config or self.config_type()
@@ -127,6 +131,43 @@ class Scenario(abc.ABC):
         if unknown:
             raise ValueError(f"{cls.name} declares unknown given_params {sorted(unknown)}")
         return frozenset(cls.param_space.names) - cls.given_params
+    def take_params(self, params: dict[str, float], seed: int, split: str
+                    ) -> dict[str, float]:
+        """The parameters of the second take of rollout ``seed``: each declared parameter
+        moved by a Gaussian of its measurement precision (deterministic in the seed),
+        clipped to its physical range."""
+        rng = np.random.default_rng([seed, _stable_int(self.name), _stable_int(split),
+                                     _stable_int("second-take")])
+        out = dict(params)
+        for name, std in sorted(self.take_perturbation.items()):
+            if name not in out:
+                continue
+            param = self.param_space.param(name)
+            out[name] = float(np.clip(out[name] + std * rng.standard_normal(),
+                                      param.low, param.high))
+        return out
+
+    def second_take(self, rollouts: Sequence[Rollout]) -> list[Rollout]:
+        """Each rollout re-simulated as a second physical take of the same scene:
+        parameters within measurement precision (`take_perturbation`), another
+        discretization (`reference_overrides`); same length, seed and split."""
+        if not rollouts:
+            return []
+        config = dataclasses.replace(self.config, **self.reference_overrides,
+                                     num_frames=rollouts[0].num_frames)
+        other = type(self)(config)
+        by_split: dict[str, list[int]] = {}
+        for i, rollout in enumerate(rollouts):
+            by_split.setdefault(rollout.split, []).append(i)
+        out: list[Rollout | None] = [None] * len(rollouts)
+        for split, indices in by_split.items():
+            params = [self.param_space.validate(
+                self.take_params(dict(rollouts[i].params), rollouts[i].seed, split))
+                for i in indices]
+            takes = other.simulate(params, [rollouts[i].seed for i in indices], split)
+            for i, take in zip(indices, takes, strict=True):
+                out[i] = take
+        return [t for t in out if t is not None]
 
     def check(self, rollout: Rollout) -> str | None:
         """Scenario-specific blow-up check (e.g. energy explosion); None when valid."""

@@ -13,6 +13,19 @@ import pandas as pd
 from physground.errors import DataIntegrityError
 from physground.reports import plots, tables
 
+SCORE_NOTE = (
+    'Bounded scores in [0, 100]: 100 at or below the physical noise floor (the error of a '
+    'second take of the same scene: initial conditions perturbed at measurement '
+    "precision, another solver setting; never below the metric's resolution floor), 0 at "
+    'the error of an uninformative prediction (another rollout of the same split), '
+    'log-linear in between. Per scenario each family (accuracy, conservation, contact, '
+    'pixels) weighs equally; conservation and contact count only up to the accuracy score '
+    '(a frozen prediction conserves energy exactly). The score is the mean over '
+    'scenarios; 95% CIs from a stratified bootstrap over rollouts. Only models scored on '
+    'the same cells are ranked against each other; anchors (truth, second take, '
+    'reference, baselines, shuffled) are shown for scale and never ranked.'
+)
+
 
 @dataclass
 class ScenarioSection:
@@ -166,12 +179,13 @@ def build(run_dir: Path, pairs: list[tuple[str, str]] | None = None, media: bool
 
 
 def split_table(section: ScenarioSection) -> pd.DataFrame:
-    """Rows (metric, model) with columns per split: ``mean [CI]`` and failures, and the
-    normalized score per split when available; used by both renderers."""
+    """Rows (metric [unit], model) with columns per split: ``mean [CI]`` of the metric
+    reduced over the horizon as it declares, failures, and the bounded score per split
+    when available; used by both renderers."""
     rows = []
     splits = sorted(section.summary["split"].unique())
     for (metric, model), group in section.summary.groupby(["metric", "model"], sort=True):
-        row: dict[str, Any] = {"metric": metric, "model": model}
+        row: dict[str, Any] = {"metric": tables.metric_label(metric), "model": model}
         for split in splits:
             match = group[group["split"] == split]
             if match.empty:
@@ -192,55 +206,96 @@ def split_table(section: ScenarioSection) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _ordered_models(models: list[str]) -> list[str]:
+    """Models first (in run order), then the anchors in their fixed order."""
+    from physground.metrics.scores import ANCHOR_MODELS
+
+    return [m for m in models if m not in ANCHOR_MODELS] + [
+        m for m in ANCHOR_MODELS if m in models]
+
+
 def score_table(section: ScenarioSection) -> list[dict[str, str]]:
-    """Normalized scores of one scenario: rows are metrics (first the aggregate over them,
-    each clipped at -100), columns ``model · split``; empty without anchors."""
+    """Bounded scores of one scenario: the scenario aggregate, then each family (capped
+    as aggregated), then each metric [unit] with its floor; columns ``model · split``
+    (plus ``model · all`` for the aggregate rows). Empty without anchors."""
     import numpy as np
 
-    from physground.metrics.scores import SCORE_FLOOR
+    from physground.metrics.registry import FAMILIES
+    from physground.metrics.scores import scenario_scores
 
     if section.scores is None or section.scores.empty:
         return []
     table = section.scores
-    models = list(dict.fromkeys(table["model"]))
+    models = _ordered_models(list(dict.fromkeys(table["model"])))
     splits = sorted(table["split"].unique())
     columns = [(m, sp) for m in models for sp in splits]
+    per_split = {sp: scenario_scores(table[table["split"] == sp]).set_index("model")
+                 for sp in splits}
+    overall = scenario_scores(table).set_index("model")
     rows = []
-    aggregate: dict[str, str] = {"metric": "aggregate"}
-    for model, split in columns:
-        part = table[(table["model"] == model) & (table["split"] == split)]
-        values = part["score"].clip(lower=SCORE_FLOOR).to_numpy(dtype=float)
-        values = values[np.isfinite(values)]
-        aggregate[f"{model} · {split}"] = tables.format_score(
-            float(values.mean()) if len(values) else float("nan"))
-    rows.append(aggregate)
-    for metric in sorted(table["metric"].unique()):
-        row = {"metric": metric}
+    for family in ("scenario_score", *FAMILIES):
+        label = "aggregate (families equal)" if family == "scenario_score" else \
+            f"family: {family}"
+        if family != "scenario_score" and not overall[family].notna().any():
+            continue
+        row = {"metric": label, "floor": ""}
+        for model in models:
+            value = overall[family].get(model, np.nan) if model in overall.index else np.nan
+            row[f"{model} · all"] = tables.format_score(float(value))
         for model, split in columns:
-            match = table[(table["model"] == model) & (table["split"] == split)
-                          & (table["metric"] == metric)]
-            row[f"{model} · {split}"] = tables.format_score(
-                float(match["score"].iloc[0])) if len(match) else ""
+            frame = per_split[split]
+            value = frame[family].get(model, np.nan) if model in frame.index else np.nan
+            row[f"{model} · {split}"] = tables.format_score(float(value))
+        rows.append(row)
+    for metric in sorted(table["metric"].unique()):
+        part = table[table["metric"] == metric]
+        floor = float(part["floor"].median()) if part["floor"].notna().any() else np.nan
+        row = {"metric": tables.metric_label(metric),
+               "floor": f"{floor:.3g}" if np.isfinite(floor) else "—"}
+        for model in models:
+            row[f"{model} · all"] = ""
+        for model, split in columns:
+            match = part[(part["model"] == model) & (part["split"] == split)]
+            text = ""
+            if len(match):
+                r = match.iloc[0]
+                text = tables.format_score(float(r["score"]))
+                if np.isfinite(r.get("score_std", np.nan)):
+                    text += f" ± {r['score_std']:.1f}"
+                if r["note"] and not np.isfinite(r["score"]):
+                    text = r["note"]
+            row[f"{model} · {split}"] = text
         rows.append(row)
     return rows
 
 
 def leaderboard_rows(board: pd.DataFrame) -> list[dict[str, str]]:
-    """Formatted leaderboard rows for both renderers."""
+    """Formatted leaderboard rows for both renderers: ranked models (per comparable
+    group), unranked models, then the anchors."""
     splits = sorted(c[6:] for c in board.columns if c.startswith("score_"))
     rows = []
-    for rank, r in enumerate(board.itertuples(index=False), start=1):
+    for r in board.itertuples(index=False):
         d = r._asdict()
-        row = {"rank": str(rank), "model": str(d["model"]),
-               "physics score [95% CI]": tables.format_score(
+        if d["role"] == "anchor":
+            rank = "anchor"
+        elif d["rank"]:
+            rank = f"{d['rank']}" + (f" (group {d['group']})" if board["group"].max() > 1
+                                     else "")
+        else:
+            rank = "—"
+        row = {"rank": rank, "model": str(d["model"]),
+               "score [95% CI]": tables.format_score(
                    d["physics_score"], d["ci_low"], d["ci_high"])}
         for split in splits:
             row[split] = tables.format_score(d[f"score_{split}"], d.get(f"ci_low_{split}"),
                                              d.get(f"ci_high_{split}"))
-        for tag in ("accuracy", "plausibility", "pixels"):
-            row[tag] = tables.format_score(d.get(tag, float("nan")))
+        for family in ("accuracy", "conservation", "contact", "pixels"):
+            row[family] = tables.format_score(d.get(family, float("nan")))
+        row["coverage"] = f"{int(d.get('scenarios') or 0)} scenarios, " \
+                          f"{int(d.get('cells') or 0)} cells"
         row["failed rollouts"] = f"{int(d.get('failed_rollouts') or 0)}/" \
                                  f"{int(d.get('scored_rollouts') or 0)}"
+        row["note"] = str(d.get("note") or "")
         rows.append(row)
     return rows
 
@@ -250,9 +305,11 @@ def comparison_rows(comparisons: pd.DataFrame) -> list[dict[str, str]]:
     for r in comparisons.itertuples(index=False):
         rows.append({
             "A vs B": f"{r.a} vs {r.b}", "scenario": r.scenario, "split": r.split,
-            "metric": r.metric, "A": f"{r.mean_a:.3g}", "B": f"{r.mean_b:.3g}",
+            "metric": tables.metric_label(r.metric), "A": f"{r.mean_a:.3g}",
+            "B": f"{r.mean_b:.3g}",
             "A − B [95% CI]": tables.format_cell(r.difference, r.ci_low, r.ci_high),
-            "p": f"{r.pvalue:.3g}", "n": str(r.n), "better": r.better,
+            "p": f"{r.pvalue:.3g}", "p (Holm)": f"{r.p_holm:.3g}", "n": str(r.n),
+            "better": r.better, "note": r.note,
         })
     return rows
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from physground.reports.content import (
+    SCORE_NOTE,
     ReportContent,
     comparison_rows,
     leaderboard_rows,
@@ -97,14 +98,15 @@ def render(content: ReportContent) -> str:
                      f"<span class='family'>{_esc(section.family)}</span></h2>")
         scores = score_table(section)
         if scores:
-            parts.append("<p class='note'>Normalized scores (0 copy-last, 100 reference) per "
-                         "model, in-distribution (<code>test_id</code>) against "
-                         "out-of-distribution (<code>test_ood</code>) parameters; the "
-                         "aggregate row clips each metric at −100.</p>")
+            parts.append("<p class='note'>Bounded scores (100 = second-take noise floor, "
+                         "0 = uninformative) per model, in-distribution (<code>test_id"
+                         "</code>) against out-of-distribution (<code>test_ood</code>) "
+                         "parameters; <i>floor</i> is the median noise floor of each metric "
+                         "in its unit.</p>")
             parts.append(table(scores))
-        parts.append("<details><summary>Metric values: mean over rollouts (per-rollout mean "
-                     "over the horizon) with 95% bootstrap CIs, test_id against test_ood"
-                     "</summary>")
+        parts.append("<details><summary>Metric values: mean over rollouts (per rollout the "
+                     "mean over steps, or the last step for FDE, ADE and running metrics) "
+                     "with 95% bootstrap CIs, test_id against test_ood</summary>")
         parts.append(table(split_table(section).to_dict("records")))
         parts.append("</details>")
         if section.horizon_png:
@@ -125,8 +127,9 @@ def render(content: ReportContent) -> str:
                                    cls="strip"))
     parts.append("<h2 id='paired'>Paired comparisons</h2>")
     parts.append("<p class='note'>Wilcoxon signed-rank tests on the same rollouts (per-rollout "
-                 "mean over the horizon; a failed rollout takes the worst value any model "
-                 "reached on it). <i>better</i> names the winner at p &lt; 0.05. Pairs: "
+                 "values reduced as each metric declares; a failed rollout takes the worst "
+                 "value any model reached on it). <i>better</i> names the winner at a "
+                 "Holm-corrected p &lt; 0.05 over the whole table. Pairs: "
                  f"{_esc(', '.join(f'{a} vs {b}' for a, b in content.pairs) or 'none')}.</p>")
     for a, b in content.pairs:
         pair = content.comparisons[(content.comparisons["a"] == a)
@@ -145,17 +148,10 @@ def render(content: ReportContent) -> str:
 
 def leaderboard_html(content: ReportContent) -> list[str]:
     if content.leaderboard is None:
-        return ["<p class='note'>No normalized scores: the run needs the trivial baseline "
-                "<code>copy-last</code> and the <code>reference</code> model. See the "
-                "per-scenario tables.</p>"]
+        return ["<p class='note'>No scores: the run lacks the <code>truth</code> and "
+                "<code>shuffled</code> anchors. See the per-scenario tables.</p>"]
     return [
-        "<p class='note'>Aggregate physics-plausibility score: per (scenario, split, metric) "
-        "<code>100 (e_baseline − e_model) / (e_baseline − e_reference)</code>, capped at "
-        "100, clipped at −100 and averaged; 0 is the trivial baseline (copy-last), 100 the "
-        "reference re-simulation (the physical noise floor). 95% CIs from a stratified "
-        "bootstrap over rollouts. Failed predictions count as the worst value reached. A "
-        "model is scored on the metrics of its modalities (states and/or frames; positions "
-        "of frame-only models come from object masks).</p>",
+        f"<p class='note'>{_esc(SCORE_NOTE)}</p>",
         table(leaderboard_rows(content.leaderboard)),
     ]
 

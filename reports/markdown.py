@@ -8,6 +8,7 @@ from pathlib import Path
 
 from physground.atomic import atomic_path, write_text_atomic
 from physground.reports.content import (
+    SCORE_NOTE,
     ReportContent,
     comparison_rows,
     leaderboard_rows,
@@ -42,20 +43,20 @@ def render(content: ReportContent, out_dir: Path) -> str:
         lines += [content.tracks_note, ""]
     lines += ["## Leaderboard", ""]
     if content.leaderboard is None:
-        lines += ["No normalized scores: the run needs `copy-last` and `reference`.", ""]
+        lines += ["No scores: the run lacks the `truth` and `shuffled` anchors.", ""]
     else:
-        lines += ["Aggregate physics-plausibility score (0 = copy-last baseline, 100 = "
-                  "reference re-simulation), mean over (scenario, split, metric), with 95% "
-                  "stratified bootstrap CIs.", ""]
+        lines += [SCORE_NOTE, ""]
         lines += md_table(leaderboard_rows(content.leaderboard))
     for section in content.sections:
         stem = section.name.replace("/", "__")
         lines += [f"## {section.name}", ""]
         scores = score_table(section)
         if scores:
-            lines += ["Normalized scores (0 copy-last, 100 reference):", ""]
+            lines += ["Bounded scores (100 = second-take noise floor, 0 = uninformative); "
+                      "floor: median noise floor of each metric in its unit:", ""]
             lines += md_table(scores)
-        lines += ["Metric values (mean over rollouts, 95% bootstrap CI):", ""]
+        lines += ["Metric values (per rollout: mean over steps, or the last step for FDE, "
+                  "ADE and running metrics; mean over rollouts, 95% bootstrap CI):", ""]
         lines += md_table(split_table(section).to_dict("records"))
         if section.horizon_png:
             name = _write_bytes(figures / f"{stem}__horizon.png", section.horizon_png)

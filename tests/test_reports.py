@@ -1,5 +1,5 @@
-"""Reports: self-contained HTML and Markdown from a run, leaderboard anchored at the
-baseline (0) and the reference (100) with bootstrap CIs, paired tests, conserved
+"""Reports: self-contained HTML and Markdown from a run, a leaderboard of bounded scores
+(100 at the second take's floor, 0 uninformative) with anchors apart and bootstrap CIs, paired tests, conserved
 quantities, side-by-side strips, comparison of two runs, and a real browser rendering."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def test_html_report_is_self_contained(run_dir):
     html = report_path(run_dir).read_text()
     for section in ("Leaderboard", "rigid/projectile", "test_id", "test_ood",
                     "Error against horizon", "Conserved quantities", "Side by side",
-                    "Paired comparisons", "physics score"):
+                    "Paired comparisons", "score [95% CI]", "position_rmse [m]"):
         assert section in html, section
     sources = re.findall(r"src='([^']*)'", html) + re.findall(r'src="([^"]*)"', html)
     assert sources and all(s.startswith("data:image/") for s in sources)
@@ -51,29 +51,31 @@ def test_markdown_summary_links_existing_figures(run_dir):
     links = re.findall(r"\]\(((?:figures|media)/[^)]+)\)", text)
     assert any(link.endswith(".gif") for link in links)
     assert all((markdown_path(run_dir).parent / link).exists() for link in links)
-    assert "| reference | 100.0" in text
+    assert "| anchor | truth | 100.0" in text and "| anchor | second-take | 100.0" in text
 
 
 def test_leaderboard_is_anchored_with_cis(run_dir):
     results = pd.read_parquet(run_dir / "results.parquet")
     board = tables.leaderboard(results, n_resamples=300).set_index("model")
-    assert board.loc["reference", "physics_score"] == pytest.approx(100.0)
-    assert board.loc["copy-last", "physics_score"] == pytest.approx(0.0, abs=1e-9)
-    cv = board.loc["constant-velocity"]
-    assert cv["ci_low"] <= cv["physics_score"] <= cv["ci_high"]
-    # the anchors are resampled with the model (paired): their CIs collapse
-    assert board.loc["copy-last", "ci_low"] == pytest.approx(0.0, abs=1e-9)
-    assert board.loc["reference", "ci_high"] == pytest.approx(100.0)
+    assert board.loc["truth", "physics_score"] == pytest.approx(100.0)
+    assert board.loc["second-take", "physics_score"] >= 95.0
+    for baseline in ("copy-last", "constant-velocity"):
+        assert board.loc[baseline, "physics_score"] < 20.0
+        assert board.loc[baseline, "ci_low"] <= board.loc[baseline, "physics_score"]
+    assert board["physics_score"].between(0.0, 100.0).all()
+    # only anchors here: nothing is ranked
+    assert set(board["role"]) == {"anchor"} and (board["rank"] == 0).all()
     assert {"score_test_id", "score_test_ood"} <= set(board.columns)
-    assert list(board.index)[0] == "reference"
 
 
-def synthetic(values_a, values_b, failed_b=()):
-    """Results of models a and b (plus anchors) on one metric, horizon 1."""
+def synthetic(values_a, values_b, failed_b=(), extra=()):
+    """Results of models a and b (plus the anchors) on one metric, horizon 1: truth 0,
+    second take 0.01 (the floor), shuffled 1 (uninformative)."""
     rows = []
-    for model, values in (("a", values_a), ("b", values_b),
-                          ("copy-last", [1.0] * len(values_a)),
-                          ("reference", [0.0] * len(values_a))):
+    n = len(values_a)
+    models = [("a", values_a), ("b", values_b), ("truth", [0.0] * n),
+              ("second-take", [0.01] * n), ("shuffled", [1.0] * n), *extra]
+    for model, values in models:
         for rollout, value in enumerate(values):
             failure = "NaN" if model == "b" and rollout in failed_b else ""
             rows.append({"model": model, "scenario": "rigid/projectile", "split": "test_id",
@@ -83,15 +85,29 @@ def synthetic(values_a, values_b, failed_b=()):
 
 
 def test_bootstrap_of_the_aggregate_score():
-    # a scores 100 (1 - e) per rollout: errors 0.2..0.6 -> mean 60
-    results = synthetic([0.2, 0.3, 0.4, 0.5, 0.6], [0.5] * 5)
+    errors = [0.02, 0.05, 0.1, 0.2, 0.5]
+    results = synthetic(errors, [0.1] * 5)
     ci = tables.bootstrap_aggregate(results, n_resamples=2000).set_index("model")
     board = tables.leaderboard(results, n_resamples=2000).set_index("model")
-    assert board.loc["a", "physics_score"] == pytest.approx(60.0)
+    per_rollout = [100 * np.log(1 / e) / np.log(100) for e in errors]
+    assert board.loc["a", "physics_score"] == pytest.approx(np.mean(per_rollout))
     assert board.loc["b", "physics_score"] == pytest.approx(50.0)
     assert ci.loc["b", "ci_low"] == pytest.approx(50.0) == ci.loc["b", "ci_high"]
     low, high = ci.loc["a", "ci_low"], ci.loc["a", "ci_high"]
-    assert 40.0 <= low < 60.0 < high <= 80.0  # mean of 5 values in [20, 80]
+    assert min(per_rollout) <= low < np.mean(per_rollout) < high <= max(per_rollout)
+    # a and b cover the same cells: ranked against each other; anchors are not ranked
+    assert board.loc["a", "rank"] == 1 and board.loc["b", "rank"] == 2
+    assert board.loc["truth", "rank"] == 0 and board.loc["truth", "role"] == "anchor"
+
+
+def test_only_models_on_the_same_cells_are_ranked():
+    results = synthetic([0.1] * 4, [0.2] * 4)
+    other = results[results["model"] == "a"].assign(model="c", metric="position_ade")
+    anchors = results[results["model"].isin(["truth", "second-take", "shuffled"])]
+    results = pd.concat([results, other, anchors.assign(metric="position_ade")])
+    board = tables.leaderboard(results, n_resamples=100).set_index("model")
+    assert board.loc["a", "rank"] == 1 and board.loc["b", "rank"] == 2
+    assert board.loc["c", "rank"] == 0 and "not ranked" in board.loc["c", "note"]
 
 
 def test_paired_comparison_fills_failures_with_the_worst_value():
@@ -101,7 +117,7 @@ def test_paired_comparison_fills_failures_with_the_worst_value():
     b = [0.2, 0.3, 0.5, 0.5, 0.7, 9.9]
     results = synthetic(a, b, failed_b=(5,))
     table = tables.paired_comparisons(results, [("a", "b")]).iloc[0]
-    # b's failed rollout takes the worst value any model reached there (copy-last's 1.0)
+    # b's failed rollout takes the worst value any model reached there (shuffled's 1.0)
     expected = paired_test(a, b[:5] + [1.0])
     assert table["difference"] == pytest.approx(expected.mean_difference)
     assert table["pvalue"] == pytest.approx(expected.pvalue)
@@ -231,5 +247,5 @@ def test_report_without_anchors_or_frames(tmp_path):
     }, "bare.toml")
     run = run_suite(suite, root=tmp_path, executor=run_sequential, progress=False)
     html = report_path(run).read_text()
-    assert "No normalized scores" in html  # no reference: no leaderboard, tables remain
+    assert "anchor" in html  # the score anchors run without the reference model
     assert "position_rmse" in html and "data:image/gif;base64," in html  # state strips

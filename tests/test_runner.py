@@ -61,8 +61,9 @@ def test_results_are_tidy_and_complete(tmp_path):
                         report=False)
     results = read(run_dir)
     assert list(results.columns) == RESULT_COLUMNS
-    # 3 models x 2 splits x 2 rollouts x 2 metrics x 5 horizon steps
-    assert len(results) == 3 * 2 * 2 * 2 * 5
+    # (3 models + 3 score anchors) x 2 splits x 2 rollouts x 2 metrics x 5 horizon steps
+    assert len(results) == 6 * 2 * 2 * 2 * 5
+    assert {"truth", "second-take", "shuffled"} <= set(results["model"])
     assert not results.duplicated(KEYS).any()
     assert set(results["horizon"]) == set(range(1, 6))
     csv = pd.read_csv(run_dir / "results.csv", keep_default_na=False)
@@ -90,7 +91,7 @@ def test_interrupted_run_resumes_without_redoing_or_duplicating(tmp_path):
     second = Counting()
     run_dir = run_suite(suite, root=tmp_path / "a", executor=second, progress=False,
                         report=False)
-    total = 3 * 2  # models x splits
+    total = (3 + 3) * 2  # (models + score anchors) x splits
     assert len(second.evaluated) == total - 2
     assert not set(first.evaluated) & set(second.evaluated)  # nothing redone
     assert second.other == 0  # datasets reused, not regenerated
@@ -124,7 +125,7 @@ def test_tasks_are_keyed_by_content_not_location(tmp_path):
     run_b = run_suite(suite, root=tmp_path / "b", executor=run_sequential, progress=False,
                       report=False)
     keys_b = sorted(p.name for p in (run_b / "tasks").glob("*.parquet"))
-    assert keys_a == keys_b and len(keys_a) == 6
+    assert keys_a == keys_b and len(keys_a) == 12  # (3 models + 3 anchors) x 2 splits
     # another horizon is another task
     other = tiny_suite(defaults={"rollouts": 2, "context": 4, "horizon": 4,
                                  "splits": ["test_id", "test_ood"]})
@@ -159,8 +160,8 @@ def test_plan_has_one_task_per_scenario_split_model(tmp_path):
     datasets = generate_stage(suite, tmp_path / "data", runner)
     tasks = plan_tasks(suite, datasets, {}, run_directory(suite, tmp_path, "cpu"), "cpu")
     assert [(t.model, t.scenario, t.split) for t in tasks] == [
-        ("copy-last", "rigid/projectile", "test_id"),
-        ("copy-last", "rigid/projectile", "test_ood")]
+        (model, "rigid/projectile", split) for split in ("test_id", "test_ood")
+        for model in ("copy-last", "truth", "second-take", "shuffled")]
     assert all(set(t.metrics) == {"position_rmse", "energy_drift"} for t in tasks)
 
 

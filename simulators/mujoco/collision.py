@@ -58,6 +58,7 @@ class ScenarioCollision(ScenarioMuJoCo):
     """Elastic collisions of 2-6 spheres on a frictionless plane, seen from above."""
 
     name: ClassVar[str] = "rigid/collision"
+    take_perturbation: ClassVar[dict[str, float]] = {"speed": 0.01, "mass": 0.001}
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(PARAMS, TRAIN, OOD)
     laws: ClassVar[frozenset[str]] = frozenset(
         {"momentum_conserved", "energy_conserved", "non_penetration", "object_permanence"}

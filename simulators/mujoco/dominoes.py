@@ -55,6 +55,7 @@ class ScenarioDominoes(ScenarioMuJoCo):
     """A row of dominoes along x, seen from the side and slightly above."""
 
     name: ClassVar[str] = "rigid/dominoes"
+    take_perturbation: ClassVar[dict[str, float]] = {"push": 0.05, "spacing_ratio": 0.002}
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(PARAMS, TRAIN, OOD)
     laws: ClassVar[frozenset[str]] = frozenset(
         {"energy_nonincreasing", "non_penetration", "object_permanence"}

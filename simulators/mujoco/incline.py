@@ -59,6 +59,7 @@ class ScenarioIncline(ScenarioMuJoCo):
     """Box on an incline, seen from the side."""
 
     name: ClassVar[str] = "rigid/incline"
+    take_perturbation: ClassVar[dict[str, float]] = {"incline_angle": 0.002, "initial_speed": 0.01}
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(PARAMS, TRAIN, OOD)
     laws: ClassVar[frozenset[str]] = frozenset(
         {"energy_nonincreasing", "non_penetration", "object_permanence"}

@@ -74,6 +74,7 @@ class ScenarioPendulum(ScenarioMuJoCo):
     """Undamped single pendulum released from rest, seen from the side."""
 
     name: ClassVar[str] = "rigid/pendulum"
+    take_perturbation: ClassVar[dict[str, float]] = {"initial_angle": 0.002, "length": 0.001}
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(
         SINGLE_PARAMS, SINGLE_TRAIN, SINGLE_OOD)
     laws: ClassVar[frozenset[str]] = frozenset({"energy_conserved", "object_permanence"})
@@ -163,6 +164,7 @@ class ScenarioDoublePendulum(ScenarioMuJoCo):
     """Undamped double pendulum released from rest: chaotic, energy conserved."""
 
     name: ClassVar[str] = "rigid/double_pendulum"
+    take_perturbation: ClassVar[dict[str, float]] = {"angle1": 0.002, "angle2": 0.002, "length1": 0.001, "length2": 0.001}
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(
         DOUBLE_PARAMS, DOUBLE_TRAIN, DOUBLE_OOD)
     laws: ClassVar[frozenset[str]] = frozenset({"energy_conserved", "object_permanence"})

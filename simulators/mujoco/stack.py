@@ -54,6 +54,7 @@ class ScenarioStack(ScenarioMuJoCo):
     """Tower of cubes on the floor, seen from the side."""
 
     name: ClassVar[str] = "rigid/stack"
+    take_perturbation: ClassVar[dict[str, float]] = {"offset": 0.005}
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(PARAMS, TRAIN, OOD)
     laws: ClassVar[frozenset[str]] = frozenset(
         {"energy_nonincreasing", "non_penetration", "object_permanence"}
