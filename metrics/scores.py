@@ -189,8 +189,8 @@ def normalized_scores(results: pd.DataFrame, by_horizon: bool = False) -> pd.Dat
     Columns: model, scenario, split, metric, value (mean reduced metric value over scored
     rollouts), floor and uninformative (median errors in the metric's unit), score (mean
     over rollouts, averaged over samples), score_std (std over samples), rollouts,
-    failures (failed rollouts), undefined (rollouts), unresolved, note. ``by_horizon`` is refused: scores are defined
-    on the horizon the metric declares.
+    failures (failed rollouts), undefined (rollouts), unresolved, note. ``by_horizon`` is
+    refused: scores are defined on the horizon reduction the metric declares.
     """
     if by_horizon:
         raise ValidationError("bounded scores are per horizon reduction; by_horizon is gone")

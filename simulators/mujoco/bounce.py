@@ -47,7 +47,8 @@ class ScenarioBounce(ScenarioMuJoCo):
     """Ball dropped from rest height on a plane, seen from the side."""
 
     name: ClassVar[str] = "rigid/bounce"
-    take_perturbation: ClassVar[dict[str, float]] = {"drop_height": 0.002, "horizontal_speed": 0.01, "restitution": 0.005}
+    take_perturbation: ClassVar[dict[str, float]] = {
+        "drop_height": 0.002, "horizontal_speed": 0.01, "restitution": 0.005}
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(PARAMS, TRAIN, OOD)
     laws: ClassVar[frozenset[str]] = frozenset(
         {"ballistic", "energy_nonincreasing", "non_penetration", "object_permanence"}

@@ -164,7 +164,8 @@ class ScenarioDoublePendulum(ScenarioMuJoCo):
     """Undamped double pendulum released from rest: chaotic, energy conserved."""
 
     name: ClassVar[str] = "rigid/double_pendulum"
-    take_perturbation: ClassVar[dict[str, float]] = {"angle1": 0.002, "angle2": 0.002, "length1": 0.001, "length2": 0.001}
+    take_perturbation: ClassVar[dict[str, float]] = {
+        "angle1": 0.002, "angle2": 0.002, "length1": 0.001, "length2": 0.001}
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(
         DOUBLE_PARAMS, DOUBLE_TRAIN, DOUBLE_OOD)
     laws: ClassVar[frozenset[str]] = frozenset({"energy_conserved", "object_permanence"})

@@ -52,7 +52,8 @@ class ScenarioProjectile(ScenarioMuJoCo):
     """Ball launched from (0, 0, 0.5 m) in the x-z plane, seen from the side."""
 
     name: ClassVar[str] = "rigid/projectile"
-    take_perturbation: ClassVar[dict[str, float]] = {"launch_speed": 0.02, "launch_angle": 0.002, "restitution": 0.005}
+    take_perturbation: ClassVar[dict[str, float]] = {
+        "launch_speed": 0.02, "launch_angle": 0.002, "restitution": 0.005}
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(PARAMS, TRAIN, OOD)
     laws: ClassVar[frozenset[str]] = frozenset(
         {"ballistic", "energy_nonincreasing", "non_penetration", "object_permanence"}

@@ -909,7 +909,8 @@ class ScenarioClothHanging(ScenarioWarpCloth):
     """Horizontal sheet released at rest, pinned on one edge: swings down and comes to rest."""
 
     name: ClassVar[str] = "cloth/hanging"
-    take_perturbation: ClassVar[dict[str, float]] = {"stiffness": 5.0, "mass": 0.002, "damping": 0.001}
+    take_perturbation: ClassVar[dict[str, float]] = {
+        "stiffness": 5.0, "mass": 0.002, "damping": 0.001}
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(
         (*COMMON_PARAMS, PIN_PARAM),
         {**COMMON_TRAIN, "pin_layout": Choice((0.0, 1.0))},
@@ -948,7 +949,8 @@ class ScenarioClothDrape(ScenarioWarpCloth):
     """Free sheet dropped onto a sphere resting on the ground: drapes with friction."""
 
     name: ClassVar[str] = "cloth/drape"
-    take_perturbation: ClassVar[dict[str, float]] = {"stiffness": 5.0, "mass": 0.002, "sphere_radius": 0.001}
+    take_perturbation: ClassVar[dict[str, float]] = {
+        "stiffness": 5.0, "mass": 0.002, "sphere_radius": 0.001}
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(
         (*COMMON_PARAMS, Param("friction", "1", 0.0, 2.0, "Coulomb friction coefficient"),
          Param("sphere_radius", "m", 0.05, 1.0, "radius of the sphere")),
@@ -986,7 +988,8 @@ class ScenarioClothFlag(ScenarioWarpCloth):
     """Vertical sheet pinned to a pole along one edge, blown by a steady wind."""
 
     name: ClassVar[str] = "cloth/flag"
-    take_perturbation: ClassVar[dict[str, float]] = {"stiffness": 5.0, "mass": 0.002, "wind_speed": 0.05, "wind_yaw": 0.005}
+    take_perturbation: ClassVar[dict[str, float]] = {
+        "stiffness": 5.0, "mass": 0.002, "wind_speed": 0.05, "wind_yaw": 0.005}
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(
         (*COMMON_PARAMS, PIN_PARAM, Param("wind_speed", "m/s", 0.0, 30.0, "wind speed"),
          Param("wind_yaw", "rad", -1.5, 1.5, "wind direction from +x towards +y")),

@@ -478,7 +478,8 @@ class ScenarioSmoke(Scenario):
     """A blob of smoke released at rest near the floor of a closed box rises by buoyancy."""
 
     name: ClassVar[str] = "fluid/smoke"
-    take_perturbation: ClassVar[dict[str, float]] = {"blob_x": 0.002, "blob_radius": 0.002, "buoyancy": 0.05}
+    take_perturbation: ClassVar[dict[str, float]] = {
+        "blob_x": 0.002, "blob_radius": 0.002, "buoyancy": 0.05}
     simulator: ClassVar[str] = "warp"
     config_type: ClassVar[type[ScenarioConfig]] = SmokeConfig
     config: SmokeConfig

@@ -471,7 +471,8 @@ class ScenarioDamBreak(Scenario):
     """A water column at the left wall of a box collapses under gravity (2D SPH)."""
 
     name: ClassVar[str] = "fluid/dam_break"
-    take_perturbation: ClassVar[dict[str, float]] = {"box_width": 0.002, "gravity": 0.01, "viscosity": 0.005}
+    take_perturbation: ClassVar[dict[str, float]] = {
+        "box_width": 0.002, "gravity": 0.01, "viscosity": 0.005}
     simulator: ClassVar[str] = "warp"
     config_type: ClassVar[type[ScenarioConfig]] = SPHConfig
     config: SPHConfig
