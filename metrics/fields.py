@@ -101,9 +101,10 @@ CORRELATION_TIME_FLOOR = 0.01  # s
 
 
 def _field_metrics(field: str) -> dict[str, Metric]:
-    common = dict(requires_states=(field,), family="accuracy", tolerates={"state_noise"},
-                  detects={"frozen", "time_reversed", "delayed", "mass_not_conserved"})
-    relative = dict(floor=FIELD_FLOOR, **common)
+    detects = {"frozen", "time_reversed", "delayed"}
+    mass = {"mass_not_conserved"} if field == "density" else set()
+    common = dict(requires_states=(field,), family="accuracy", tolerates={"state_noise"})
+    relative = dict(floor=FIELD_FLOOR, detects=detects | mass, **common)
     out = {
         f"{field}_nrmse": batched_metric(
             f"{field}_nrmse", functools.partial(nrmse_batch, field=field),
@@ -117,6 +118,7 @@ def _field_metrics(field: str) -> dict[str, Metric]:
         f"{field}_correlation_time": batched_metric(
             f"{field}_correlation_time", functools.partial(correlation_time_batch, field=field),
             higher_is_better=True, unit="s", reduce="last", floor=CORRELATION_TIME_FLOOR,
+            detects={"frozen", "time_reversed"},  # Pearson: blind to scale, slow to lags
             description=f"time until the {field} correlation with the truth drops below "
                         f"{CORRELATION_THRESHOLD}", **common),
     }
@@ -126,7 +128,8 @@ def _field_metrics(field: str) -> dict[str, Metric]:
             name, functools.partial(spectral_batch, field=field, band=index),
             higher_is_better=False, unit="1",
             description=f"{field} error in the {band} third of radial wavenumbers, relative "
-                        "to the truth's total spectral energy", **relative)
+                        "to the truth's total spectral energy",
+            **{**relative, "detects": detects | (mass if band != "high" else set())})
     return out
 
 

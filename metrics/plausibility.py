@@ -431,7 +431,7 @@ def divergence_norm_batch(batch: Batch) -> Tensor:
 energy_drift = batched_metric(
     "energy_drift", energy_drift_batch, higher_is_better=False,
     family="conservation", floor=1e-3, tolerates={"state_noise"},
-    detects={"energy_injected", "gravity_scaled"},
+    detects={"energy_injected"},
     requires_states=("pos|x",), requires_laws=ENERGY_LAWS, unit="1",
     derivable_from_pixels=True,
     description="|E_pred - E_true| / |E_true at the last context frame|, E = K + U (+ K_rot)",

@@ -283,6 +283,16 @@ def _mount_export() -> None:
 _mount_export()
 
 
+def _mount_validity() -> None:
+    """`physground validate-metrics` lives with the validity suite."""
+    from physground.benchmarks.validity.cli import validate_metrics_command
+
+    app.command("validate-metrics")(validate_metrics_command)
+
+
+_mount_validity()
+
+
 def main() -> None:
     """Entry point: one-line errors for bad input, exit code 2."""
     try:

@@ -1,6 +1,7 @@
 """Reports: self-contained HTML and Markdown from a run, a leaderboard of bounded scores
 (100 at the second take's floor, 0 uninformative) with anchors apart and bootstrap CIs,
-paired tests, conserved quantities, side-by-side strips, comparison of two runs, and a real browser rendering."""
+paired tests, conserved quantities, side-by-side strips, comparison of two runs, and a real
+browser rendering."""
 
 from __future__ import annotations
 
