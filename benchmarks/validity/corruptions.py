@@ -146,9 +146,8 @@ def frozen(truth: Rollout, c: int, h: int, m: float, rng: Any) -> Prediction:
     """The last fraction ``m`` of the horizon frozen at the frame before it."""
     w = Window.of(truth, c - 1, c + h)  # index 0 is the last context frame
     start = 1 + int(round(h * (1.0 - m)))
-    for arrays in (w.states,):
-        for k, v in arrays.items():
-            v[start:] = v[start - 1]
+    for v in w.states.values():
+        v[start:] = v[start - 1]
     for arr in (w.frames, w.masks):
         if arr is not None:
             arr[start:] = arr[start - 1]

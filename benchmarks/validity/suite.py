@@ -9,8 +9,8 @@ and baseline anchors of the same rollouts). Pass criteria:
 - a nuisance the metric declares in ``tolerates``: score >= 90;
 - a violation the metric declares in ``detects``: the score falls monotonically with the
   magnitude (Spearman rho <= -0.9 over the five magnitudes; where ties at 0 weaken rho, a
-  non-increasing curve down to 0, or one *saturated* at most 10 from the second magnitude
-  on, never above the first) and is below 50 at the largest magnitude.
+  non-increasing curve down to 0, or one *saturated*: at most 10 from the second magnitude
+  on, ending no higher than it started) and is below 50 at the largest magnitude.
 
 Undeclared pairs are measured and shown too (the heat map) but do not fail. A metric that
 fails its own declaration is a bug in the metric, not in the suite.
@@ -129,7 +129,7 @@ def judge(scores: pd.DataFrame) -> pd.DataFrame:
             # detected (almost) in full from the second magnitude on, ties and noise near 0
             # weaken rho: saturated
             saturated = bool(ok.all() and values[1:].max() <= SATURATED
-                             and values[0] >= values[1:].max())
+                             and values[-1] <= values[0])
             non_increasing = bool(ok.all() and np.all(np.diff(values) <= 0.0))
             monotone = (np.isfinite(rho) and rho <= SPEARMAN_MAX) or saturated or (
                 non_increasing and values[-1] == 0.0)
