@@ -174,11 +174,30 @@ def _evaluate_help() -> str:
     return "\n\n".join(item.replace("``", "`") for item in items if item)
 
 
+def _score_help() -> str:
+    """How to read the score, for --help (details: README, `physground.metrics.scores`)."""
+    return (
+        "Scores: each (scenario, split, metric) is scored in [0, 100] per rollout: 100 at "
+        "or below the noise floor of a second take of the scene (perturbed initial "
+        "conditions, another solver), 0 at the best prediction without physics (another "
+        "rollout, copy-last, constant velocity), log-linear between; failures score 0. Per "
+        "scenario the families accuracy, conservation, contact and pixels weigh equally "
+        "(conservation and contact capped by accuracy: freezing conserves energy), then "
+        "the mean over scenarios. Only models scored on the same cells are ranked; truth, "
+        "second-take, reference, baselines and shuffled are anchors, never ranked. "
+        "`physground validate-metrics` scores controlled corruptions of the truth; in its "
+        "table, rows marked declared are each metric's contract (truth 100, a tolerated "
+        "nuisance >= 90, a detected violation falling with its magnitude to below 50), "
+        "the other rows and the heat map show what a metric does not see.\n\n")
+
+
 @app.command("evaluate", help=(
     "Score the suite's models (and external predictions) and write the results table.\n\n"
     "With --predictions DIR the predictions of an outside model are scored exactly like "
     "the built-in models (use `physground export-context` to get its inputs).\n\n"
-    + _observation_help() + "\n\n" + _evaluate_help()))
+    + _observation_help() + "
+
+" + _score_help() + _evaluate_help()))
 def evaluate_command(
     suite: SuiteOption = "quick",
     predictions: Annotated[list[Path], typer.Option(
