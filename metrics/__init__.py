@@ -52,8 +52,10 @@ _BUILTIN: dict[str, tuple[str, tuple[str, ...]]] = {
                         ("state", "plausibility", "fluid", "smoke")),
 }
 _PIXELS = {"psnr": "psnr", "ssim": "ssim_metric", "pixel_mse": "pixel_mse",
-           "spatial_iou": "spatial_iou", "spatiotemporal_iou": "spatiotemporal_iou",
-           "weighted_spatial_iou": "weighted_spatial_iou"}
+           # running: the value at step t covers steps 1..t (Physics-IQ's at t = H)
+           "spatial_iou_running": "spatial_iou",
+           "spatiotemporal_iou_running": "spatiotemporal_iou",
+           "weighted_spatial_iou_running": "weighted_spatial_iou"}
 for _name, _attr in _PIXELS.items():
     _BUILTIN[_name] = (f"{_M}.pixels:{_attr}", ("pixels", "accuracy"))
 _BUILTIN["object_permanence"] = (f"{_M}.pixels:object_permanence", ("pixels", "plausibility"))

@@ -6,8 +6,11 @@
   last context frame before step 1; Physics-IQ uses OpenCV background subtraction, frame
   differencing is its deterministic analogue). Spatial IoU compares where motion happened
   (union over steps 1..t), spatiotemporal IoU where and when (mean of per-step IoUs),
-  weighted spatial IoU also how much (``sum min / sum max`` of per-pixel motion counts),
-  and MSE is the per-frame pixel error in [0, 1] units. Two empty masks have IoU 1.
+  weighted spatial IoU also how much (``sum min / sum max`` of per-pixel motion counts);
+  these three are *running* metrics (registered as ``*_running``: the value at step t
+  covers steps 1..t, and a horizon is scored by its last step, Physics-IQ's value), while
+  PSNR, SSIM and MSE (the pixel error in [0, 1] units) are per frame (scored by the mean
+  over frames). Two empty masks have IoU 1.
 - Soft object masks from colours: each object's colour is its mean colour in the truth's
   context frames (where ``masks == id``), the background a small k-means palette of the
   other pixels; a pixel's soft membership is a softmax over negative squared colour
@@ -369,17 +372,17 @@ pixel_mse = batched_metric("pixel_mse", pixel_mse_batch, higher_is_better=False,
                            description="mean squared pixel error in [0, 1] units "
                                        "(Physics-IQ MSE)", **_PIX)
 spatial_iou = batched_metric(
-    "spatial_iou", spatial_iou_batch, higher_is_better=True, unit="1",
+    "spatial_iou_running", spatial_iou_batch, higher_is_better=True, unit="1",
     floor=0.02, reduce="last",
     description="IoU of where motion happened up to step t (Physics-IQ)",
     **{**_PIX, "detects": _WHERE})
 spatiotemporal_iou = batched_metric(
-    "spatiotemporal_iou", spatiotemporal_iou_batch, higher_is_better=True, unit="1",
+    "spatiotemporal_iou_running", spatiotemporal_iou_batch, higher_is_better=True, unit="1",
     floor=0.02, reduce="last",
     description="mean per-step IoU of motion masks up to t (Physics-IQ)",
     **{**_PIX, "detects": _WHERE | {"time_reversed"}})
 weighted_spatial_iou = batched_metric(
-    "weighted_spatial_iou", weighted_spatial_iou_batch, higher_is_better=True, unit="1",
+    "weighted_spatial_iou_running", weighted_spatial_iou_batch, higher_is_better=True, unit="1",
     floor=0.02, reduce="last",
     description="IoU of per-pixel motion amounts up to t (Physics-IQ)",
     **{**_PIX, "detects": _WHERE})

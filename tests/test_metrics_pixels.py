@@ -143,17 +143,17 @@ def test_physics_iq_motion_metrics_of_known_masks() -> None:
     pred_frames = flashing((slice(0, 4), slice(2, 6)))[1:]
     pred = frames_only(truth, 1, pred_frames)
     steps = np.arange(1, 6)
-    np.testing.assert_allclose(values(truth, pred, "spatial_iou"), 1 / 3)
-    np.testing.assert_allclose(values(truth, pred, "weighted_spatial_iou"), 1 / 3)
-    np.testing.assert_allclose(values(truth, pred, "spatiotemporal_iou"),
+    np.testing.assert_allclose(values(truth, pred, "spatial_iou_running"), 1 / 3)
+    np.testing.assert_allclose(values(truth, pred, "weighted_spatial_iou_running"), 1 / 3)
+    np.testing.assert_allclose(values(truth, pred, "spatiotemporal_iou_running"),
                                (1 / 3 + (steps - 1)) / steps)
     mse = values(truth, pred, "pixel_mse")
     np.testing.assert_allclose(mse, 16 * (100 / 255) ** 2 / 256)  # 16 of 256 pixels differ
     same = frames_only(truth, 1, truth_frames[1:])
-    for name in ("spatial_iou", "spatiotemporal_iou", "weighted_spatial_iou"):
+    for name in ("spatial_iou_running", "spatiotemporal_iou_running", "weighted_spatial_iou_running"):
         np.testing.assert_allclose(values(truth, same, name), 1.0)
     static = frames_only(truth, 1, np.repeat(truth_frames[:1], 5, 0))
-    np.testing.assert_allclose(values(truth, static, "spatial_iou"), 0.0)
+    np.testing.assert_allclose(values(truth, static, "spatial_iou_running"), 0.0)
 
 
 def test_object_permanence_detects_a_vanishing_object() -> None:
@@ -184,7 +184,7 @@ def test_pixel_metrics_need_frames_and_apply_to_rendered_scenarios() -> None:
         laws, state_names, config = frozenset(), ("pos",), Config()
 
     assert not METRICS.get("psnr").applies_to(Fake())
-    assert {"psnr", "ssim", "spatial_iou", "spatiotemporal_iou", "weighted_spatial_iou",
+    assert {"psnr", "ssim", "spatial_iou_running", "spatiotemporal_iou_running", "weighted_spatial_iou_running",
             "pixel_mse", "object_permanence"} <= set(METRICS.names("pixels"))
 
 
@@ -232,8 +232,8 @@ def test_batched_pixel_metrics_equal_single_rollout_ones() -> None:
         moved, _ = render(pos[4:] + np.array([0.1 * i, 0.0, 0.05]), base.camera)
         truths.append(truth)
         preds.append(frames_only(truth, 4, moved))
-    metrics = ["psnr", "ssim", "pixel_mse", "spatial_iou", "spatiotemporal_iou",
-               "weighted_spatial_iou", "object_permanence", "position_rmse", "energy_drift"]
+    metrics = ["psnr", "ssim", "pixel_mse", "spatial_iou_running", "spatiotemporal_iou_running",
+               "weighted_spatial_iou_running", "object_permanence", "position_rmse", "energy_drift"]
     table = evaluate_batch(truths, preds, metrics)
     for i, (truth, pred) in enumerate(zip(truths, preds, strict=True)):
         single = evaluate(truth, pred, metrics)
