@@ -404,6 +404,7 @@ def plan_tasks(
                     checkpoint = outcome.get("checkpoint")
                     tasks.append(EvalTask(
                         model=model, checkpoint=checkpoint, device=device, track=track,
+                        samples=suite.samples,
                         checkpoint_hash=checkpoint_digest(checkpoint) if checkpoint else None,
                         failure=outcome.get("failure"),
                         **{**common, "metrics": metrics_for_modalities(
@@ -433,4 +434,9 @@ def collect_results(run_dir: Path, tasks: list[Any]) -> pd.DataFrame:
             frames.append(frame)
     if not frames:
         return empty_results()
-    return pd.concat(frames, ignore_index=True)[RESULT_COLUMNS]
+    table = pd.concat(frames, ignore_index=True)
+    if "sample" not in table:
+        return table[RESULT_COLUMNS]
+    # stochastic models: one block per sample; deterministic rows are sample 0
+    table["sample"] = table["sample"].fillna(0).astype("int64")
+    return table[[*RESULT_COLUMNS, "sample"]]

@@ -140,6 +140,7 @@ class EvalTask:
     device: str = "cpu"
     samples_dir: str | None = None  # where to save rollout 0's truth and prediction
     track: str = "default"  # "conditioned": latent parameters are given (a separate track)
+    samples: int = 1  # predictions per rollout; sample k runs with torch/numpy seeded k
 
     def key(self) -> str:
         """Stable identity of the task; finished tasks are stored under it."""
@@ -148,6 +149,8 @@ class EvalTask:
             data.pop(location)
         if data["track"] == "default":  # keys of default-track tasks stay as they were
             data.pop("track")
+        if data["samples"] == 1:  # the default keeps the keys of earlier runs
+            data.pop("samples")
         return content_hash(data)[:16]
 
     def label(self) -> str:
@@ -160,12 +163,26 @@ class EvalTask:
             predictions = [Prediction.for_rollout(t, model=self.model, context=self.context,
                                                   horizon=self.horizon, failure=self.failure)
                            for t in truths]
-        else:
-            model = load_model(self.model, self.checkpoint, self.device)
+            return score(self.model, truths, predictions, self.metrics,
+                         self.samples_dir if self.track == "default" else None,
+                         track=self.track)
+        model = load_model(self.model, self.checkpoint, self.device)
+        frames = []
+        for sample in range(self.samples):
+            if self.samples > 1:
+                import torch
+
+                torch.manual_seed(sample)
+                np.random.seed(sample)  # noqa: NPY002  (seeds models that use the global RNG)
             predictions = [predict_safely(model, self.model, t, self.context, self.horizon,
                                           track=self.track) for t in truths]
-        return score(self.model, truths, predictions, self.metrics,
-                     self.samples_dir if self.track == "default" else None, track=self.track)
+            keep = self.samples_dir if self.track == "default" and sample == 0 else None
+            frame = score(self.model, truths, predictions, self.metrics, keep,
+                          track=self.track)
+            if self.samples > 1:
+                frame["sample"] = np.int64(sample)
+            frames.append(frame)
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def score(model: str, truths: list[Rollout], predictions: list[Prediction],

@@ -106,6 +106,7 @@ def rollout_errors(results: pd.DataFrame) -> pd.DataFrame:
     df = results[sorted(required | ({"sample"} & set(results.columns)))].copy()
     if "sample" not in df:
         df["sample"] = 0
+    df["sample"] = df["sample"].fillna(0).astype(np.int64)
     for col in ("model", "scenario", "split", "metric"):
         df[col] = df[col].astype(str)
     failure = df["failure"].astype(object).where(df["failure"].notna(), "").astype(str)

@@ -10,6 +10,7 @@ metrics. Every key is checked: a typo names the key and the closest valid one.
     models = ["copy-last", "constant-velocity", "reference"]
     metrics = ["position_rmse", "energy_drift"]   # or "auto": all that apply
     compare = [["state-gnn", "constant-velocity"]]  # paired tests in the report
+    samples = 1               # predictions per rollout (stochastic models: mean +- std)
 
     [defaults]
     rollouts = 8
@@ -107,6 +108,7 @@ class Suite:
     scenarios: tuple[ScenarioEntry, ...] = ()
     training: tuple[TrainingEntry, ...] = ()
     compare: tuple[tuple[str, str], ...] = ()  # model pairs for paired tests in the report
+    samples: int = 1  # predictions per rollout of each model (stochastic models)
     source: str = ""  # the file it came from, for messages only
 
     def config_hash(self) -> str:
@@ -115,11 +117,13 @@ class Suite:
         data = dataclasses.asdict(self)
         for key in ("source", "description", "compare"):
             data.pop(key)
+        if data["samples"] == 1:  # the default leaves hashes of earlier suites unchanged
+            data.pop("samples")
         return content_hash(data)
 
 
 _TOP_KEYS = {"name", "version", "description", "tracks", "seed", "models", "metrics",
-             "defaults", "scenario", "training", "compare"}
+             "defaults", "scenario", "training", "compare", "samples"}
 _ENTRY_KEYS = {f.name for f in dataclasses.fields(ScenarioEntry)}
 _TRAIN_KEYS = {"model", "steps", "options", "scenario"}
 
@@ -246,13 +250,17 @@ def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
                     f"{did_you_mean(name, all_models)}; suite models: {sorted(all_models)}"
                 )
         compare.append((pair_names[0], pair_names[1]))
+    samples = _typed(data.get("samples", 1), int, f"{source}: samples")
+    if samples < 1:
+        raise ValidationError(f"{source}: samples = {samples}, expected >= 1 prediction per "
+                              "rollout")
     return Suite(
         name=_typed(data["name"], str, f"{source}: name"),
         version=_typed(version, str, f"{source}: version"), tracks=tracks,
         description=_typed(data.get("description", ""), str, f"{source}: description"),
         seed=_typed(data.get("seed", 0), int, f"{source}: seed"),
         models=models, metrics=metrics, scenarios=tuple(entries), training=tuple(training),
-        compare=tuple(compare), source=source,
+        compare=tuple(compare), samples=samples, source=source,
     )
 
 

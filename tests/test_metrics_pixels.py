@@ -150,7 +150,8 @@ def test_physics_iq_motion_metrics_of_known_masks() -> None:
     mse = values(truth, pred, "pixel_mse")
     np.testing.assert_allclose(mse, 16 * (100 / 255) ** 2 / 256)  # 16 of 256 pixels differ
     same = frames_only(truth, 1, truth_frames[1:])
-    for name in ("spatial_iou_running", "spatiotemporal_iou_running", "weighted_spatial_iou_running"):
+    for name in ("spatial_iou_running", "spatiotemporal_iou_running",
+                 "weighted_spatial_iou_running"):
         np.testing.assert_allclose(values(truth, same, name), 1.0)
     static = frames_only(truth, 1, np.repeat(truth_frames[:1], 5, 0))
     np.testing.assert_allclose(values(truth, static, "spatial_iou_running"), 0.0)
@@ -184,8 +185,9 @@ def test_pixel_metrics_need_frames_and_apply_to_rendered_scenarios() -> None:
         laws, state_names, config = frozenset(), ("pos",), Config()
 
     assert not METRICS.get("psnr").applies_to(Fake())
-    assert {"psnr", "ssim", "spatial_iou_running", "spatiotemporal_iou_running", "weighted_spatial_iou_running",
-            "pixel_mse", "object_permanence"} <= set(METRICS.names("pixels"))
+    assert {"psnr", "ssim", "spatial_iou_running", "spatiotemporal_iou_running",
+            "weighted_spatial_iou_running", "pixel_mse", "object_permanence"
+            } <= set(METRICS.names("pixels"))
 
 
 def test_hidden_objects_in_frames() -> None:
@@ -232,8 +234,9 @@ def test_batched_pixel_metrics_equal_single_rollout_ones() -> None:
         moved, _ = render(pos[4:] + np.array([0.1 * i, 0.0, 0.05]), base.camera)
         truths.append(truth)
         preds.append(frames_only(truth, 4, moved))
-    metrics = ["psnr", "ssim", "pixel_mse", "spatial_iou_running", "spatiotemporal_iou_running",
-               "weighted_spatial_iou_running", "object_permanence", "position_rmse", "energy_drift"]
+    metrics = ["psnr", "ssim", "pixel_mse", "spatial_iou_running",
+               "spatiotemporal_iou_running", "weighted_spatial_iou_running",
+               "object_permanence", "position_rmse", "energy_drift"]
     table = evaluate_batch(truths, preds, metrics)
     for i, (truth, pred) in enumerate(zip(truths, preds, strict=True)):
         single = evaluate(truth, pred, metrics)

@@ -61,7 +61,8 @@ def test_projectile_metrics_meet_their_declarations():
     assert (detected["passed"] == True).sum() >= 20  # noqa: E712
     # the suite would catch a metric that claims what it does not do: spatial IoU (where
     # motion happened) cannot see time reversal
-    row = table[(table["metric"] == "spatial_iou_running") & (table["corruption"] == "time_reversed")]
+    row = table[(table["metric"] == "spatial_iou_running")
+                & (table["corruption"] == "time_reversed")]
     claimed = row.assign(declared=True)
     verdict = judge(result.scores[(result.scores["metric"] == "spatial_iou_running")
                                   & (result.scores["corruption"] == "time_reversed")])

@@ -80,8 +80,9 @@ def make_rollouts(n: int, steps: int, seed: int = 0) -> tuple[list[Rollout], lis
     return truths, preds
 
 
-PIXEL_METRICS = ["psnr", "ssim", "pixel_mse", "spatial_iou_running", "spatiotemporal_iou_running",
-                 "weighted_spatial_iou_running", "object_permanence", "position_rmse", "energy_drift"]
+PIXEL_METRICS = ["psnr", "ssim", "pixel_mse", "spatial_iou_running",
+                 "spatiotemporal_iou_running", "weighted_spatial_iou_running",
+                 "object_permanence", "position_rmse", "energy_drift"]
 SIZE = 64
 
 
