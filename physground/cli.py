@@ -195,9 +195,7 @@ def _score_help() -> str:
     "Score the suite's models (and external predictions) and write the results table.\n\n"
     "With --predictions DIR the predictions of an outside model are scored exactly like "
     "the built-in models (use `physground export-context` to get its inputs).\n\n"
-    + _observation_help() + "
-
-" + _score_help() + _evaluate_help()))
+    + _observation_help() + "\n\n" + _score_help() + _evaluate_help()))
 def evaluate_command(
     suite: SuiteOption = "quick",
     predictions: Annotated[list[Path], typer.Option(
