@@ -30,8 +30,8 @@ class NoisyConstantVelocity:
         states = dict(base.states)
         noise = torch.randn(np.shape(states["pos"]), dtype=torch.float64).numpy()
         states["pos"] = states["pos"] + 0.05 * noise
-        return Prediction.for_rollout(context, model=self.name, context=context.num_frames,
-                                      horizon=horizon, states=states)
+        return Prediction.for_observation(context, model=self.name, horizon=horizon,
+                                          states=states)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -55,6 +55,7 @@ def test_each_sample_is_scored_and_the_spread_reported(tmp_path):
                     report=False)
     results = pd.read_parquet(run / "results.parquet")
     noisy = results[results["model"] == "test-noisy"]
+    assert (noisy["failure"].fillna("") == "").all(), noisy["failure"].unique()
     assert sorted(noisy["sample"].unique()) == [0, 1, 2]
     assert (results[results["model"] == "truth"]["sample"] == 0).all()
     per_sample = noisy.groupby("sample")["value"].mean()
