@@ -8,6 +8,7 @@ ranks draw the same global batch and DDP averages their gradients.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -49,9 +50,12 @@ def test_ddp_two_ranks_match_one_process_with_the_global_batch(projectile: Path,
     worker.write_text(WORKER)
     out = tmp_path / "ddp.safetensors"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with socket.socket() as probe:  # a free port: parallel test sessions must not collide
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", "29517", str(worker), str(projectile), str(out)],
+         "--master_addr", "127.0.0.1", "--master_port", str(port), str(worker), str(projectile), str(out)],
         capture_output=True, text=True, timeout=300, env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
