@@ -283,6 +283,16 @@ def _mount_export() -> None:
 _mount_export()
 
 
+def _mount_validate() -> None:
+    """`physground validate-physics` lives with the studies (`benchmarks/validation`)."""
+    from physground.benchmarks.validation.cli import validate_physics_command
+
+    app.command("validate-physics")(validate_physics_command)
+
+
+_mount_validate()
+
+
 def main() -> None:
     """Entry point: one-line errors for bad input, exit code 2."""
     try:
