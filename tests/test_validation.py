@@ -95,7 +95,7 @@ def test_runner_writes_the_page_and_flags_failed_and_raising_studies(tmp_path, m
     assert page.count("FAIL") >= 2 and "simulator exploded" in page
     assert "figures/incline_law.png" in page
     md = (tmp_path / "validation" / "validation.md").read_text()
-    assert "| Incline: sliding acceleration against Coulomb's law | PASS |" in md
+    assert "| [Incline: sliding acceleration against Coulomb's law](#incline_law) | PASS |" in md
     assert (tmp_path / "validation" / "figures" / "incline_law.png").is_file()
     record = json.loads((tmp_path / "validation" / "validation.json").read_text())
     assert record["passed"] is False and {s["name"] for s in record["studies"]} == {

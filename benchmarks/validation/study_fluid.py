@@ -140,7 +140,8 @@ def hydrostatic_density(quick: bool, out_dir: Path) -> StudyResult:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     order = np.argsort(depth[interior])
     ax.plot(rho[interior] / rho0, depth[interior], ".", ms=3, color="0.6", label="particles")
-    ax.plot(expected[interior][order] / rho0, depth[interior][order], "-", label="hydrostatic (Tait)")
+    ax.plot(expected[interior][order] / rho0, depth[interior][order], "-",
+            label="hydrostatic (Tait)")
     ax.plot(table["density_sph"] / rho0, table["depth_m"], "o", label="SPH, binned")
     ax.invert_yaxis()
     ax.set_xlabel("density / ρ0")

@@ -80,7 +80,9 @@ def bounce_restitution(quick: bool, out_dir: Path) -> StudyResult:
         name="bounce_restitution", title="Bounce: apex ratio against e²",
         reference="closed form: a rebound at e times the impact speed reaches e² of the drop "
                   "height (free flight)",
-        tolerance="|apex ratio / e² - 1| <= 2.5 % for e >= 0.5; <= 6 % for e = 0.3 (short of the 2 % target: gravity and the touch-down kink weigh most at heavy damping)",
+        tolerance="|apex ratio / e² - 1| <= 2.5 % for e >= 0.5; <= 6 % for e = 0.3 (short of "
+                  "the 2 % target: gravity and the touch-down kink weigh most at heavy "
+                  "damping)",
         passed=bool(table["passed"].all()), table=table, figures=(figure,),
         summary=f"worst {100 * worst['rel_error']:+.2f} % at e = {worst['restitution']:g}, "
                 f"{worst['impact_speed_m_s']:.1f} m/s",
@@ -196,8 +198,7 @@ def elastic_collision(quick: bool, out_dir: Path) -> StudyResult:
     scenario = HeadOn(render=False, num_frames=30)
     params = [{"num_spheres": 2, "mass": 1.0, "mass_ratio": q, "speed": 2.0} for q in ratios]
     rows = []
-    for p, r in zip(params, scenario.generate(params, [0] * len(params), "train"),
-                    strict=True):
+    for r in scenario.generate(params, [0] * len(params), "train"):
         m1, m2 = r.static["mass"]
         u1, u2 = 2.0, -2.0
         v1 = ((m1 - m2) * u1 + 2 * m2 * u2) / (m1 + m2)
