@@ -23,7 +23,7 @@ G = 9.81
 
 def martin_moyce() -> pd.DataFrame:
     """Martin & Moyce (1952), Fig. 3, n^2 = 2: columns ``a_inch``, ``T``, ``Z``."""
-    data = resources.files("physground.benchmarks.validation") / "data" / MARTIN_MOYCE
+    data = resources.files("physground.benchmarks.validation") / "reference" / MARTIN_MOYCE
     with data.open() as f:
         return pd.read_csv(f, comment="#")
 
