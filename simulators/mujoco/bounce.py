@@ -15,9 +15,10 @@ the ground, so the apex ratio falls short of the damping-only restitution by a r
 exact 1-D model of that contact (gravity, clamp, impedance) at the rollout's reference
 impact speed: the harmonic mean of its first impact speed and `SLOWEST_IMPACT`, which
 balances the residual over the bounces faster than 1 m/s. Integrator RK4 at 1/15360 s by
-default (0.046 / sqrt(k)); measured apex ratios are within 2.3 % of e^2 for e >= 0.5 and
-3.5 % for e = 0.3 at every impact faster than 1 m/s (the touch-down kink, where the damping
-force jumps, is the larger share; `benchmarks/validation` runs the grid).
+default (0.046 / sqrt(k)); measured first-bounce apex ratios are within 2.4 % of e^2 for
+e >= 0.5 and 5.8 % for e = 0.3 at impacts of 1-5.4 m/s (the touch-down kink, where the
+damping force jumps, and gravity weigh most at heavy damping; `benchmarks/validation`
+runs the grid).
 """
 
 from __future__ import annotations
