@@ -310,6 +310,16 @@ def _mount_validity() -> None:
 _mount_validity()
 
 
+def _mount_validate() -> None:
+    """`physground validate-physics` lives with the studies (`benchmarks/validation`)."""
+    from physground.benchmarks.validation.cli import validate_physics_command
+
+    app.command("validate-physics")(validate_physics_command)
+
+
+_mount_validate()
+
+
 def main() -> None:
     """Entry point: one-line errors for bad input, exit code 2."""
     try:

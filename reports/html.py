@@ -89,7 +89,8 @@ def render(content: ReportContent) -> str:
         "</header><main>",
         "<nav><a href='#leaderboard'>Leaderboard</a>"
         + "".join(f"<a href='#{_anchor(s.name)}'>{_esc(s.name)}</a>" for s in content.sections)
-        + "<a href='#paired'>Paired comparisons</a><a href='#run'>Run</a></nav>",
+        + "<a href='#paired'>Paired comparisons</a><a href='#run'>Run</a>"
+        "<a href='#validation'>Ground-truth validation</a></nav>",
         "<h2 id='leaderboard'>Leaderboard</h2>",
     ]
     parts += leaderboard_html(content)
@@ -142,6 +143,7 @@ def render(content: ReportContent) -> str:
         parts.append("</details>")
     parts.append("<h2 id='run'>Run</h2>")
     parts.append(table([{"": k, "value": v} for k, v in run_facts(run)], cls="facts"))
+    parts.append(validation_html(content.run_dir))
     parts.append("</main></body></html>")
     return "\n".join(parts)
 
@@ -154,6 +156,23 @@ def leaderboard_html(content: ReportContent) -> list[str]:
         f"<p class='note'>{_esc(SCORE_NOTE)}</p>",
         table(leaderboard_rows(content.leaderboard)),
     ]
+
+
+def validation_html(run_dir: Path) -> str:
+    """The section linking the ground-truth validation page of this runs root (written by
+    ``physground validate-physics``), or saying how to produce it."""
+    from physground.benchmarks.validation.runner import find_validation_page, relative_link
+
+    head = "<h2 id='validation'>Ground-truth validation</h2>"
+    page = find_validation_page(run_dir)
+    if page is None:
+        return (head + "<p class='note'>No validation page found beside this run: "
+                "<code>physground validate-physics --root ROOT</code> writes it to "
+                "<code>ROOT/validation/index.html</code>, which this report then links.</p>")
+    link = relative_link(page, Path(run_dir) / "report")
+    return (head + f"<p>The simulators' ground truth was checked against experiments and "
+            f"closed forms: <a href='{_esc(link)}'>validation page</a> "
+            f"(<code>{_esc(str(page))}</code>).</p>")
 
 
 def _anchor(name: str) -> str:

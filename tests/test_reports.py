@@ -250,3 +250,21 @@ def test_report_without_anchors_or_frames(tmp_path):
     html = report_path(run).read_text()
     assert "anchor" in html  # the score anchors run without the reference model
     assert "position_rmse" in html and "data:image/gif;base64," in html  # state strips
+
+
+def test_html_report_links_the_validation_page_of_its_root(run_dir):
+    from physground.reports import write_report
+
+    html = report_path(run_dir).read_text()
+    assert "Ground-truth validation" in html and "physground validate-physics" in html
+    page = run_dir.parent.parent / "validation" / "index.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text("<html>validation</html>")
+    try:
+        write_report(run_dir)
+        html = report_path(run_dir).read_text()
+        link = re.search(r"<a href='([^']*)'>validation page</a>", html).group(1)
+        assert (report_path(run_dir).parent / link).resolve() == page.resolve()
+    finally:
+        page.unlink()
+        write_report(run_dir)

@@ -11,7 +11,11 @@ import pandas as pd
 from physground.registry import Registry
 
 # name -> "module:function"; the function is ``study(quick: bool, out_dir: Path) -> StudyResult``.
-STUDIES: Registry[Any] = Registry("validation study")
+# The catalog registers the built-in studies lazily and imports every ``study_*`` module of
+# this package, so a module may also register its studies itself on import.
+STUDIES: Registry[Any] = Registry(
+    "validation study", providers=("physground.benchmarks.validation.catalog",)
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,163 @@
+"""Liquid studies: the SPH dam break against experiment and hydrostatics.
+
+* ``dam_break_front``: surge-front position of a 2:1 column against Martin & Moyce (1952).
+* ``hydrostatic_density``: density of a column at rest against the hydrostatic pressure
+  inverted through the Tait equation.
+"""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from physground.benchmarks.validation.base import StudyResult
+from physground.benchmarks.validation.figures import save_figure
+
+MARTIN_MOYCE = "martin_moyce_1952.csv"
+G = 9.81
+
+
+def martin_moyce() -> pd.DataFrame:
+    """Martin & Moyce (1952), Fig. 3, n^2 = 2: columns ``a_inch``, ``T``, ``Z``."""
+    data = resources.files("physground.benchmarks.validation") / "reference" / MARTIN_MOYCE
+    with data.open() as f:
+        return pd.read_csv(f, comment="#")
+
+
+def summation_density(x: np.ndarray, static: dict) -> np.ndarray:
+    """SPH summation density [kg/m^2] of positions [N,2] with the scenario's mirror walls
+    (left, right, floor) and kernel normalisation, recomputed independently in NumPy."""
+    support = float(static["kernel_support"])
+    mass = float(static["particle_mass"]) * float(static.get("kernel_normalization", 1.0))
+    width = float(static["box"][2])
+    rho = np.zeros(len(x))
+    for image in (x, x * [-1, 1], x * [1, -1], x * [-1, -1],
+                  np.stack([2 * width - x[:, 0], x[:, 1]], 1),
+                  np.stack([2 * width - x[:, 0], -x[:, 1]], 1)):
+        q = np.linalg.norm(x[:, None] - image[None], axis=-1) / support
+        s = np.clip(1 - q, 0, None)
+        rho += mass * np.sum(7 / (math.pi * support**2) * s**4 * (1 + 4 * q), axis=1)
+    return rho
+
+
+def dam_break_front(quick: bool, out_dir: Path) -> StudyResult:
+    """Front position Z = x / a against T = t sqrt(2 g / a) for T <= 3."""
+    from physground.scenario import get_scenario
+
+    spacings = (0.025,) if quick else (0.025, 0.0125)
+    reference = martin_moyce()
+    points = reference[reference["T"] <= 3.0]
+    rows, curves = [], {}
+    for dx in spacings:
+        columns = int(round(0.25 / dx))
+        a = columns * dx
+        substeps = int(round(240 * 0.025 / dx / 4))  # dt / substeps scales with dx (CFL)
+        scenario = get_scenario("fluid/dam_break", render=False, columns=columns,
+                                rows=2 * columns, spacing=dx, num_frames=48, dt=1 / 120,
+                                substeps=substeps)
+        (r,) = scenario.generate([{"viscosity": 0.1, "gravity": G, "box_width": 2.0}], [0],
+                                 "train")
+        t = np.arange(r.num_frames) * r.dt
+        big_t = t * math.sqrt(2 * G / a)
+        front = r.states["x"][:, :, 0].max(axis=1) / a
+        curves[dx] = (big_t, front)
+        for _, point in points.iterrows():
+            z = float(np.interp(point["T"], big_t, front))
+            rel = z / point["Z"] - 1
+            rows.append({"spacing_m": dx, "series_a_inch": point["a_inch"], "T": point["T"],
+                         "Z_measured": point["Z"], "Z_sph": z, "rel_error": rel,
+                         "passed": abs(rel) <= 0.05})
+    table = pd.DataFrame(rows)
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for dx, (big_t, front) in curves.items():
+        keep = big_t <= 3.3
+        ax.plot(big_t[keep], front[keep], "-", label=f"SPH, dx = {dx * 1000:g} mm")
+    for a_inch, series in reference[reference["T"] <= 3.3].groupby("a_inch"):
+        ax.plot(series["T"], series["Z"], "o", mfc="none", label=f"Martin & Moyce, a = {a_inch} in")
+    ax.set_xlabel("T = t √(2g/a)")
+    ax.set_ylabel("Z = x_front / a")
+    ax.legend(fontsize=8)
+    figure = save_figure(fig, out_dir / "dam_break_front.png")
+    worst = table.loc[table["rel_error"].abs().idxmax()]
+    return StudyResult(
+        name="dam_break_front", title="Dam break: surge front against Martin & Moyce (1952)",
+        reference="Martin, J. C. & Moyce, W. J. (1952), Phil. Trans. R. Soc. Lond. A 244, "
+                  "312-324, Fig. 3 (n² = 2), doi:10.1098/rsta.1952.0006",
+        tolerance="|Z_sph / Z_measured - 1| <= 5 % at every published point with T <= 3",
+        passed=bool(table["passed"].all()), table=table, figures=(figure,),
+        summary=f"worst {100 * worst['rel_error']:+.1f} % at T = {worst['T']:.2f}",
+        settings={"column": "a x 2a, a = 0.25 m", "box_width_m": 2.0, "viscosity": 0.1,
+                  "front": "largest particle x"},
+    )
+
+
+def hydrostatic_density(quick: bool, out_dir: Path) -> StudyResult:
+    """Density of a settled column filling its box against rho_0 (1 + p / B)^(1/7), with the
+    pressure p = g (mass above) / width counted from the particles themselves."""
+    from physground.scenario import get_scenario
+
+    sound = 10.0  # m/s: soft enough that the floor compression (~3.5 %) dwarfs kernel noise
+    columns, rows_n, dx = 12, 16, 0.025
+    frames = 45 if quick else 90
+    scenario = get_scenario("fluid/dam_break", render=False, columns=columns, rows=rows_n,
+                            spacing=dx, sound_speed=sound, substeps=40, num_frames=frames)
+    (r,) = scenario.generate([{"viscosity": 0.4, "gravity": G, "box_width": columns * dx}],
+                             [0], "train")
+    x, v = r.states["x"][-1], r.states["v"][-1]
+    rho0 = float(r.static["rest_density"])
+    stiffness = rho0 * sound**2 / 7
+    mass = float(r.static["particle_mass"])
+    rho = summation_density(x, r.static)
+    above = (x[None, :, 1] > x[:, None, 1]).sum(axis=1)  # particles above each particle
+    pressure = G * mass * (above + 0.5) / (columns * dx)
+    expected = rho0 * (1 + pressure / stiffness) ** (1 / 7)
+    interior = x[:, 1] < x[:, 1].max() - float(r.static["kernel_support"])
+    rel = rho[interior] / expected[interior] - 1
+    depth = x[:, 1].max() - x[:, 1]
+    bins = np.linspace(depth[interior].min(), depth[interior].max(), 7)
+    which = np.digitize(depth[interior], bins[1:-1])
+    table = pd.DataFrame([
+        {"depth_m": float(depth[interior][which == k].mean()),
+         "density_sph": float(rho[interior][which == k].mean()),
+         "density_hydrostatic": float(expected[interior][which == k].mean()),
+         "rel_error": float(rel[which == k].mean()),
+         "particles": int((which == k).sum())}
+        for k in range(len(bins) - 1) if (which == k).any()
+    ])
+    v_rms = float(np.sqrt((v**2).sum(-1).mean()))
+    table["passed"] = table["rel_error"].abs() <= 0.005
+    passed = bool(table["passed"].all()) and v_rms < 0.02
+
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    order = np.argsort(depth[interior])
+    ax.plot(rho[interior] / rho0, depth[interior], ".", ms=3, color="0.6", label="particles")
+    ax.plot(expected[interior][order] / rho0, depth[interior][order], "-",
+            label="hydrostatic (Tait)")
+    ax.plot(table["density_sph"] / rho0, table["depth_m"], "o", label="SPH, binned")
+    ax.invert_yaxis()
+    ax.set_xlabel("density / ρ0")
+    ax.set_ylabel("depth below surface [m]")
+    ax.legend(fontsize=8)
+    figure = save_figure(fig, out_dir / "hydrostatic_density.png")
+    return StudyResult(
+        name="hydrostatic_density", title="Column at rest: hydrostatic density profile",
+        reference="hydrostatics p = ρ g depth (mass above per width) through the Tait "
+                  "equation ρ = ρ0 (1 + p / B)^(1/7), B = ρ0 c² / 7",
+        tolerance="binned |ρ / ρ_hydrostatic - 1| <= 0.5 % below the surface layer; "
+                  "rms speed < 0.02 m/s after settling",
+        passed=passed, table=table, figures=(figure,),
+        summary=f"max binned error {100 * table['rel_error'].abs().max():.2f} %, "
+                f"floor compression {100 * (table['density_hydrostatic'].max() / rho0 - 1):.1f} %, "
+                f"rms speed {v_rms:.4f} m/s after {r.num_frames * r.dt:.1f} s",
+        settings={"sound_speed_m_s": sound, "columns": columns, "rows": rows_n,
+                  "viscosity": 0.4, "settle_s": (frames - 1) * r.dt},
+    )
