@@ -55,7 +55,8 @@ def test_ddp_two_ranks_match_one_process_with_the_global_batch(projectile: Path,
         port = probe.getsockname()[1]
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_addr", "127.0.0.1", "--master_port", str(port), str(worker), str(projectile), str(out)],
+         "--master_addr", "127.0.0.1", "--master_port", str(port), str(worker),
+         str(projectile), str(out)],
         capture_output=True, text=True, timeout=300, env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]

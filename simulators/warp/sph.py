@@ -518,8 +518,9 @@ class ScenarioDamBreak(Scenario):
         {"incompressible", "mass_conserved", "non_penetration"}
     )
     reference_overrides: ClassVar[dict[str, Any]] = {"substeps": 480}
-    # 2: c = 60 m/s, 240 substeps, hydrostatic pre-compression, m = rho_0 dx^2 recorded.
-    version: ClassVar[str] = "3"  # 3: c = 60 m/s, hydrostatic start (above base 2)
+    # 3 (above the base 2): c = 60 m/s, 240 substeps, hydrostatic pre-compression,
+    # m = rho_0 dx^2.
+    version: ClassVar[str] = "3"
     # Observation: the particles' discretization and the tank are seen; viscosity and
     # gravity must be inferred; the solver's artificial sound speed is withheld.
     given_static: ClassVar[frozenset[str]] = frozenset({
