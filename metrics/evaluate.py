@@ -183,10 +183,10 @@ class _Table:
 def _chunk_for(truth: Rollout, pred: Prediction, chunk_size: int) -> int:
     """Rollouts per chunk: ``chunk_size``, fewer when one pair's arrays (frames!) are big."""
     frames = pred.context + pred.horizon
-    per_frame = sum(int(np.prod(np.shape(v)[1:])) for v in truth.states.values())
-    if truth.frames is not None:
-        per_frame += 2 * int(np.prod(np.shape(truth.frames)[1:]))  # truth and prediction
-    per_rollout = 8 * (frames * per_frame + pred.horizon * per_frame)
+    per_frame = 8 * sum(int(np.prod(np.shape(v)[1:])) for v in truth.states.values())
+    if truth.frames is not None:  # uint8 truth and prediction, float32 grey levels
+        per_frame += 3 * int(np.prod(np.shape(truth.frames)[1:]))
+    per_rollout = frames * per_frame + pred.horizon * per_frame
     return int(max(1, min(chunk_size, CHUNK_BYTES // max(per_rollout, 1))))
 
 

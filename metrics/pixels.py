@@ -24,9 +24,11 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
+import pandas as pd
 import torch
 
-from physground.metrics import quantities as q
 from physground.metrics.batch import Batch, MissingInputError
 from physground.metrics.registry import batched_metric
 
@@ -40,22 +42,40 @@ MIN_COLOR_SPREAD = 0.05  # floor of the colour noise scale of the softmax
 
 def _frames(batch: Batch) -> tuple[Tensor, Tensor]:
     """(truth window, prediction) frames as float in [0, 1], [R, H, h, w, 3]."""
+    truth, pred = _uint8_frames(batch)
+    return (torch.from_numpy(truth).to(torch.float64) / 255.0,
+            torch.from_numpy(pred).to(torch.float64) / 255.0)
+
+
+def _uint8_frames(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """(truth window, prediction) frames as uint8 numpy views [R, H, h, w, 3]."""
     if batch.pred_frames is None:
         raise MissingInputError("prediction has no frames")
     if batch.truth_frames is None:
         raise MissingInputError(f"truth of {batch.scenario} has no frames (render = false?)")
-    truth = batch.truth_frames[:, batch.context:].to(torch.float64) / 255.0
-    pred = batch.pred_frames.to(torch.float64) / 255.0
-    return truth, pred
+    truth = batch.truth_frames[:, batch.context:].cpu().numpy()
+    return truth, batch.pred_frames.cpu().numpy()
 
 
 # -- image quality -------------------------------------------------------------------------
 
 
+def _squared_error(batch: Batch) -> np.ndarray:
+    """Mean squared error per step [R, H] in [0, 1]^2 units, exact: integer sums of
+    squared uint8 differences (once per batch)."""
+    def compute() -> np.ndarray:
+        truth, pred = _uint8_frames(batch)
+        r, h = pred.shape[:2]
+        a = np.ascontiguousarray(truth).reshape(r * h, -1)
+        b = np.ascontiguousarray(pred).reshape(r * h, -1)
+        sse = np.array([cv2.norm(a[i], b[i], cv2.NORM_L2SQR) for i in range(r * h)])
+        return sse.reshape(r, h) / (a.shape[1] * 255.0**2)
+    return batch.cached("pixel_sse", compute)
+
+
 def psnr_batch(batch: Batch) -> Tensor:
     """``10 log10(1 / MSE)`` dB per step [R, H], capped at 100 dB for identical frames."""
-    truth, pred = _frames(batch)
-    mse = (pred - truth).pow(2).mean((-3, -2, -1))
+    mse = torch.from_numpy(_squared_error(batch))
     return (10.0 * torch.log10(1.0 / mse.clamp_min(1e-300))).clamp_max(PSNR_CAP)
 
 
@@ -65,57 +85,139 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> Tensor:
     return g / g.sum()
 
 
-def _band_matrix(n: int, window: Tensor) -> Tensor:
-    """[n - k + 1, n] matrix applying the 1-D window over the valid positions."""
-    k = window.shape[0]
-    out = torch.zeros(n - k + 1, n, dtype=window.dtype)
-    for i in range(n - k + 1):
-        out[i, i:i + k] = window
-    return out
+SSIM_BLOCK_BYTES = 16 * 2**20  # float64 working set of one SSIM block of frames
 
 
-def ssim(a: Tensor, b: Tensor, size: int = 11, sigma: float = 1.5) -> Tensor:
-    """Mean SSIM of images [..., h, w, C] in [0, 1] -> [...] (Wang et al. 2004).
+def ssim(a: Tensor | np.ndarray, b: Tensor | np.ndarray, size: int = 11,
+         sigma: float = 1.5) -> Tensor:
+    """Mean SSIM of images [..., h, w, C] (C <= 4) in [0, 1] -> [...] (Wang et al. 2004).
 
     Gaussian-weighted local statistics over the valid region (no padding), averaged over
-    pixels and channels; the window shrinks to the image for images smaller than it. The
-    separable blur is two matrix products (fast on CPU in float64).
+    pixels and channels; the window shrinks to the image for images smaller than it.
+    Frames are stacked into one tall image and blurred by OpenCV's separable filter in
+    float64 (rows of one frame never mix with another's inside the valid region). The
+    terms are written so that they cancel exactly where the images agree:
+    ``l = 1 - (mu_x - mu_y)^2 / (mu_x^2 + mu_y^2 + c1)`` and
+    ``cs = 1 - (sigma^2_{x-y}) / (sigma^2_x + sigma^2_y + c2)``, the same SSIM.
     """
-    h, w = a.shape[-3:-1]
+    x = a.detach().cpu().numpy() if isinstance(a, Tensor) else np.asarray(a)
+    y = b.detach().cpu().numpy() if isinstance(b, Tensor) else np.asarray(b)
+    lead, (h, w, c) = x.shape[:-3], x.shape[-3:]
     size = min(size, h, w)
-    g = _gaussian_window(size, sigma).to(a)
-    rows, cols = _band_matrix(h, g).to(a), _band_matrix(w, g).to(a)
+    g = _gaussian_window(size, sigma).numpy()
+    x = x.reshape(-1, h, w, c)
+    y = y.reshape(-1, h, w, c)
+    n = x.shape[0]
+    out = np.empty(n)
+    block = max(1, SSIM_BLOCK_BYTES // (8 * h * w * c * 4))
+    k = g.shape[0]
+    valid = (h - k + 1) * (w - k + 1) * c
+    differs = x != y if c == 1 else (x != y).any(-1)  # [n, h, w]
+    rows, cols = differs.any(2), differs.any(1)
+    # A window where both images agree has SSIM exactly 1 (see above), so each frame is
+    # evaluated on the crop whose windows meet its differing pixels (bounding box).
+    boxes: dict[tuple[int, int, int, int], list[int]] = {}
+    for i in range(n):
+        if not rows[i].any():
+            out[i] = 1.0
+            continue
+        r0, r1 = _window_span(rows[i], k)
+        c0, c1 = _window_span(cols[i], k)
+        boxes.setdefault((r0, r1, c0, c1), []).append(i)
+    for (r0, r1, c0, c1), frames in boxes.items():
+        inside = (r1 - r0 - k + 1) * (c1 - c0 - k + 1) * c
+        for start in range(0, len(frames), block):
+            idx = np.asarray(frames[start:start + block])
+            part = _ssim_block(x[idx, r0:r1, c0:c1], y[idx, r0:r1, c0:c1], g)
+            out[idx] = (part * inside + (valid - inside)) / valid
+    return torch.from_numpy(out.reshape(lead))
 
-    def blur(x: Tensor) -> Tensor:  # [..., C, h, w] -> [..., C, h', w']
-        return rows @ x @ cols.T
 
-    x, y = a.movedim(-1, -3), b.movedim(-1, -3)
-    mu_x, mu_y = blur(x), blur(y)
-    sxx = blur(x * x) - mu_x**2
-    syy = blur(y * y) - mu_y**2
-    sxy = blur(x * y) - mu_x * mu_y
-    c1, c2 = 0.01**2, 0.03**2
-    s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
-    return s.mean((-3, -2, -1))
+def _window_span(line: np.ndarray, k: int) -> tuple[int, int]:
+    """Input range [lo, hi) of all valid k-windows that contain a True of ``line``."""
+    hit = np.flatnonzero(line)
+    n = line.shape[0]
+    first = max(0, min(int(hit[0]) - k + 1, n - k))
+    last = min(n - k, int(hit[-1]))
+    return first, last + k
+
+
+def _ssim_block(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """SSIM of frame pairs [n, h, w, c] -> [n]. uint8 inputs are blurred as exact integer
+    values (float32 holds ``x^2 + y^2 <= 130,050`` exactly; OpenCV accumulates in float64
+    for a float64 destination) and the constants scaled by 255^2 instead."""
+    n, h, w, c = x.shape
+    k = g.shape[0]
+    lo = k // 2
+    x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
+    scale = 255.0**2 if x.dtype == np.uint8 else 1.0
+    dtype = np.float32 if x.dtype == np.uint8 else np.float64
+    depth = cv2.CV_32F if x.dtype == np.uint8 else cv2.CV_64F
+
+    def blur(img: np.ndarray) -> np.ndarray:  # [n, h, w, c] -> valid [n, h', w', c]
+        out = cv2.sepFilter2D(img.reshape(n * h, w, c), depth, g.astype(dtype), g.astype(dtype),
+                              borderType=cv2.BORDER_REFLECT).reshape(n, h, w, c)
+        return out[:, lo:lo + h - k + 1, lo:lo + w - k + 1]
+
+    offset = 127.5 if x.dtype == np.uint8 else 0.0  # centred: smaller second moments
+    xf = x.astype(dtype)
+    yf = y.astype(dtype)
+    d = xf - yf
+    xf -= offset
+    yf -= offset
+    mu_x, mu_y = blur(xf), blur(yf)  # centred means
+    np.multiply(d, d, out=d)
+    var_d = blur(d)
+    np.multiply(xf, xf, out=xf)
+    np.multiply(yf, yf, out=yf)
+    np.add(xf, yf, out=xf)
+    var_sum = blur(xf)
+    md = mu_x - mu_y
+    np.multiply(md, md, out=md)  # (mu_x - mu_y)^2
+    var_d -= md  # variance of x - y
+    var_sum -= mu_x * mu_x
+    var_sum -= mu_y * mu_y  # variance of x plus variance of y
+    var_sum += 0.03**2 * scale
+    np.divide(var_d, var_sum, out=var_d)
+    mu_x += offset
+    mu_y += offset
+    np.multiply(mu_x, mu_x, out=mu_x)
+    np.multiply(mu_y, mu_y, out=mu_y)
+    mu_x += mu_y
+    mu_x += 0.01**2 * scale  # mu_x^2 + mu_y^2 + c1
+    np.divide(md, mu_x, out=md)
+    np.subtract(1.0, md, out=md)  # luminance term
+    np.subtract(1.0, var_d, out=var_d)  # contrast-structure term
+    np.multiply(md, var_d, out=md)
+    return md.mean((1, 2, 3), dtype=np.float64)
 
 
 def ssim_batch(batch: Batch) -> Tensor:
-    truth, pred = _frames(batch)
+    truth, pred = _uint8_frames(batch)
     return ssim(pred, truth)
 
 
 def pixel_mse_batch(batch: Batch) -> Tensor:
     """Mean squared pixel error per step [R, H] in [0, 1]^2 units (Physics-IQ MSE)."""
-    truth, pred = _frames(batch)
-    return (pred - truth).pow(2).mean((-3, -2, -1))
+    return torch.from_numpy(_squared_error(batch))
 
 
-# -- Physics-IQ motion masks ----------------------------------------------------------------
+# -- physground motion masks ----------------------------------------------------------------
+
+GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
 
 def _gray(frames: Tensor) -> Tensor:
-    weights = torch.tensor([0.299, 0.587, 0.114], dtype=frames.dtype, device=frames.device)
+    weights = torch.tensor(GRAY_WEIGHTS, dtype=frames.dtype, device=frames.device)
     return frames @ weights
+
+
+def _gray_milli(frames: np.ndarray) -> np.ndarray:
+    """Grey levels x 1000 of uint8 frames [..., 3] as exact integers (float32 holds the
+    integer sums ``299 R + 587 G + 114 B`` <= 255,000 exactly)."""
+    weights = np.array([[1000 * w for w in GRAY_WEIGHTS]], dtype=np.float32).round()
+    flat = frames.reshape(-1, 1, 3).astype(np.float32)
+    return cv2.transform(flat, weights).reshape(-1)
 
 
 def motion_masks(previous: Tensor, frames: Tensor,
@@ -126,10 +228,28 @@ def motion_masks(previous: Tensor, frames: Tensor,
     return (gray[..., 1:, :, :] - gray[..., :-1, :, :]).abs() > threshold
 
 
-def _motion_pair(batch: Batch) -> tuple[Tensor, Tensor]:
-    truth, pred = _frames(batch)
-    last = batch.truth_frames[:, batch.context - 1].to(torch.float64) / 255.0
-    return motion_masks(last, truth), motion_masks(last, pred)
+def _motion_pair(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+    """(truth, pred) motion masks [R, H, h*w] bool, once per batch: grey change above
+    ``MOTION_THRESHOLD`` since the previous frame (the last context frame before step 1),
+    on exact integer grey levels."""
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        truth, pred = _uint8_frames(batch)
+        r, hz, h, w, _ = pred.shape
+        last = batch.truth_frames[:, batch.context - 1].cpu().numpy()  # type: ignore[union-attr]
+        g_last = _gray_milli(last).reshape(r, 1, h * w)
+        limit = MOTION_THRESHOLD * 255.0 * 1000.0
+
+        def masks(frames: np.ndarray) -> np.ndarray:
+            gray = np.concatenate([g_last, _gray_milli(frames).reshape(r, hz, h * w)], 1)
+            return np.abs(np.diff(gray, axis=1)) > limit
+        return masks(truth), masks(pred)
+    return batch.cached("motion_pair", compute)
+
+
+def _iou_counts(inter: np.ndarray, union: np.ndarray) -> Tensor:
+    inter, union = inter.astype(np.float64), union.astype(np.float64)
+    out = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    return torch.from_numpy(out)
 
 
 def _iou(a: Tensor, b: Tensor) -> Tensor:
@@ -138,29 +258,51 @@ def _iou(a: Tensor, b: Tensor) -> Tensor:
     return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
 
 
+def _motion_counts(batch: Batch) -> dict[str, np.ndarray]:
+    """Pixel counts [R, H] behind the three motion-mask IoUs, one pass over the steps:
+    ``inter``/``union`` of the masks accumulated over steps 1..t (spatial), of the masks
+    at step t (per step), and ``total = sum A_t + sum A_p`` and ``gap = sum |A_t - A_p|``
+    of the per-pixel motion counts A (weighted)."""
+    def compute() -> dict[str, np.ndarray]:
+        truth, pred = _motion_pair(batch)
+
+        def count(bits: np.ndarray) -> np.ndarray:
+            return np.bitwise_count(bits).sum(-1, dtype=np.int64)
+        # masks as bits along the pixels: unions over steps and counts on 1/8 the bytes
+        bits_t, bits_p = np.packbits(truth, axis=-1), np.packbits(pred, axis=-1)
+        seen_t = np.bitwise_or.accumulate(bits_t, axis=1)
+        seen_p = np.bitwise_or.accumulate(bits_p, axis=1)
+        run = np.cumsum(truth.astype(np.int16) - pred.astype(np.int16), axis=1,
+                        dtype=np.int16)
+        return {"inter": count(seen_t & seen_p), "union": count(seen_t | seen_p),
+                "step_inter": count(bits_t & bits_p), "step_union": count(bits_t | bits_p),
+                "total": (count(bits_t) + count(bits_p)).cumsum(1),
+                "gap": np.abs(run).sum(-1, dtype=np.int64)}
+    return batch.cached("motion_counts", compute)
+
+
 def spatial_iou_batch(batch: Batch) -> Tensor:
     """IoU of where motion happened in steps 1..t [R, H]."""
-    truth, pred = _motion_pair(batch)
-    return _iou(truth.cummax(1).values, pred.cummax(1).values)
+    counts = _motion_counts(batch)
+    return _iou_counts(counts["inter"], counts["union"])
 
 
 def spatiotemporal_iou_batch(batch: Batch) -> Tensor:
     """Mean over steps 1..t of the per-step motion-mask IoU [R, H]."""
-    truth, pred = _motion_pair(batch)
-    per_step = _iou(truth, pred)
+    counts = _motion_counts(batch)
+    per_step = _iou_counts(counts["step_inter"], counts["step_union"])
     steps = torch.arange(1, per_step.shape[1] + 1, dtype=per_step.dtype)
     return per_step.cumsum(1) / steps
 
 
 def weighted_spatial_iou_batch(batch: Batch) -> Tensor:
     """``sum min(A_p, A_t) / sum max(A_p, A_t)`` with A the per-pixel motion counts over
-    steps 1..t [R, H]."""
-    truth, pred = _motion_pair(batch)
-    a_t = truth.to(torch.float64).cumsum(1)
-    a_p = pred.to(torch.float64).cumsum(1)
-    num = torch.minimum(a_t, a_p).sum((-2, -1))
-    den = torch.maximum(a_t, a_p).sum((-2, -1))
-    return torch.where(den > 0, num / den.clamp_min(1), torch.ones_like(den))
+    steps 1..t [R, H]; ``min`` and ``max`` sums from ``sum A_p + sum A_t`` and
+    ``sum |A_p - A_t|`` (integer counts)."""
+    counts = _motion_counts(batch)
+    total, gap = counts["total"], counts["gap"]
+    num, den = (total - gap) / 2, (total + gap) / 2
+    return torch.from_numpy(np.where(den > 0, num / np.maximum(den, 1), 1.0))
 
 
 # -- soft object masks ----------------------------------------------------------------------
@@ -169,38 +311,47 @@ def weighted_spatial_iou_batch(batch: Batch) -> Tensor:
 def object_colors(frames: Tensor, masks: Tensor, num_objects: int) -> tuple[Tensor, Tensor]:
     """Mean colour [K, 3] of objects 1..K in frames [T, h, w, 3] (float in [0, 1]) and the
     RMS colour spread around it [K] (NaN colour for objects never visible)."""
-    colors, spread = [], []
-    flat, ids = frames.reshape(-1, 3), masks.reshape(-1)
-    for k in range(1, num_objects + 1):
-        pixels = flat[ids == k]
-        if pixels.shape[0] == 0:
-            colors.append(torch.full((3,), float("nan"), dtype=frames.dtype))
-            spread.append(torch.tensor(float("nan"), dtype=frames.dtype))
-            continue
-        mean = pixels.mean(0)
-        colors.append(mean)
-        spread.append((pixels - mean).pow(2).sum(-1).mean().sqrt())
-    return torch.stack(colors), torch.stack(spread)
+    flat = frames.reshape(-1, 3)
+    ids = masks.reshape(-1).long().clamp(0, num_objects + 1)
+    count = torch.bincount(ids, minlength=num_objects + 2)[1:num_objects + 1].to(flat.dtype)
+    sums = torch.zeros(num_objects + 2, 3, dtype=flat.dtype).index_add_(0, ids, flat)
+    colors = sums[1:num_objects + 1] / count.unsqueeze(-1)
+    centred = flat - torch.cat([torch.zeros(1, 3, dtype=flat.dtype), colors,
+                                torch.zeros(1, 3, dtype=flat.dtype)])[ids]
+    sq = torch.zeros(num_objects + 2, dtype=flat.dtype).index_add_(0, ids, centred.pow(2).sum(-1))
+    spread = (sq[1:num_objects + 1] / count).sqrt()
+    return colors, spread
 
 
 def background_palette(frames: Tensor, masks: Tensor, size: int = PALETTE_SIZE,
                        iterations: int = 10, max_pixels: int = 8192) -> Tensor:
     """k-means colour palette [P, 3] of background pixels (``masks == 0``); deterministic
-    (evenly strided sample, centres initialised at luminance quantiles)."""
+    (evenly strided sample, centres initialised at luminance quantiles). Runs on the
+    sample's distinct colours weighted by their counts (the same clustering)."""
     pixels = frames.reshape(-1, 3)[masks.reshape(-1) == 0]
     if pixels.shape[0] == 0:
         return torch.zeros((1, 3), dtype=frames.dtype)
     stride = max(1, pixels.shape[0] // max_pixels)
     pixels = pixels[::stride]
-    order = _gray(pixels).argsort()
+    order = _gray(pixels).argsort(stable=True)
     picks = torch.linspace(0, pixels.shape[0] - 1, min(size, pixels.shape[0])).round().long()
     centres = pixels[order[picks]].clone()
+    levels = pixels.numpy() * 255.0
+    packed = np.round(levels).astype(np.int64)
+    if np.array_equal(packed, levels):  # 8-bit colours: distinct values of a packed code
+        codes, inverse = np.unique(packed @ np.array([65536, 256, 1]), return_inverse=True)
+        unique = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], -1) / 255.0
+    else:
+        unique, inverse = np.unique(pixels.numpy(), axis=0, return_inverse=True)
+    colours = torch.from_numpy(unique).to(pixels.dtype)
+    weight = torch.bincount(torch.from_numpy(inverse.ravel()),
+                            minlength=colours.shape[0]).to(colours.dtype)
     for _ in range(iterations):
-        label = torch.cdist(pixels, centres).argmin(1)
-        for c in range(centres.shape[0]):
-            members = pixels[label == c]
-            if members.shape[0]:
-                centres[c] = members.mean(0)
+        label = torch.cdist(colours, centres).argmin(1)
+        mass = torch.zeros(centres.shape[0], dtype=colours.dtype).index_add_(0, label, weight)
+        sums = torch.zeros_like(centres).index_add_(0, label, colours * weight.unsqueeze(-1))
+        centres = torch.where((mass > 0).unsqueeze(-1), sums / mass.clamp_min(1).unsqueeze(-1),
+                              centres)
     return centres
 
 
@@ -253,19 +404,43 @@ def soft_area_centroid(batch: Batch, num_objects: int,
 
 
 def _soft_area_centroid(batch: Batch, num_objects: int, side: str) -> tuple[Tensor, Tensor]:
+    """The soft masks depend on a pixel's colour only, so they are evaluated once per
+    distinct colour of the rollout (`soft_object_masks`, unchanged) and the moments are
+    sums over colour histograms per frame."""
     frames = batch.pred_frames if side == "pred" else batch.truth_frames
     if frames is None:
         raise MissingInputError("prediction has no frames")
     areas, centroids = [], []
     for r in range(batch.size):
         colors, palette, temperature = _color_model(batch, r, num_objects)
-        rgb = frames[r].to(torch.float64) / 255.0
-        weights = soft_object_masks(rgb, torch.nan_to_num(colors, nan=-10.0), palette,
-                                    temperature)
-        area, centroid = q.soft_mask_moments(weights)
+        area, centroid = _moments_by_colour(frames[r].cpu().numpy(),
+                                            torch.nan_to_num(colors, nan=-10.0), palette,
+                                            temperature)
         areas.append(area)
         centroids.append(centroid)
     return torch.stack(areas), torch.stack(centroids)
+
+
+def _moments_by_colour(frames: np.ndarray, colors: Tensor, palette: Tensor,
+                       temperature: Tensor) -> tuple[Tensor, Tensor]:
+    """Soft areas [T, K] and centroids [T, K, 2] of uint8 frames [T, h, w, 3]."""
+    t, h, w, _ = frames.shape
+    # 24-bit colour codes, exact in float32 (< 2^24)
+    codes = cv2.transform(frames.reshape(-1, 1, 3).astype(np.float32),
+                          np.array([[65536.0, 256.0, 1.0]], np.float32)).reshape(-1)
+    labels, found = pd.factorize(codes)
+    uniques = found.astype(np.int64)
+    rgb = np.stack([(uniques >> 16) & 255, (uniques >> 8) & 255, uniques & 255], -1)
+    prob = soft_object_masks(torch.from_numpy(rgb.astype(np.float64) / 255.0).view(1, -1, 3),
+                             colors, palette, temperature)[:, 0, :].T.numpy()  # [U, K]
+    u = np.tile(np.arange(w) + 0.5, h)
+    v = np.repeat(np.arange(h) + 0.5, w)
+    member = np.ascontiguousarray(prob.T)[:, labels].reshape(-1, t, h * w)  # [K, T, P]
+    area = member.sum(-1).T
+    su, sv = (member @ u).T, (member @ v).T
+    safe = np.maximum(area, 1e-12)
+    centroid = np.stack([su / safe, sv / safe], -1)
+    return torch.from_numpy(area), torch.from_numpy(centroid)
 
 
 def unproject(camera: object, pixels: Tensor, depth: Tensor) -> Tensor:

@@ -8,6 +8,10 @@ static arrays), so that generation does not dominate; predictions are the truth 
 smooth drift. The batched path (`evaluate_batch`) is timed on all rollouts, the
 single-rollout path (`evaluate`) on a subset, side by side in one run, and their ratio
 printed.
+
+Pixel metrics (frames-only predictions rendered at 64 px and 256 px) are timed with the
+fast path and with today's pre-speed-up implementation (`legacy_pixels`, patched in) in
+the same run; the old/new ratio and the largest difference between the two are printed.
 """
 
 from __future__ import annotations
@@ -16,9 +20,13 @@ import argparse
 import dataclasses
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from unittest import mock
 
 import numpy as np
 
+from physground.metrics import evaluate as evaluate_module
 from physground.metrics.evaluate import evaluate, evaluate_batch
 from physground.rollout import Camera, Prediction, Rollout
 
@@ -89,31 +97,33 @@ SIZE = 64
 VISUAL_RADIUS = 0.3  # m, drawn size of the ball (1 px at the camera's distance)
 
 
-def side_camera() -> Camera:
-    """64 px pinhole camera at (5, -20, 1) looking along +y (OpenCV axes); it sees
+def side_camera(size: int = SIZE) -> Camera:
+    """``size`` px pinhole camera at (5, -20, 1) looking along +y (OpenCV axes); it sees
     x in [-8, 18] m, the whole 100-step flight."""
+    f = 60.0 * size / SIZE
     rot = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])
     ext = np.eye(4)
     ext[:3, :3] = rot
     ext[:3, 3] = -rot @ np.array([5.0, -20.0, 1.0])
-    k = np.array([[60.0, 0, SIZE / 2], [0, 60.0, SIZE / 2], [0, 0, 1.0]])
-    return Camera(intrinsics=k, extrinsics=ext, width=SIZE, height=SIZE)
+    k = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1.0]])
+    return Camera(intrinsics=k, extrinsics=ext, width=size, height=size)
 
 
-def add_frames(truths: list[Rollout], preds: list[Prediction]) -> tuple[
+def add_frames(truths: list[Rollout], preds: list[Prediction], size: int = SIZE) -> tuple[
         list[Rollout], list[Prediction]]:
     """Flat-shaded renders of the ball (truth) and of the predicted positions (frames-only
     predictions), to time pixel metrics and pixel-derived state metrics."""
-    camera = side_camera()
-    v, u = np.mgrid[0:SIZE, 0:SIZE] + 0.5
+    camera = side_camera(size)
+    focal = camera.intrinsics[0, 0]
+    v, u = np.mgrid[0:size, 0:size] + 0.5
 
     def render(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pix = camera.project(pos[:, 0])
         depth = (pos[:, 0] @ camera.extrinsics[:3, :3].T + camera.extrinsics[:3, 3])[:, 2]
-        radius = 60.0 * VISUAL_RADIUS / depth
+        radius = focal * VISUAL_RADIUS / depth
         inside = ((u - pix[:, 0, None, None]) ** 2 + (v - pix[:, 1, None, None]) ** 2
                   < radius[:, None, None] ** 2)
-        frames = np.where((v < SIZE / 2)[None, ..., None], [180, 200, 220], [110, 110, 110])
+        frames = np.where((v < size / 2)[None, ..., None], [180, 200, 220], [110, 110, 110])
         frames = np.where(inside[..., None], [230, 40, 25], frames).astype(np.uint8)
         return frames, inside.astype(np.uint8)
 
@@ -126,6 +136,70 @@ def add_frames(truths: list[Rollout], preds: list[Prediction]) -> tuple[
     return out_t, out_p
 
 
+def legacy_metrics() -> Iterator[None]:
+    """Score with today's (pre-speed-up) pixel implementation, `legacy_pixels`."""
+    from physground.benchmarks.speed import legacy_pixels as old
+    from physground.metrics import pixels
+    from physground.metrics.registry import METRICS
+
+    batch_fns = {"psnr": old.psnr_batch, "ssim": old.ssim_batch,
+                 "pixel_mse": old.pixel_mse_batch, "spatial_iou": old.spatial_iou_batch,
+                 "spatiotemporal_iou": old.spatiotemporal_iou_batch,
+                 "weighted_spatial_iou": old.weighted_spatial_iou_batch,
+                 "object_permanence": old.object_permanence_batch}
+    get = METRICS.get
+
+    def legacy_get(name: str):  # noqa: ANN202
+        metric = get(name)
+        if name in batch_fns:
+            return dataclasses.replace(metric, batch_fn=batch_fns[name])
+        return metric
+    with mock.patch.object(METRICS, "get", legacy_get), \
+            mock.patch.object(pixels, "positions_from_frames", old.positions_from_frames), \
+            mock.patch.object(evaluate_module, "_chunk_for", legacy_chunk):
+        yield
+
+
+def legacy_chunk(truth: Rollout, pred: Prediction, chunk_size: int) -> int:
+    """Today's chunking: frames counted as float64 (one 64 px rollout per chunk)."""
+    frames = pred.context + pred.horizon
+    per_frame = sum(int(np.prod(np.shape(v)[1:])) for v in truth.states.values())
+    if truth.frames is not None:
+        per_frame += 2 * int(np.prod(np.shape(truth.frames)[1:]))
+    per_rollout = 8 * (frames * per_frame + pred.horizon * per_frame)
+    return int(max(1, min(chunk_size, evaluate_module.CHUNK_BYTES // max(per_rollout, 1))))
+
+
+def compare_pixel_paths(truths: list[Rollout], preds: list[Prediction], rollouts: int,
+                        legacy_rollouts: int, sizes: list[int]) -> list[str]:
+    """Time the pixel metrics (frames-only predictions) with today's and the fast path
+    side by side, per frame size, and check that they agree."""
+    lines = []
+    for size in sizes:
+        n = min(rollouts, len(truths))
+        pix_t, pix_p = add_frames(truths[:n], preds[:n], size)
+        n_old = max(1, min(n, round(legacy_rollouts * (SIZE / size) ** 2)))
+        evaluate_batch(pix_t[:2], pix_p[:2], PIXEL_METRICS)  # warm-up
+        start = time.perf_counter()
+        new = evaluate_batch(pix_t, pix_p, PIXEL_METRICS)
+        fast = (time.perf_counter() - start) / n
+        with contextmanager(legacy_metrics)():
+            evaluate_batch(pix_t[:1], pix_p[:1], PIXEL_METRICS)
+            start = time.perf_counter()
+            old = evaluate_batch(pix_t[:n_old], pix_p[:n_old], PIXEL_METRICS)
+            slow = (time.perf_counter() - start) / n_old
+        keys = ["rollout", "metric", "horizon"]
+        both = new[new["rollout"] < n_old].merge(old, on=keys, suffixes=("", "_old"))
+        diff = np.abs(both["value"].to_numpy() - both["value_old"].to_numpy())
+        failures = int((new["failure"].astype(str) != "").sum())
+        lines.append(
+            f"pixel metrics {size}x{size} px, {len(PIXEL_METRICS)} metrics, frames-only, "
+            f"{failures} failure rows: fast {1 / fast:,.1f} rollouts/s ({n} rollouts), "
+            f"today's {1 / slow:,.2f} rollouts/s ({n_old} rollouts) -> "
+            f"ratio {slow / fast:.1f}x; max |fast - today's| = {np.nanmax(diff):.2e}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=10_000)
@@ -134,7 +208,12 @@ def main() -> None:
     parser.add_argument("--threaded", type=int, default=2000,
                         help="rollouts for the 2-intra-op-thread comparison")
     parser.add_argument("--pixel-rollouts", type=int, default=100,
-                        help="rollouts with 64x64 frames for the pixel-metric timing")
+                        help="rollouts with frames for the pixel-metric timing")
+    parser.add_argument("--legacy-rollouts", type=int, default=100,
+                        help="rollouts for the pre-speed-up pixel path at 64 px (fewer, "
+                             "scaled by area, at larger sizes)")
+    parser.add_argument("--pixel-sizes", type=int, nargs="+", default=[64, 256],
+                        help="frame sides (px) of the pixel-metric timing")
     args = parser.parse_args()
     import torch
 
@@ -156,12 +235,8 @@ def main() -> None:
     evaluate_batch(truths[:sub2], preds[:sub2], METRICS, threads=2)
     threaded = (time.perf_counter() - start) / sub2 * args.rollouts
 
-    pix_t, pix_p = add_frames(truths[: args.pixel_rollouts], preds[: args.pixel_rollouts])
-    start = time.perf_counter()
-    pix_table = evaluate_batch(pix_t, pix_p, PIXEL_METRICS)
-    pixels = time.perf_counter() - start
-    pix_failures = int((pix_table["failure"].astype(str) != "").sum())
-
+    pixel_lines = compare_pixel_paths(truths, preds, args.pixel_rollouts, args.legacy_rollouts,
+                                      args.pixel_sizes)
     failures = int((table["failure"].astype(str) != "").sum())
     print(f"cpu cores visible: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}, "
           f"torch {torch.__version__}")
@@ -172,9 +247,8 @@ def main() -> None:
           f"({args.rollouts / batched:,.0f} rollouts/s)  target < 30 s")
     print(f"evaluate_batch, 2 intra-op threads (extrapolated from {sub2}): {threaded:.2f} s")
     print(f"evaluate one by one (extrapolated from {sub}): {single:.2f} s")
-    print(f"pixel metrics, {len(pix_t)} frames-only rollouts of 64x64 px "
-          f"({len(PIXEL_METRICS)} metrics, {pix_failures} failure rows): {pixels:.2f} s "
-          f"({len(pix_t) / pixels:,.0f} rollouts/s)")
+    for line in pixel_lines:
+        print(line)
     print(f"ratios: one-by-one / batched = {single / batched:.1f}x, "
           f"2 threads / 1 thread = {threaded / batched:.2f}x")
 
