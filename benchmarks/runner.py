@@ -93,8 +93,22 @@ def metrics_for(suite: Suite, scenario: str, entry: ScenarioEntry | None = None
     instance = get_scenario(scenario, **(dict(entry.config) if entry else {}))
     applicable = applicable_metrics(instance)
     if suite.metrics == "auto":
-        return tuple(applicable)
+        return pixel_family(applicable, suite.pixel_metrics)
     return tuple(m for m in suite.metrics if m in applicable)
+
+
+PHYSGROUND_MOTION = ("pixel_mse", "spatial_iou", "spatiotemporal_iou", "weighted_spatial_iou")
+
+
+def pixel_family(metrics: Sequence[str], mode: str) -> tuple[str, ...]:
+    """``metrics`` with the motion-mask metrics of ``mode``: physground's own masks
+    (default) or Physics-IQ's OpenCV masks (``piq_*``, in place of physground's)."""
+    from physground.metrics import METRICS, PHYSICS_IQ_TAG
+
+    piq = set(METRICS.names(PHYSICS_IQ_TAG))
+    if mode == "physics-iq":
+        return tuple(m for m in metrics if m not in PHYSGROUND_MOTION)
+    return tuple(m for m in metrics if m not in piq)
 
 
 def metrics_for_modalities(metrics: Sequence[str], modalities: Iterable[str]

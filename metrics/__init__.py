@@ -6,7 +6,8 @@ soft-mask moments; shared with the physics-consistency losses), `trajectory` (po
 RMSE/ADE/FDE), `plausibility` (energy and momentum drift, penetration, gravity fit,
 restitution, contact time, edge strain, density deviation, divergence), `fields` (nRMSE,
 VRMSE, Fourier bands, correlation time), `pixels` (PSNR, SSIM, Physics-IQ motion masks,
-object permanence, positions from frames), `evaluate` (tidy rows, failures, batching,
+object permanence, positions from frames), `physics_iq` (Physics-IQ parity mode,
+``piq_*``), `evaluate` (tidy rows, failures, batching,
 applicability), `scores` (baseline 0 / reference 100), `stats` (bootstrap, paired tests).
 
 Every metric maps (full truth Rollout, Prediction) to one float64 value per horizon step.
@@ -23,6 +24,7 @@ each metric applies to follow from its required states and laws
 from physground.metrics.registry import METRICS, Metric, get_metric
 
 _M = "physground.metrics"
+PHYSICS_IQ_TAG = "physics-iq"  # `physics_iq` metrics: only with --pixel-metrics physics-iq
 
 # name -> (module:attr, tags)
 _BUILTIN: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -58,6 +60,9 @@ _PIXELS = {"psnr": "psnr", "ssim": "ssim_metric", "pixel_mse": "pixel_mse",
            "weighted_spatial_iou_running": "weighted_spatial_iou"}
 for _name, _attr in _PIXELS.items():
     _BUILTIN[_name] = (f"{_M}.pixels:{_attr}", ("pixels", "accuracy"))
+for _name in ("spatial_iou", "spatiotemporal_iou", "weighted_spatial_iou", "mse"):
+    _BUILTIN[f"piq_{_name}"] = (f"{_M}.physics_iq:piq_{_name}",
+                                ("pixels", "accuracy", PHYSICS_IQ_TAG))
 _BUILTIN["object_permanence"] = (f"{_M}.pixels:object_permanence", ("pixels", "plausibility"))
 for _field in ("density", "velocity"):
     for _kind in ("nrmse", "vrmse", "spectral_low", "spectral_mid", "spectral_high",
@@ -67,4 +72,4 @@ for _field in ("density", "velocity"):
 for _name, (_target, _tags) in _BUILTIN.items():
     METRICS.register(_name, _target, tags=_tags)
 
-__all__ = ["METRICS", "Metric", "get_metric"]
+__all__ = ["METRICS", "PHYSICS_IQ_TAG", "Metric", "get_metric"]

@@ -114,14 +114,20 @@ SuiteOption = Annotated[str, typer.Option(
 
 def _run(suite: str, root: Path, device: str, quiet: bool, executor: str,
          workers: int | None, ray_address: str | None, report: bool,
-         models: list[str] | None = None, external: list | None = None) -> Path:
+         models: list[str] | None = None, external: list | None = None,
+         pixel_metrics: str | None = None) -> Path:
+    import dataclasses
+
     from physground.benchmarks.executors import get_executor
     from physground.benchmarks.runner import run_suite
     from physground.device import resolve_device
     from physground.suite import load_suite
 
+    loaded = load_suite(suite)
+    if pixel_metrics is not None:
+        loaded = dataclasses.replace(loaded, pixel_metrics=pixel_metrics)
     return run_suite(
-        load_suite(suite), root=root, device=resolve_device(device),
+        loaded, root=root, device=resolve_device(device),
         executor=get_executor(executor, workers=workers, address=ray_address),
         executor_name=executor, progress=not quiet, report=report, models=models or None,
         external=external or (),
@@ -214,6 +220,9 @@ def evaluate_command(
     workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
     report: Annotated[bool, typer.Option(help="Also write the report.")] = False,
+    pixel_metrics: Annotated[str | None, typer.Option(
+        help="Motion-mask metrics: 'physground' (its own masks) or 'physics-iq' (Physics-IQ's "
+             "OpenCV masks, metrics piq_*); default: the suite's.")] = None,
     quiet: QuietOption = False,
 ) -> None:
     from physground.benchmarks.external import ExternalSource
@@ -224,7 +233,7 @@ def evaluate_command(
     sources = [ExternalSource.from_directory(p, name[i] if name else None, allow_missing)
                for i, p in enumerate(predictions)]
     run_dir = _run(suite, root, device, quiet, executor, workers, ray_address, report=report,
-                   models=model, external=sources)
+                   models=model, external=sources, pixel_metrics=pixel_metrics)
     typer.echo(f"results: {run_dir / 'results.parquet'}")
     if report:
         from physground.reports import report_path

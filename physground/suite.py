@@ -109,7 +109,16 @@ class Suite:
     training: tuple[TrainingEntry, ...] = ()
     compare: tuple[tuple[str, str], ...] = ()  # model pairs for paired tests in the report
     samples: int = 1  # predictions per rollout of each model (stochastic models)
+    # motion-mask metrics of "auto": physground's own, or Physics-IQ's (`metrics.physics_iq`)
+    pixel_metrics: str = "physground"
     source: str = ""  # the file it came from, for messages only
+
+    def __post_init__(self) -> None:
+        if self.pixel_metrics not in PIXEL_METRIC_MODES:
+            raise ValidationError(
+                f"{self.source or self.name}: pixel_metrics is '{self.pixel_metrics}', "
+                f"expected one of {list(PIXEL_METRIC_MODES)}"
+            )
 
     def config_hash(self) -> str:
         """Hash of what determines the results (not the description, report pairs or the
@@ -119,11 +128,14 @@ class Suite:
             data.pop(key)
         if data["samples"] == 1:  # the default leaves hashes of earlier suites unchanged
             data.pop("samples")
+        if data["pixel_metrics"] == PIXEL_METRIC_MODES[0]:  # default: hashes stay as before
+            data.pop("pixel_metrics")
         return content_hash(data)
 
 
 _TOP_KEYS = {"name", "version", "description", "tracks", "seed", "models", "metrics",
-             "defaults", "scenario", "training", "compare", "samples"}
+             "defaults", "scenario", "training", "compare", "samples", "pixel_metrics"}
+PIXEL_METRIC_MODES = ("physground", "physics-iq")
 _ENTRY_KEYS = {f.name for f in dataclasses.fields(ScenarioEntry)}
 _TRAIN_KEYS = {"model", "steps", "options", "scenario"}
 
@@ -261,6 +273,8 @@ def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
         seed=_typed(data.get("seed", 0), int, f"{source}: seed"),
         models=models, metrics=metrics, scenarios=tuple(entries), training=tuple(training),
         compare=tuple(compare), samples=samples, source=source,
+        pixel_metrics=_typed(data.get("pixel_metrics", "physground"), str,
+                             f"{source}: pixel_metrics"),
     )
 
 
