@@ -24,8 +24,13 @@ Prediction layout (read by `ExternalTask`)::
     PRED_DIR/model.json                                 optional: {"name": "my-model"}
     PRED_DIR/<scenario>/<split>/<rollout>.npz           frames and/or states
     PRED_DIR/<scenario>/<split>/<rollout>.npy           frames only
-    PRED_DIR/<scenario>/<split>/<rollout>.gif|.mp4|.webp   frames only (imageio; MP4
-                                                        needs imageio-ffmpeg or av)
+    PRED_DIR/<scenario>/<split>/<rollout>.mp4|.webm|.gif|.webp|.mkv|.mov   frames only
+    PRED_DIR/<scenario>/<split>/<rollout>/*.png         frames only, in name order
+
+Frames may have any resolution, aspect, fps and length covering the horizon: they are
+resampled to the scoring grid by the policy of `physground.benchmarks.video_io`
+(area resize; nearest container timestamp; extra frames dropped; context frames at the
+start declared in model.json as ``"context_frames": C`` or detected), recorded in the run.
 
 ``<scenario>`` is the registry name with ``/`` replaced by ``__`` (``rigid__projectile``),
 ``<split>`` is ``test_id`` or ``test_ood`` and ``<rollout>`` the rollout's seed (as in the
@@ -50,6 +55,7 @@ rollout is scored as a failure and reported.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from collections.abc import Iterable
@@ -61,18 +67,23 @@ import numpy as np
 import pandas as pd
 
 from physground.atomic import write_json_atomic, write_text_atomic
+from physground.benchmarks.video_io import (
+    ARRAY_SUFFIXES,
+    RESAMPLE_POLICY,
+    VIDEO_SUFFIXES,
+    PredictionLayoutError,
+    check_array_file,
+    check_path,
+    decode_video,
+    read_png_folder,
+    resample,
+)
 from physground.errors import PhysgroundError, ValidationError, did_you_mean
 from physground.provenance import content_hash, file_sha256
 from physground.rollout import Prediction, Rollout
 
-PREDICTION_SUFFIXES = (".npz", ".npy", ".gif", ".mp4", ".webp")
-VIDEO_SUFFIXES = (".gif", ".mp4", ".webp")
+PREDICTION_SUFFIXES = ARRAY_SUFFIXES + VIDEO_SUFFIXES  # or a folder <rollout>/ of PNGs
 SOURCES_FILE = "external.json"
-
-
-class PredictionLayoutError(ValidationError):
-    """External predictions that do not follow the documented layout, length, shape or
-    dtype; the message names the file (and array) at fault."""
 
 
 def folder_name(scenario: str) -> str:
@@ -87,6 +98,8 @@ class ExternalSource:
     name: str
     directory: str
     allow_missing: bool = False  # a missing rollout is scored as a failure, not an error
+    follow_symlinks: bool = False  # symlinks may point outside the directory
+    context_frames: int | None = None  # frames of context each prediction file starts with
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name:
@@ -95,37 +108,48 @@ class ExternalSource:
 
     @classmethod
     def from_directory(cls, directory: Path, name: str | None = None,
-                       allow_missing: bool = False) -> ExternalSource:
+                       allow_missing: bool = False, follow_symlinks: bool = False
+                       ) -> ExternalSource:
         """A source for ``directory``; the name comes from ``name``, else ``model.json``,
         else the directory's name."""
         directory = Path(directory).resolve()
         if not directory.is_dir():
             raise PredictionLayoutError(f"predictions directory {directory} does not exist")
-        if name is None and (directory / "model.json").exists():
+        context_frames = None
+        if (directory / "model.json").exists():
             try:
-                name = str(json.loads((directory / "model.json").read_text())["name"])
-            except (json.JSONDecodeError, KeyError, TypeError):
+                info = json.loads((directory / "model.json").read_text())
+                name = name if name is not None else str(info["name"])
+                context_frames = info.get("context_frames")
+                if context_frames is not None and (
+                        not isinstance(context_frames, int) or context_frames < 0):
+                    raise TypeError
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
                 raise PredictionLayoutError(
-                    f"{directory / 'model.json'}: expected a JSON object with a 'name'"
+                    f"{directory / 'model.json'}: expected a JSON object with a 'name' and "
+                    "optionally 'context_frames' (an integer >= 0)"
                 ) from None
         return cls(name=name or directory.name, directory=str(directory),
-                   allow_missing=allow_missing)
+                   allow_missing=allow_missing, follow_symlinks=follow_symlinks,
+                   context_frames=context_frames)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "directory": self.directory,
-                "allow_missing": self.allow_missing}
+                "allow_missing": self.allow_missing, "follow_symlinks": self.follow_symlinks,
+                "context_frames": self.context_frames, "resample_policy": RESAMPLE_POLICY}
 
     def modalities(self, scenario: str, split: str) -> frozenset[str]:
         """What this model predicts for (scenario, split), read from its first prediction
         file: ``pixels`` for frames, ``state`` for state arrays (both when unknown)."""
         folder = Path(self.directory) / folder_name(scenario) / split
         files = sorted(p for p in folder.glob("*") if p.suffix.lower() in PREDICTION_SUFFIXES
-                       ) if folder.is_dir() else []
+                       or p.is_dir()) if folder.is_dir() else []
         if not files:
             return frozenset({"state", "pixels"})
         if files[0].suffix.lower() != ".npz":
             return frozenset({"pixels"})
         try:
+            check_array_file(files[0])
             with np.load(files[0], allow_pickle=False) as data:
                 keys = set(data.files)
         except (OSError, ValueError):
@@ -149,7 +173,8 @@ def load_sources(run_dir: Path) -> dict[str, ExternalSource]:
             warnings.warn(f"external predictions '{name}' ({data['directory']}) no longer "
                           "exist; they are left out of this run's results", stacklevel=2)
             continue
-        out[name] = ExternalSource(**data)
+        fields = {f.name for f in dataclasses.fields(ExternalSource)}
+        out[name] = ExternalSource(**{k: v for k, v in data.items() if k in fields})
     return out
 
 
@@ -194,9 +219,10 @@ def prediction_files(folder: Path, seeds: list[int], allow_missing: bool
         for path in sorted(folder.iterdir()):
             if path.name.startswith("."):
                 continue
-            if path.suffix.lower() not in PREDICTION_SUFFIXES:
+            if path.suffix.lower() not in PREDICTION_SUFFIXES and not path.is_dir():
                 raise PredictionLayoutError(
-                    f"{path}: expected <rollout>{{{','.join(PREDICTION_SUFFIXES)}}}"
+                    f"{path}: expected <rollout>{{{','.join(PREDICTION_SUFFIXES)}}} or a "
+                    "folder <rollout>/ of PNG frames"
                 )
             if path.stem not in known:
                 raise PredictionLayoutError(
@@ -218,62 +244,33 @@ def prediction_files(folder: Path, seeds: list[int], allow_missing: bool
     return {s: found.get(s) for s in seeds}
 
 
-def read_frames(path: Path) -> np.ndarray:
-    """Frames of a video or image-sequence file as an array (not yet checked)."""
-    import imageio.v3 as iio
-
-    try:
-        frames = iio.imread(path, index=None)
-    except Exception as err:  # imageio raises many types for unreadable files
-        hint = (" (MP4 needs a video plugin: pip install imageio-ffmpeg or av)"
-                if path.suffix.lower() == ".mp4" else "")
-        raise PredictionLayoutError(f"{path}: cannot decode frames ({err}){hint}") from None
-    return np.asarray(frames)
-
-
-def expand_merged_gif_frames(path: Path, frames: np.ndarray, horizon: int) -> np.ndarray:
-    """Undo the GIF encoder's merging of identical consecutive frames.
-
-    Encoders (Pillow among them) store a run of identical frames once with the summed
-    duration. Frame ``i`` is repeated in proportion to its duration so that the total is
-    ``horizon`` frames; a GIF with genuinely too few frames still fails the length check.
-    """
-    import imageio.v3 as iio
-
-    try:
-        durations = np.array([float(iio.immeta(path, index=i).get("duration") or 0.0)
-                              for i in range(len(frames))])
-    except Exception:  # noqa: BLE001 - no timing information: leave the frames as they are
-        return frames
-    if not (durations > 0).all():
-        return frames
-    bounds = np.round(np.cumsum(durations) / durations.sum() * horizon).astype(int)
-    counts = np.diff(np.concatenate([[0], bounds]))
-    if (counts < 1).any() or counts.max() == 1:
-        return frames
-    return np.repeat(frames, counts, axis=0)
+def read_frames(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Frames [T, h, w, 3] of a video file or PNG folder and their times (s) or None."""
+    if path.is_dir():
+        return read_png_folder(path), None
+    return decode_video(path)
 
 
 def read_prediction(path: Path, truth: Rollout, model: str, context: int,
-                    horizon: int) -> Prediction:
-    """Read and check one prediction file against its ground truth rollout."""
+                    horizon: int, *, root: Path | None = None, follow_symlinks: bool = False,
+                    context_frames: int | None = None) -> Prediction:
+    """Read and check one prediction file against its ground truth rollout; frames are
+    resampled to the truth's grid (`physground.benchmarks.video_io.resample`)."""
+    check_path(path, path.parent if root is None else root, follow_symlinks)
     suffix = path.suffix.lower()
     arrays: dict[str, np.ndarray]
-    if suffix == ".npz":
+    times = None
+    if suffix in ARRAY_SUFFIXES and not path.is_dir():
+        check_array_file(path)
         try:
             with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError) as err:
-            raise PredictionLayoutError(f"{path}: not a readable .npz file ({err})") from None
-    elif suffix == ".npy":
-        try:
-            arrays = {"frames": np.load(path, allow_pickle=False)}
-        except (OSError, ValueError) as err:
-            raise PredictionLayoutError(f"{path}: not a readable .npy file ({err})") from None
+                arrays = ({k: data[k] for k in data.files} if suffix == ".npz"
+                          else {"frames": np.asarray(data)})
+        except (OSError, ValueError, EOFError) as err:
+            raise PredictionLayoutError(f"{path}: not a readable {suffix} file ({err})"
+                                        ) from None
     else:
-        frames = read_frames(path)
-        if suffix == ".gif" and 0 < len(frames) < horizon:
-            frames = expand_merged_gif_frames(path, frames, horizon)
+        frames, times = read_frames(path)
         arrays = {"frames": frames}
     if not arrays:
         raise PredictionLayoutError(f"{path}: empty; expected 'frames' and/or states "
@@ -287,13 +284,14 @@ def read_prediction(path: Path, truth: Rollout, model: str, context: int,
             )
     frames = arrays.pop("frames", None)
     if frames is not None:
-        frames = _check_frames(path, frames, truth, horizon)
+        frames = _check_frames(path, frames, truth, horizon, context, times, context_frames)
     states = {k: _check_state(path, k, v, truth, context, horizon) for k, v in arrays.items()}
     return Prediction.for_rollout(truth, model=model, context=context, horizon=horizon,
                                   states=states, frames=frames)
 
 
-def _check_frames(path: Path, frames: np.ndarray, truth: Rollout, horizon: int) -> np.ndarray:
+def _check_frames(path: Path, frames: np.ndarray, truth: Rollout, horizon: int, context: int,
+                  times: np.ndarray | None, context_frames: int | None) -> np.ndarray:
     if truth.frames is None:
         raise PredictionLayoutError(
             f"{path}: has 'frames' but {truth.scenario} is not rendered in this suite "
@@ -303,19 +301,21 @@ def _check_frames(path: Path, frames: np.ndarray, truth: Rollout, horizon: int) 
         raise PredictionLayoutError(
             f"{path}: array 'frames' has dtype {frames.dtype}, expected uint8 (0..255)")
     if frames.ndim == 4 and frames.shape[-1] == 4:
-        frames = frames[..., :3]  # drop alpha (GIF/WebP decoders return RGBA)
-    want = truth.frames.shape[1:]
-    if frames.ndim != 4 or frames.shape[1:] != want:
+        frames = frames[..., :3]  # drop alpha
+    if frames.ndim != 4 or frames.shape[-1] != 3 or 0 in frames.shape:
         raise PredictionLayoutError(
             f"{path}: array 'frames' has shape {list(frames.shape)}, expected "
-            f"[{horizon}, {', '.join(map(str, want))}] (frames, height, width, RGB)"
+            f"[frames, height, width, 3] (RGB; {horizon} frames of "
+            f"{truth.frames.shape[1]}x{truth.frames.shape[2]} are scored, other sizes and "
+            "lengths are resampled)"
         )
-    if frames.shape[0] != horizon:
-        raise PredictionLayoutError(
-            f"{path}: array 'frames' has {frames.shape[0]} frames, expected {horizon} "
-            "(frames_to_generate)"
-        )
-    return np.ascontiguousarray(frames)
+    h, w = truth.frames.shape[1:3]
+    if frames.shape == (horizon, h, w, 3) and times is None and not context_frames:
+        return np.ascontiguousarray(frames)
+    out, _ = resample(frames, times, dt=truth.dt, horizon=horizon, height=h, width=w,
+                      context=truth.frames[:context], context_frames=context_frames,
+                      where=str(path))
+    return out
 
 
 def _check_state(path: Path, name: str, value: np.ndarray, truth: Rollout, context: int,
@@ -388,8 +388,11 @@ class ExternalTask:
                     truth, model=self.model, context=self.context, horizon=self.horizon,
                     failure=f"no prediction file for rollout {truth.seed} in {self.folder()}"))
             else:
-                predictions.append(read_prediction(path, truth, self.model, self.context,
-                                                   self.horizon))
+                predictions.append(read_prediction(
+                    path, truth, self.model, self.context, self.horizon,
+                    root=Path(self.source["directory"]),
+                    follow_symlinks=bool(self.source.get("follow_symlinks", False)),
+                    context_frames=self.source.get("context_frames")))
         return score(self.model, truths, predictions, self.metrics, self.samples_dir)
 
 
@@ -405,6 +408,41 @@ def check_source(source: ExternalSource, suite: Any) -> None:
                     f"{folder}: missing (the suite scores {scenario} {split}); pass "
                     "--allow-missing to score absent predictions as failures"
                 )
+    errors = [problem for scenario, split in pairs
+              for problem in file_problems(source, folder_name(scenario), split)]
+    if errors:  # every file's problem at once, one line each (the CLI prefixes 'error: ')
+        raise PredictionLayoutError("\nerror: ".join(errors))
+
+
+def file_problems(source: ExternalSource, scenario_folder: str, split: str) -> list[str]:
+    """One line per prediction file in the folder that cannot be read safely: not a
+    regular file, a symlink leaving the directory, empty, over the size bound from its
+    headers, or undecodable (checked before any scoring)."""
+    folder = Path(source.directory) / scenario_folder / split
+    if not folder.is_dir():
+        return []
+    problems = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        try:
+            check_path(path, Path(source.directory), source.follow_symlinks)
+            suffix = path.suffix.lower()
+            if path.is_dir():
+                read_png_folder(path)
+            elif suffix in ARRAY_SUFFIXES:
+                check_array_file(path)
+                with np.load(path, allow_pickle=False) as data:
+                    if suffix == ".npz":
+                        for key in data.files:
+                            data[key]  # noqa: B018 - decompress and check every member
+            elif suffix in VIDEO_SUFFIXES:
+                decode_video(path)
+        except ValidationError as err:
+            problems.append(str(err))
+        except (OSError, ValueError, EOFError) as err:
+            problems.append(f"{path}: unreadable ({err})")
+    return problems
 
 
 # ------------------------------------------------------------------------ context export

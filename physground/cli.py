@@ -212,6 +212,8 @@ def evaluate_command(
     allow_missing: Annotated[bool, typer.Option(
         help="Score rollouts without a prediction file as failures instead of an error.")]
     = False,
+    follow_symlinks: Annotated[bool, typer.Option(
+        help="Follow symlinks that leave the predictions directory.")] = False,
     model: Annotated[list[str], typer.Option(
         "--model", help="Only these suite models (repeatable; default: all).")] = [],  # noqa: B006
     root: RootOption = Path("physground-runs"),
@@ -230,7 +232,8 @@ def evaluate_command(
     if name and len(name) != len(predictions):
         raise PhysgroundError(f"--name given {len(name)} times for {len(predictions)} "
                               "--predictions directories; give one per directory or none")
-    sources = [ExternalSource.from_directory(p, name[i] if name else None, allow_missing)
+    sources = [ExternalSource.from_directory(p, name[i] if name else None, allow_missing,
+                                             follow_symlinks)
                for i, p in enumerate(predictions)]
     run_dir = _run(suite, root, device, quiet, executor, workers, ray_address, report=report,
                    models=model, external=sources, pixel_metrics=pixel_metrics)

@@ -138,9 +138,10 @@ def _one_bad(root, index, tmp_path, name, arrays, suffix=".npz"):
     ({"pos": np.zeros((HORIZON, 1, 3), dtype=np.int64)}, "array 'pos' has dtype int64"),
     ({"frames": np.zeros((HORIZON, 16, 16, 3), np.float32)},
      "array 'frames' has dtype float32, expected uint8"),
-    ({"frames": np.zeros((HORIZON, 8, 8, 3), np.uint8)},
-     "array 'frames' has shape [4, 8, 8, 3], expected [4, 16, 16, 3]"),
-    ({"frames": np.zeros((2, 16, 16, 3), np.uint8)}, "'frames' has 2 frames, expected 4"),
+    ({"frames": np.zeros((HORIZON, 8, 8), np.uint8)},
+     "array 'frames' has shape [4, 8, 8], expected [frames, height, width, 3]"),
+    ({"frames": np.zeros((2, 16, 16, 3), np.uint8)},
+     "'frames' has 2 frames after the context, expected 4"),
     ({"position": np.zeros((HORIZON, 1, 3))}, "unknown array 'position' (did you mean 'pos'"),
 ])
 def test_wrong_arrays_are_named(exported, tmp_path, arrays, fragment):
