@@ -222,7 +222,8 @@ def resample(frames: np.ndarray, times: np.ndarray | None, *, dt: float, horizon
     if context_frames is not None:
         drop = context_frames
         applied["context_frames"] = f"{drop} declared"
-    elif context is not None and _has_room(frames, times, dt, len(context) + horizon):
+    elif (context is not None and frames.shape[0] > len(context)
+          and _has_room(frames, times, dt, len(context) + horizon)):
         c = len(context)
         gap = np.abs(frames[:c].astype(np.int16) - context.astype(np.int16)).mean()
         if gap < CONTEXT_MATCH:
