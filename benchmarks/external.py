@@ -9,8 +9,13 @@ Context layout (written by `export_context`)::
     CONTEXT_DIR/index.json                              every rollout, with its prompt
     CONTEXT_DIR/<scenario>/<split>/<rollout>/prompt.json
         scenario, split, rollout, description (no parameter values), prompt, fps,
-        context_frames, frames_to_generate, image_height, image_width, prediction_file
-    CONTEXT_DIR/<scenario>/<split>/<rollout>/frame_000.png ...   the context frames
+        context_frames, frames_to_generate, context_duration_s, duration_s, image_height,
+        image_width, aspect, camera (intrinsics, extrinsics), prediction_file
+    CONTEXT_DIR/manifest.csv                            one row per rollout (as Physics-IQ's
+                                                        descriptions.csv)
+    CONTEXT_DIR/<scenario>/<split>/<rollout>/frame_000.png ...   the context frames (exact)
+    CONTEXT_DIR/<scenario>/<split>/<rollout>/context.mp4         H.264 at the exact fps
+    CONTEXT_DIR/<scenario>/<split>/<rollout>/first_frame.png     last context frame (I2V)
     CONTEXT_DIR/<scenario>/<split>/<rollout>/context.gif         an animation, for viewing
     CONTEXT_DIR/<scenario>/<split>/<rollout>/context.npz         the observation, exactly
         what our own models are given (`physground.observation.save_observation`): dt,
@@ -57,6 +62,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -77,6 +83,7 @@ from physground.benchmarks.video_io import (
     decode_video,
     read_png_folder,
     resample,
+    write_h264,
 )
 from physground.errors import PhysgroundError, ValidationError, did_you_mean
 from physground.provenance import content_hash, file_sha256
@@ -491,14 +498,22 @@ def export_context(suite: Any, root: Path, out: Path, *, progress: bool = True) 
                                "second; the camera does not move."),
                     "fps": fps, "dt": truth.dt, "context_frames": entry.context,
                     "frames_to_generate": entry.horizon,
-                    "image_height": None, "image_width": None,
+                    "context_duration_s": entry.context * truth.dt,
+                    "duration_s": entry.horizon * truth.dt,
+                    "image_height": None, "image_width": None, "aspect": None,
+                    "camera": _camera_json(context.camera),
                     "states": {k: list(np.shape(v)[1:]) for k, v in context.states.items()},
                     "prediction_file": f"{folder_name(entry.name)}/{split}/{truth.seed}.npz",
                 }
                 if context.frames is not None:
                     prompt["image_height"], prompt["image_width"] = context.frames.shape[1:3]
+                    h, w = context.frames.shape[1:3]
+                    prompt["aspect"] = f"{w // math.gcd(w, h)}:{h // math.gcd(w, h)}"
                     for i, frame in enumerate(context.frames):
                         iio.imwrite(folder / f"frame_{i:03d}.png", frame)
+                    # the image an image-to-video model continues from: the last context frame
+                    iio.imwrite(folder / "first_frame.png", context.frames[-1])
+                    write_h264(folder / "context.mp4", context.frames, fps)
                     iio.imwrite(folder / "context.gif", context.frames,
                                 duration=1000.0 * truth.dt, loop=0)
                 save_observation(folder / "context.npz", context)
@@ -509,8 +524,31 @@ def export_context(suite: Any, root: Path, out: Path, *, progress: bool = True) 
     index = out / "index.json"
     write_json_atomic(index, {"suite": suite.name, "suite_hash": suite.config_hash(),
                               "rollouts": entries})
+    manifest = pd.DataFrame([{
+        "scenario": e["scenario"], "split": e["split"], "rollout": e["rollout"],
+        "context_video": f"{folder_name(e['scenario'])}/{e['split']}/{e['rollout']}/context.mp4"
+        if e["image_width"] else "",
+        "first_frame": f"{folder_name(e['scenario'])}/{e['split']}/{e['rollout']}/"
+        "first_frame.png" if e["image_width"] else "",
+        "prompt": e["prompt"], "fps": e["fps"], "context_frames": e["context_frames"],
+        "frames_to_generate": e["frames_to_generate"], "duration_s": e["duration_s"],
+        "width": e["image_width"], "height": e["image_height"],
+        "prediction_file": e["prediction_file"]} for e in entries])
+    write_text_atomic(out / "manifest.csv", manifest.to_csv(index=False))
     write_text_atomic(out / "README.md", _context_readme(suite.name))
     return index
+
+
+def _camera_json(camera: Any) -> dict[str, Any] | None:
+    """Pinhole camera as JSON: intrinsics K (px), extrinsics world->camera [R|t] (OpenCV
+    axes: x right, y down, z forward), image size."""
+    if camera is None:
+        return None
+    return {"intrinsics": np.asarray(camera.intrinsics).tolist(),
+            "extrinsics": np.asarray(camera.extrinsics).tolist(),
+            "width": int(camera.width), "height": int(camera.height),
+            "convention": "OpenCV: x right, y down, z forward; extrinsics map world to "
+                          "camera"}
 
 
 def _context_readme(suite: str) -> str:

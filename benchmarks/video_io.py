@@ -249,3 +249,28 @@ def resample(frames: np.ndarray, times: np.ndarray | None, *, dt: float, horizon
                                   f"expected {horizon} (frames_to_generate)")
     applied["dropped_after_horizon"] = int(max(0, frames.shape[0] - horizon))
     return np.ascontiguousarray(frames[:horizon]), applied
+
+
+def write_h264(path: Path, frames: np.ndarray, fps: float, crf: int = 18) -> None:
+    """An H.264 MP4 of uint8 RGB frames [T, h, w, 3] at exactly ``fps`` (a rational
+    time base, one timestamp per frame); yuv420p for even sizes, yuv444p otherwise."""
+    from fractions import Fraction
+
+    import av
+
+    av.logging.set_level(None)
+    rate = Fraction(fps).limit_denominator(1001)
+    height, width = frames.shape[1:3]
+    tmp = Path(path).with_name(Path(path).name + ".tmp.mp4")
+    with av.open(str(tmp), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        stream.options = {"crf": str(crf)}
+        for image in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    os.replace(tmp, path)

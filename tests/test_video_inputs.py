@@ -203,3 +203,34 @@ splits = ["test_id"]
 name = "rigid/projectile"
 config = {{ num_frames = {CONTEXT + HORIZON}, image_size = {SIZE} }}
 """
+
+
+def test_export_context_reads_back(suite_root):
+    suite, root, index, truths = suite_root
+    context_dir = root / "context"
+    manifest = pd.read_csv(context_dir / "manifest.csv")
+    assert len(manifest) == len(index["rollouts"]) == 2
+    for item in index["rollouts"]:
+        truth = truths[item["rollout"]]
+        folder = context_dir / "rigid__projectile" / item["split"] / str(item["rollout"])
+        assert item["fps"] == pytest.approx(1.0 / truth.dt)
+        assert item["frames_to_generate"] == HORIZON and item["context_frames"] == CONTEXT
+        assert item["duration_s"] == pytest.approx(HORIZON * truth.dt)
+        assert (item["image_width"], item["image_height"], item["aspect"]) == (SIZE, SIZE,
+                                                                                "1:1")
+        np.testing.assert_allclose(item["camera"]["intrinsics"], truth.camera.intrinsics)
+        assert "gravity" not in item["prompt"] and "restitution" not in item["prompt"]
+        with av.open(str(folder / "context.mp4")) as container:
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == "h264"
+            assert float(stream.average_rate) == pytest.approx(1.0 / truth.dt)
+            decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+        frames, times = decode_video(folder / "context.mp4")
+        assert len(decoded) == CONTEXT and frames.shape == (CONTEXT, SIZE, SIZE, 3)
+        np.testing.assert_allclose(np.diff(times), truth.dt, rtol=1e-6)
+        assert np.abs(frames.astype(int) - truth.frames[:CONTEXT]).mean() < 3  # lossy, close
+        np.testing.assert_array_equal(iio.imread(folder / "first_frame.png"),
+                                      truth.frames[CONTEXT - 1])
+        row = manifest[manifest["rollout"] == item["rollout"]].iloc[0]
+        assert (context_dir / row["context_video"]).is_file()
+        assert row["frames_to_generate"] == HORIZON
