@@ -115,7 +115,8 @@ SuiteOption = Annotated[str, typer.Option(
 def _run(suite: str, root: Path, device: str, quiet: bool, executor: str,
          workers: int | None, ray_address: str | None, report: bool,
          models: list[str] | None = None, external: list | None = None,
-         pixel_metrics: str | None = None) -> Path:
+         pixel_metrics: str | None = None, scenarios: list[str] | None = None,
+         splits: list[str] | None = None) -> Path:
     import dataclasses
 
     from physground.benchmarks.executors import get_executor
@@ -126,6 +127,10 @@ def _run(suite: str, root: Path, device: str, quiet: bool, executor: str,
     loaded = load_suite(suite)
     if pixel_metrics is not None:
         loaded = dataclasses.replace(loaded, pixel_metrics=pixel_metrics)
+    if scenarios or splits:
+        from physground.suite import filter_suite
+
+        loaded = filter_suite(loaded, scenarios or None, splits or None)
     return run_suite(
         loaded, root=root, device=resolve_device(device),
         executor=get_executor(executor, workers=workers, address=ray_address),
@@ -222,6 +227,10 @@ def evaluate_command(
     workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
     report: Annotated[bool, typer.Option(help="Also write the report.")] = False,
+    scenario: Annotated[list[str], typer.Option(
+        "--scenario", help="Only these scenarios of the suite (repeatable).")] = [],  # noqa: B006
+    split: Annotated[list[str], typer.Option(
+        "--split", help="Only these splits (repeatable).")] = [],  # noqa: B006
     pixel_metrics: Annotated[str | None, typer.Option(
         help="Motion-mask metrics: 'physground' (its own masks) or 'physics-iq' (Physics-IQ's "
              "OpenCV masks, metrics piq_*); default: the suite's.")] = None,
@@ -236,7 +245,8 @@ def evaluate_command(
                                              follow_symlinks)
                for i, p in enumerate(predictions)]
     run_dir = _run(suite, root, device, quiet, executor, workers, ray_address, report=report,
-                   models=model, external=sources, pixel_metrics=pixel_metrics)
+                   models=model, external=sources, pixel_metrics=pixel_metrics,
+                   scenarios=scenario, splits=split)
     typer.echo(f"results: {run_dir / 'results.parquet'}")
     if report:
         from physground.reports import report_path

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -344,3 +344,30 @@ def load_suite(name_or_path: str | Path) -> Suite:
     except tomllib.TOMLDecodeError as err:
         raise ValidationError(f"{source} is not valid TOML: {err}") from None
     return parse_suite(data, source)
+
+
+def filter_suite(suite: Suite, scenarios: Sequence[str] | None = None,
+                 splits: Sequence[str] | None = None) -> Suite:
+    """``suite`` restricted to some of its scenarios and splits (a model covering one
+    scenario is then not failed on the others)."""
+    names = [e.name for e in suite.scenarios]
+    for name in scenarios or ():
+        if name not in names:
+            raise ValidationError(f"--scenario '{name}' is not in suite {suite.name}"
+                                  f"{did_you_mean(name, names)}; it has {names}")
+    all_splits = sorted({s for e in suite.scenarios for s in e.splits})
+    for split in splits or ():
+        if split not in all_splits:
+            raise ValidationError(f"--split '{split}' is not in suite {suite.name}"
+                                  f"{did_you_mean(split, all_splits)}; it has {all_splits}")
+    entries = []
+    for entry in suite.scenarios:
+        if scenarios and entry.name not in scenarios:
+            continue
+        kept = tuple(s for s in entry.splits if not splits or s in splits)
+        if kept:
+            entries.append(dataclasses.replace(entry, splits=kept))
+    if not entries:
+        raise ValidationError(f"no scenario of suite {suite.name} has the splits "
+                              f"{list(splits or [])}")
+    return dataclasses.replace(suite, scenarios=tuple(entries))

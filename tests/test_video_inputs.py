@@ -234,3 +234,17 @@ def test_export_context_reads_back(suite_root):
         row = manifest[manifest["rollout"] == item["rollout"]].iloc[0]
         assert (context_dir / row["context_video"]).is_file()
         assert row["frames_to_generate"] == HORIZON
+
+
+def test_evaluate_filters_scenarios_and_splits():
+    from physground.errors import ValidationError
+    from physground.suite import filter_suite, load_suite
+
+    quick = load_suite("quick")
+    only = filter_suite(quick, ["rigid/collision"], ["test_ood"])
+    assert [(e.name, e.splits) for e in only.scenarios] == [("rigid/collision", ("test_ood",))]
+    assert only.config_hash() != quick.config_hash()
+    with pytest.raises(ValidationError, match="did you mean 'rigid/collision'"):
+        filter_suite(quick, ["rigid/colision"])
+    with pytest.raises(ValidationError, match="--split 'test'"):
+        filter_suite(quick, None, ["test"])
