@@ -1,21 +1,27 @@
 """Pixel metrics for video models, and states recovered from pixels.
 
 - PSNR and SSIM (Gaussian window 11 px, sigma 1.5, K1 = 0.01, K2 = 0.03) per frame.
-- The motion-mask metrics of the Physics-IQ benchmark: a pixel is *moving* at step t when
-  its grey level changed by more than ``MOTION_THRESHOLD`` since the previous frame (the
-  last context frame before step 1; Physics-IQ uses OpenCV background subtraction, frame
-  differencing is its deterministic analogue). Spatial IoU compares where motion happened
-  (union over steps 1..t), spatiotemporal IoU where and when (mean of per-step IoUs),
-  weighted spatial IoU also how much (``sum min / sum max`` of per-pixel motion counts);
-  these three are *running* metrics (registered as ``*_running``: the value at step t
-  covers steps 1..t, and a horizon is scored by its last step, Physics-IQ's value), while
-  PSNR, SSIM and MSE (the pixel error in [0, 1] units) are per frame (scored by the mean
-  over frames). Two empty masks have IoU 1.
+- physground's own motion-mask metrics, after those of the Physics-IQ benchmark: a pixel is
+  *moving* at step t when its grey level changed by more than ``MOTION_THRESHOLD`` since
+  the previous frame (the last context frame before step 1). Physics-IQ's own masks
+  (blur, running background, morphology) are in `physground.metrics.physics_iq`
+  (``piq_*``), whose numbers compare with its leaderboard; these do not. Spatial IoU
+  compares where motion happened (union over steps 1..t), spatiotemporal IoU where and
+  when (mean of per-step IoUs), weighted spatial IoU also how much (``sum min / sum max``
+  of per-pixel motion counts); these three are *running* metrics (registered as
+  ``*_running``: the value at step t covers steps 1..t, and a horizon is scored by its
+  last step), while PSNR, SSIM and MSE (the pixel error in [0, 1] units) are per frame
+  (scored by the mean over frames). Two empty masks have IoU 1.
 - Soft object masks from colours: each object's colour is its mean colour in the truth's
   context frames (where ``masks == id``), the background a small k-means palette of the
   other pixels; a pixel's soft membership is a softmax over negative squared colour
   distances. Soft area and centroid (`quantities.soft_mask_moments`) are differentiable in
-  the frames, so they serve as losses too.
+  the frames, so they serve as losses too; the metrics evaluate the same softmax once per
+  distinct colour of a rollout and sum colour histograms (identical values, no per-pixel
+  exponentials).
+- Speed: frames stay uint8 (PSNR/MSE from exact integer sums), SSIM blurs with OpenCV's
+  separable filter only where the images differ, and masks are computed once per batch
+  (`benchmarks/speed/bench_metrics.py` times this against the previous implementation).
 - Positions from pixels: the soft centroid of object ``id`` is cast back into the world
   through the camera at the depth of body ``id - 1`` at the last context frame (exact for
   motion parallel to the image plane, as in the side-view rigid scenarios), so that state
@@ -549,17 +555,17 @@ pixel_mse = batched_metric("pixel_mse", pixel_mse_batch, higher_is_better=False,
 spatial_iou = batched_metric(
     "spatial_iou_running", spatial_iou_batch, higher_is_better=True, unit="1",
     floor=0.02, reduce="last",
-    description="IoU of where motion happened up to step t (Physics-IQ)",
+    description="IoU of where motion happened up to step t (frame-difference masks)",
     **{**_PIX, "detects": _WHERE})
 spatiotemporal_iou = batched_metric(
     "spatiotemporal_iou_running", spatiotemporal_iou_batch, higher_is_better=True, unit="1",
     floor=0.02, reduce="last",
-    description="mean per-step IoU of motion masks up to t (Physics-IQ)",
+    description="mean per-step IoU of motion masks up to t (frame-difference masks)",
     **{**_PIX, "detects": _WHERE | {"time_reversed"}})
 weighted_spatial_iou = batched_metric(
     "weighted_spatial_iou_running", weighted_spatial_iou_batch, higher_is_better=True, unit="1",
     floor=0.02, reduce="last",
-    description="IoU of per-pixel motion amounts up to t (Physics-IQ)",
+    description="IoU of per-pixel motion amounts up to t (frame-difference masks)",
     **{**_PIX, "detects": _WHERE})
 object_permanence = batched_metric(
     "object_permanence", object_permanence_batch, higher_is_better=True, unit="1",
