@@ -97,7 +97,8 @@ def metrics_for(suite: Suite, scenario: str, entry: ScenarioEntry | None = None
     return tuple(m for m in suite.metrics if m in applicable)
 
 
-PHYSGROUND_MOTION = ("pixel_mse", "spatial_iou", "spatiotemporal_iou", "weighted_spatial_iou")
+PHYSGROUND_MOTION = ("pixel_mse", "spatial_iou_running", "spatiotemporal_iou_running",
+                     "weighted_spatial_iou_running")
 
 
 def pixel_family(metrics: Sequence[str], mode: str) -> tuple[str, ...]:

@@ -133,16 +133,20 @@ def mse_batch(batch: Batch) -> Tensor:
                                                                        strict=True)]))
 
 
-_PIX = dict(modality="pixels")
+# running metrics (steps 1..t): a horizon is scored by its last step, Physics-IQ's value
+_PIX = dict(modality="pixels", family="pixels", reduce="last")
 piq_spatial_iou = batched_metric(
-    "piq_spatial_iou", spatial_iou_batch, higher_is_better=True, unit="1",
+    "piq_spatial_iou", spatial_iou_batch, higher_is_better=True, unit="1", floor=0.02,
     description="Physics-IQ spatial IoU (OpenCV masks, OR over steps 1..t)", **_PIX)
 piq_spatiotemporal_iou = batched_metric(
     "piq_spatiotemporal_iou", spatiotemporal_iou_batch, higher_is_better=True, unit="1",
-    description="Physics-IQ spatiotemporal IoU (mean per-step IoU up to t)", **_PIX)
+    floor=0.02, description="Physics-IQ spatiotemporal IoU (mean per-step IoU up to t)",
+    **_PIX)
 piq_weighted_spatial_iou = batched_metric(
     "piq_weighted_spatial_iou", weighted_spatial_iou_batch, higher_is_better=True, unit="1",
-    description="Physics-IQ weighted spatial IoU (per-pixel motion amounts up to t)", **_PIX)
+    floor=0.02, description="Physics-IQ weighted spatial IoU (per-pixel motion amounts up "
+                            "to t)", **_PIX)
 piq_mse = batched_metric(
-    "piq_mse", mse_batch, higher_is_better=False, unit="1",
-    description="Physics-IQ MSE (mean per-frame squared error up to t, [0, 1] units)", **_PIX)
+    "piq_mse", mse_batch, higher_is_better=False, unit="1", floor=(4.0 / 255.0) ** 2,
+    description="Physics-IQ MSE (mean per-frame squared error up to t, [0, 1] units)",
+    **_PIX)

@@ -98,8 +98,8 @@ def test_pixel_metrics_mode_swaps_the_motion_metrics() -> None:
     default = metrics_for(suite, scenario, suite.scenarios[0])
     parity = metrics_for(dataclasses.replace(suite, pixel_metrics="physics-iq"), scenario,
                          suite.scenarios[0])
-    assert "spatial_iou" in default and not any(m.startswith("piq_") for m in default)
-    assert set(PIQ) <= set(parity) and "spatial_iou" not in parity and "psnr" in parity
+    assert "spatial_iou_running" in default and not any(m.startswith("piq_") for m in default)
+    assert set(PIQ) <= set(parity) and "spatial_iou_running" not in parity and "psnr" in parity
     assert dataclasses.replace(suite, pixel_metrics="physground").config_hash() == \
         suite.config_hash()
     with pytest.raises(ValidationError, match="pixel_metrics"):

@@ -31,8 +31,8 @@ from physground.storage import Dataset
 from physground.suite import parse_suite
 
 CONTEXT, HORIZON, SIZE = 4, 12, 96
-PIXEL = ["psnr", "ssim", "pixel_mse", "spatial_iou", "spatiotemporal_iou",
-         "weighted_spatial_iou"]
+PIXEL = ["psnr", "ssim", "pixel_mse", "spatial_iou_running", "spatiotemporal_iou_running",
+         "weighted_spatial_iou_running"]
 SUITE = {
     "name": "video-in",
     "models": ["copy-last", "reference"],

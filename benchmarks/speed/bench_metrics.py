@@ -143,9 +143,10 @@ def legacy_metrics() -> Iterator[None]:
     from physground.metrics.registry import METRICS
 
     batch_fns = {"psnr": old.psnr_batch, "ssim": old.ssim_batch,
-                 "pixel_mse": old.pixel_mse_batch, "spatial_iou": old.spatial_iou_batch,
-                 "spatiotemporal_iou": old.spatiotemporal_iou_batch,
-                 "weighted_spatial_iou": old.weighted_spatial_iou_batch,
+                 "pixel_mse": old.pixel_mse_batch,
+                 "spatial_iou_running": old.spatial_iou_batch,
+                 "spatiotemporal_iou_running": old.spatiotemporal_iou_batch,
+                 "weighted_spatial_iou_running": old.weighted_spatial_iou_batch,
                  "object_permanence": old.object_permanence_batch}
     get = METRICS.get
 
