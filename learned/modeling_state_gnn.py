@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from physground.errors import ValidationError
 from physground.learned.base import LearnedModel, Normalizer, Windows, mlp
@@ -35,6 +36,7 @@ from physground.learned.entities import (
     quat_integrate,
     state_keys,
 )
+from physground.learned.neighbours import radius_edges
 from physground.observation import Observation, observe
 from physground.rollout import Prediction, Rollout
 from physground.world_model import Modality
@@ -54,12 +56,10 @@ def proximity_edges(x: torch.Tensor, static: EntityStatic, config: StateGNNConfi
             return torch.zeros((0, 3), dtype=torch.long, device=x.device)
     if N < 2:
         return torch.zeros((0, 3), dtype=torch.long, device=x.device)
-    eye = torch.eye(N, dtype=torch.bool, device=x.device)
-    if radius == float("inf"):
-        close = ~eye.expand(B, N, N)
-    else:
-        close = (torch.cdist(x.detach(), x.detach()) < radius) & ~eye
-    return close.nonzero()
+    if radius == float("inf"):  # a few bodies: the complete graph
+        eye = torch.eye(N, dtype=torch.bool, device=x.device)
+        return (~eye.expand(B, N, N)).nonzero()
+    return radius_edges(x, radius)  # O(N) hash-grid search (Warp HashGrid)
 
 
 class StateGNN(nn.Module):
@@ -147,8 +147,17 @@ class StateGNN(nn.Module):
         nodes = nodes.reshape(B * N, -1)
         send, recv, efeat = self.graph(x, vhist[:, -1], static)
         edges = self.edge_encoder(self.edge_norm(efeat))
+        H = nodes.shape[-1]
         for edge_update, node_update in zip(self.edge_updates, self.node_updates, strict=True):
-            edges = edges + edge_update(torch.cat([edges, nodes[send], nodes[recv]], dim=-1))
+            # edge_update(cat[e, n_s, n_r]) with its first layer split by input block: the
+            # sender/receiver products are taken per node and gathered (N << E), the same
+            # function as the concatenated form at a third of its cost on edges.
+            first = edge_update[0]
+            w_e, w_s, w_r = first.weight.split(H, dim=1)
+            node_sr = nodes @ torch.cat([w_s, w_r], dim=0).T
+            hidden = (F.linear(edges, w_e, first.bias) + node_sr[send, :H]
+                      + node_sr[recv, H:])
+            edges = edges + edge_update[1:](hidden)
             agg = torch.zeros_like(nodes).index_add_(0, recv, edges)
             nodes = nodes + node_update(torch.cat([nodes, agg], dim=-1))
         accel = self.accel_norm.inverse(self.decoder(nodes)).reshape(B, N, d)
