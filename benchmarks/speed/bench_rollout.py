@@ -1,0 +1,74 @@
+"""Rollout speed of the learned state model vs the explicit simulator, side by side.
+
+For each scenario, ``batch`` systems are rolled out for ``horizon`` frames twice: by the
+scenario's simulator (one batched `simulate` call, no rendering, kernels warmed up) and by
+a `state-gnn` briefly trained on those rollouts (one batched `unroll` under
+`torch.inference_mode`, from the same first states). The two alternate ``repeats`` times
+so machine load hits both alike; the ratio of median times is printed (simulator / learned,
+> 1: the learned model is faster). Targets: >= 10x on cloth and dam break, >= 1x on rigid.
+
+Run: ``python -m physground.benchmarks.speed.bench_rollout [--batch 8] [--horizon 24]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from physground.learned.entities import entity_states, entity_static
+from physground.learned.modeling_state_gnn import _history, unroll
+from physground.learned.training import TrainConfig, train
+from physground.scenario import get_scenario
+
+SCENARIOS = (("rigid/projectile", {}, 1.0), ("rigid/bounce", {}, 1.0),
+             ("cloth/hanging", {"hidden": 32}, 10.0), ("fluid/dam_break", {"hidden": 32}, 10.0))
+
+
+def measure(name: str, model_config: dict, *, batch: int, horizon: int, repeats: int,
+            train_steps: int) -> tuple[float, float]:
+    """(median simulator seconds, median learned seconds) for batch x horizon frames."""
+    scenario = get_scenario(name, render=False, num_frames=horizon + 1)
+    seeds = list(range(batch))
+    params = [scenario.sample_params("test_id", s) for s in seeds]
+    rollouts = scenario.simulate(params, seeds, "test_id")  # also warms the kernels up
+    model = train(TrainConfig(model_config=model_config, steps=train_steps, progress=False),
+                  rollouts)
+    states = [entity_states(r) for r in rollouts]
+    x0 = torch.stack([x[0] for x, _ in states])
+    vhist = torch.stack([_history(v, 0, model.config.history) for _, v in states])
+    static, dt = entity_static(rollouts), rollouts[0].dt
+    sim, learned = [], []
+    with torch.inference_mode():
+        unroll(model.net, x0, vhist, static, dt, 2)  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            scenario.simulate(params, seeds, "test_id")
+            sim.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            unroll(model.net, x0, vhist, static, dt, horizon)
+            learned.append(time.perf_counter() - start)
+    return statistics.median(sim), statistics.median(learned)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--horizon", type=int, default=24)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train-steps", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(f"{'scenario':18s} {'simulator s':>11s} {'learned s':>10s} {'ratio':>7s}  target")
+    for name, model_config, target in SCENARIOS:
+        s, q = measure(name, model_config, batch=args.batch, horizon=args.horizon,
+                       repeats=args.repeats, train_steps=args.train_steps)
+        verdict = "ok" if s / q >= target else "MISS"
+        print(f"{name:18s} {s:11.4f} {q:10.4f} {s / q:6.2f}x  >= {target:g}x {verdict}")
+
+
+if __name__ == "__main__":
+    main()
