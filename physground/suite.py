@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -113,6 +113,26 @@ class Suite:
     compare: tuple[tuple[str, str], ...] = ()  # model pairs for paired tests in the report
     samples: int = 1  # predictions per rollout of each model (stochastic models)
     source: str = ""  # the file it came from, for messages only
+
+    def restrict(self, scenarios: Sequence[str]) -> Suite:
+        """This suite with only the scenarios named in ``scenarios`` (names or
+        ``tag:NAME``); an error names a selector that matches none of the suite's."""
+        from physground.scenario import SCENARIOS
+
+        mine = [e.name for e in self.scenarios]
+        keep: set[str] = set()
+        for pattern in scenarios:
+            try:
+                picked = set(SCENARIOS.select([pattern])) & set(mine)
+            except UnknownNameError as err:
+                raise UnknownNameError(f"--scenario {pattern}: {err}") from None
+            if not picked:
+                raise UnknownNameError(
+                    f"--scenario {pattern}: not a scenario of suite '{self.name}'"
+                    f"{did_you_mean(pattern, mine)}; its scenarios: {', '.join(mine)}")
+            keep |= picked
+        return dataclasses.replace(
+            self, scenarios=tuple(e for e in self.scenarios if e.name in keep))
 
     def config_hash(self) -> str:
         """Hash of what determines the results (not the description, report pairs or the
