@@ -20,6 +20,10 @@ import typer.core
 
 from physground.errors import PhysgroundError
 
+# typer (>= 0.25) vendors click; its usage errors derive from typer's own UsageError
+_USAGE_ERRORS = tuple({c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"}
+                      | {click.UsageError})
+
 
 class PhysgroundGroup(typer.core.TyperGroup):
     """The command group; turns input errors (ours and click's) into one line, exit 2."""
@@ -29,16 +33,17 @@ class PhysgroundGroup(typer.core.TyperGroup):
              **extra: Any) -> Any:
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.NoArgsIsHelpError as err:
-            typer.echo(err.ctx.get_help() if err.ctx else str(err))
-            code = 0
-        except click.UsageError as err:
-            where = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
-            message = " ".join(err.format_message().split())
-            code = _fail(f"{message}{where}")
+        except _USAGE_ERRORS as err:
+            ctx = getattr(err, "ctx", None)
+            if type(err).__name__ == "NoArgsIsHelpError":
+                typer.echo(ctx.get_help() if ctx else str(err))
+                code = 0
+            else:
+                where = f" (see '{ctx.command_path} --help')" if ctx else ""
+                code = _fail(" ".join(err.format_message().split()) + where)
         except PhysgroundError as err:
             code = _fail(" ".join(str(err).split("\n")))
-        except click.exceptions.Abort:
+        except (typer.Abort, click.exceptions.Abort):
             typer.echo("aborted", err=True)
             code = 1
         if not standalone_mode:
