@@ -50,8 +50,10 @@ class Registry(Generic[T]):
     built-in entries (cheaply, as lazy strings) without a dependency from core to them.
     """
 
-    def __init__(self, kind: str, providers: Iterable[str] = ()) -> None:
+    def __init__(self, kind: str, providers: Iterable[str] = (), *,
+                 group: str | None = None) -> None:
         self.kind = kind
+        self.group = group or f"physground.{kind}s"  # entry points of third-party packages
         self._providers = tuple(providers)
         self._entries: dict[str, _Entry] = {}
         self._providers_loaded = False
@@ -82,15 +84,19 @@ class Registry(Generic[T]):
         self._providers_loaded = True
         for module in self._providers:
             importlib.import_module(module)
+        self._scan_entry_points()
+
+    def refresh(self) -> None:
+        """Scan the entry points again (after a plugin was installed into this process)."""
+        self._ensure_providers()
+        self._scan_entry_points()
+
+    def _scan_entry_points(self) -> None:
         for ep in entry_points(group=self.group):
             if ep.name not in self._entries:
                 target = f"{ep.module}:{ep.attr}" if ep.attr else ep.module
                 self._entries[ep.name] = _Entry(ep.name, target, frozenset(ep.extras))
 
-    @property
-    def group(self) -> str:
-        """The entry-point group third-party packages register into."""
-        return f"physground.{self.kind}s"
 
     def get(self, name: str) -> T:
         """The object registered under ``name``; a clear error for unknown names."""
