@@ -36,3 +36,4 @@ def test_duplicate_registration_is_refused():
 
 def test_baselines_and_reference_registered():
     assert {"copy-last", "constant-velocity", "reference"} <= set(MODELS.names())
+
