@@ -87,6 +87,7 @@ def _train_config(values: dict[str, Any], out: Path, quiet: bool) -> Any:
     from physground.schema import parse_assignments, validate_fields
     from physground.world_model import MODELS
 
+    MODELS.get(values["model"])  # unknown model: did-you-mean before any work
     fields = {f.name: f for f in _config_fields()}
     config: dict[str, Any] = {}
     for name, value in values.items():
@@ -135,6 +136,7 @@ def _train(
     from physground.schema import instantiate, validate_fields
     from physground.storage import Dataset, DatasetSpec, generate_dataset
 
+    probe = _train_config(config_values, Path("."), quiet)  # every option checked first
     if dataset is not None:
         data = Dataset(dataset)
     else:
@@ -149,7 +151,6 @@ def _train(
                                             seed=config_values["seed"], config=overrides),
                                 root / "data", progress=not quiet)
     rollouts = list(data)
-    probe = _train_config(config_values, Path("."), quiet)
     if out is None:  # named by what determines the result, never by the clock
         settings = {k: v for k, v in dataclasses.asdict(probe).items()
                     if k not in ("checkpoint_dir", "progress", "resume", "threads")}

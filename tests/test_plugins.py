@@ -137,3 +137,35 @@ def _sequential():
 def test_unknown_names_from_plugins_get_did_you_mean(toy_plugin):
     result = CliRunner().invoke(app, ["scenarios", "--tag", "toyy"])
     assert result.exit_code == 2 and "did you mean 'toy'" in result.output
+
+
+def _readme_blocks(language: str, section: str) -> list[str]:
+    import re
+
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    body = text.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", body, flags=re.S)
+
+
+def test_readme_extending_section_is_the_tested_plugin():
+    """The README's worked example is the fixture this module installs and runs."""
+    import tomllib
+
+    entry_points, suite = (tomllib.loads(b) for b in _readme_blocks("toml",
+                                                                    "Extending physground"))
+    project = tomllib.loads((FIXTURE / "pyproject.toml").read_text())["project"]
+    assert entry_points["project"]["entry-points"] == project["entry-points"]
+    shipped = tomllib.loads((FIXTURE / "toy.toml").read_text())
+    for key in ("name", "models", "metrics", "scenario", "training"):
+        assert suite[key] == shipped[key], key
+
+
+def test_readme_python_example_runs_and_returns_a_dataframe():
+    (code,) = _readme_blocks("python", "Python")
+    namespace: dict = {}
+    exec(compile(code.replace("print(", "(lambda *a: None)("), "README.md", "exec"),
+         namespace)
+    table = namespace["table"]
+    assert isinstance(table, pd.DataFrame)
+    assert set(table["metric"]) == {"position_rmse", "energy_drift"}
+    assert list(table.columns) == ["metric", "horizon", "value", "failure"]
