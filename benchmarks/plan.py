@@ -7,6 +7,7 @@ the runner uses to build its stages, so the plan and the run cannot disagree.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,21 +57,28 @@ def run_plan(suite: Suite, root: Path, device: str, *, models: Sequence[str] | N
             outcome = json.loads(record.read_text())
             trained[where] = {k: outcome[k] for k in ("checkpoint", "failure") if k in outcome}
     evaluations = []
-    inputs_ready = all(d["cached"] for d in datasets) and all(t["cached"] for t in trainings)
-    if inputs_ready:  # the tasks' keys hash their inputs: known only once these exist
-        for task in plan_tasks(suite, paths, trained, run_dir, device, models):
-            evaluations.append({"model": task.model, "scenario": task.scenario,
-                                "split": task.split, "metrics": len(task.metrics),
-                                "cached": task_file(run_dir, task).exists()})
-    else:
-        for entry in suite.scenarios:
-            metrics = metrics_for(suite, entry.name, entry)
-            for split in entry.splits:
-                for model in suite_models(suite, entry, models):
-                    usable = metrics_for_modalities(metrics, model_modalities(model))
-                    evaluations.append({"model": model, "scenario": entry.name,
-                                        "split": split, "metrics": len(usable),
-                                        "cached": False})
+    done = {(d["scenario"], d["split"]) for d in datasets if d["cached"]}
+    trained_ok = {(t["model"], t["scenario"]) for t in trainings if t["cached"]}
+    for i, entry in enumerate(suite.scenarios):
+        needed = [split for (j, split) in wanted if j == i]
+        models_here = suite_models(suite, entry, models)
+        ready = all((entry.name, s) in done for s in needed) and all(
+            (m, entry.name) in trained_ok for m in models_here if (i, m) in trainings_by_where)
+        if ready:  # task keys hash their inputs: known once datasets and checkpoints exist
+            one = dataclasses.replace(suite, scenarios=(entry,))
+            tasks = plan_tasks(one, {(0, s): paths[(i, s)] for s in needed},
+                               {(0, m): v for (j, m), v in trained.items() if j == i},
+                               run_dir, device, models)
+            evaluations += [{"model": t.model, "scenario": t.scenario, "split": t.split,
+                             "metrics": len(t.metrics),
+                             "cached": task_file(run_dir, t).exists()} for t in tasks]
+            continue
+        metrics = metrics_for(suite, entry.name, entry)
+        for split in entry.splits:
+            for model in models_here:
+                usable = metrics_for_modalities(metrics, model_modalities(model))
+                evaluations.append({"model": model, "scenario": entry.name, "split": split,
+                                    "metrics": len(usable), "cached": False})
     return {"suite": suite.name, "run_dir": str(run_dir), "datasets": datasets,
             "trainings": trainings, "evaluations": evaluations}
 
