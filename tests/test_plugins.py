@@ -119,9 +119,10 @@ def test_suite_with_plugin_scenario_metric_law_and_loss_runs_end_to_end(toy_plug
     assert set(results["metric"]) == {"position_rmse", "speed_change"}
     assert (results["failure"].fillna("") == "").all(), results["failure"].unique()
     by_model = results[results.metric == "speed_change"].groupby("model")["value"].max()
-    assert by_model["constant-velocity"] < 1e-6  # uniform motion is its own extrapolation
+    # uniform motion is its own extrapolation (up to the float32 storage of datasets)
+    assert by_model["constant-velocity"] < 1e-5
     rmse = results[results.metric == "position_rmse"].groupby("model")["value"].max()
-    assert rmse["constant-velocity"] < 1e-9 < 0.01 < rmse["copy-last"]
+    assert rmse["constant-velocity"] < 1e-5 < 0.01 < rmse["copy-last"]
     record = json.loads(next((run_dir / "tasks").glob("train-*.json")).read_text())
     assert record["task"]["options"]["loss_weights"]["uniform_speed"] == 0.5
     log = (Path(record["checkpoint"]) / "log.jsonl").read_text().splitlines()
