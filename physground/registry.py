@@ -11,7 +11,7 @@ Third-party packages add entries through the entry-point group ``physground.<kin
 so listing them imports nothing::
 
     [project.entry-points."physground.scenarios"]
-    "toy/slide" = "physground_toy.slide:ScenarioSlide [rigid, benchmark]"
+    "toy/glide" = "physground_toy.glide:ScenarioGlide [toy, rigid, benchmark]"
 """
 
 from __future__ import annotations
@@ -96,7 +96,6 @@ class Registry(Generic[T]):
             if ep.name not in self._entries:
                 target = f"{ep.module}:{ep.attr}" if ep.attr else ep.module
                 self._entries[ep.name] = _Entry(ep.name, target, frozenset(ep.extras))
-
 
     def get(self, name: str) -> T:
         """The object registered under ``name``; a clear error for unknown names."""

@@ -18,13 +18,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from physground.errors import ValidationError, did_you_mean
-from physground.laws import LAWS as _LAWS
+from physground.laws import LAWS  # re-exported: the laws a scenario can declare
 from physground.params import ParamSpace
 from physground.registry import Registry
 from physground.rollout import Rollout
-
-# Laws a scenario can declare (a registry: plugins add their own); re-exported here
-LAWS = _LAWS
 
 SCENARIOS: Registry[Any] = Registry("scenario", providers=("physground.simulators",))
 
