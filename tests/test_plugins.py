@@ -37,6 +37,8 @@ def toy_plugin(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
                     "--no-build-isolation", "--no-index", "--target", str(site), str(source)],
                    check=True, capture_output=True, timeout=300)
+    for registry in REGISTRIES:
+        registry.names()  # built-in providers loaded before the snapshot
     saved = {id(r): dict(r._entries) for r in REGISTRIES}  # noqa: SLF001
     sys.path.insert(0, str(site))
     importlib.invalidate_caches()
@@ -115,7 +117,9 @@ def test_suite_with_plugin_scenario_metric_law_and_loss_runs_end_to_end(toy_plug
     run_dir = run_suite(suite, root=tmp_path, executor_name="sequential",
                         executor=_sequential(), progress=False, report=False)
     results = pd.read_parquet(run_dir / "results.parquet")
-    assert set(results["model"]) == {"copy-last", "constant-velocity", "state-gnn"}
+    models = {"copy-last", "constant-velocity", "state-gnn"}
+    assert models <= set(results["model"])  # besides the score anchors
+    results = results[results["model"].isin(models)]
     assert set(results["metric"]) == {"position_rmse", "speed_change"}
     assert (results["failure"].fillna("") == "").all(), results["failure"].unique()
     by_model = results[results.metric == "speed_change"].groupby("model")["value"].max()
