@@ -78,6 +78,7 @@ from physground.benchmarks.video_io import (
     RESAMPLE_POLICY,
     VIDEO_SUFFIXES,
     PredictionLayoutError,
+    PredictionLayoutErrors,
     check_array_file,
     check_path,
     decode_video,
@@ -417,8 +418,8 @@ def check_source(source: ExternalSource, suite: Any) -> None:
                 )
     errors = [problem for scenario, split in pairs
               for problem in file_problems(source, folder_name(scenario), split)]
-    if errors:  # every file's problem at once, one line each (the CLI prefixes 'error: ')
-        raise PredictionLayoutError("\nerror: ".join(errors))
+    if errors:  # every file's problem at once, one line each in the CLI
+        raise PredictionLayoutErrors(errors)
 
 
 def file_problems(source: ExternalSource, scenario_folder: str, split: str) -> list[str]:

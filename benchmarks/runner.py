@@ -200,11 +200,14 @@ def run_suite(
     report: bool = True,
     models: Sequence[str] | None = None,
     external: Sequence[Any] = (),
+    scenarios: Sequence[str] | None = None,
 ) -> Path:
     """Run ``suite``; returns the run directory (with the report when ``report``).
 
-    ``models`` restricts the suite's models; ``external`` adds `ExternalSource`s (scored
-    predictions of outside models), which the run remembers in ``external.json``.
+    ``models`` restricts the suite's models and ``scenarios`` its scenarios (names or
+    ``tag:NAME``; the run directory stays the whole suite's, so that finished work is
+    shared); ``external`` adds `ExternalSource`s (scored predictions of outside models),
+    which the run remembers in ``external.json``.
     """
     from physground.benchmarks.external import (
         ExternalSource,
@@ -216,13 +219,18 @@ def run_suite(
     started = time.perf_counter()
     root = Path(root)
     run_dir = run_directory(suite, root, device)
-    (run_dir / "tasks").mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
         "suite": asdict(suite), "suite_hash": suite.config_hash(), "device": device,
         "provenance": run_provenance(suite),
         "executor": executor_name, "environment": environment(),
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+    if scenarios:
+        suite = suite.restrict(scenarios)
+        record["scenarios_only"] = [e.name for e in suite.scenarios]
+    if models:
+        record["models_only"] = list(models)
+    (run_dir / "tasks").mkdir(parents=True, exist_ok=True)
     write_json_atomic(run_dir / "run.json", record)
     sources: dict[str, ExternalSource] = load_sources(run_dir)
     builtin = {m for e in suite.scenarios for m in suite_models(suite, e)}
@@ -304,27 +312,36 @@ def generate_stage(suite: Suite, data_root: Path, runner: RunProgress,
 
     Returns ``{(scenario index, split): dataset directory}``.
     """
-    wanted: dict[tuple, DatasetSpec] = {}
-    for i, entry in enumerate(suite.scenarios):
-        needs_train = any(is_trainable(m) for m in suite_models(suite, entry, only))
-        for split in [*entry.splits, *(["train"] if needs_train else [])]:
-            wanted[(i, split)] = dataset_spec(entry, suite, split)
+    wanted = wanted_datasets(suite, only)
     paths: dict[tuple, str] = {}
     todo: dict[str, GenerateTask] = {}
     for where, spec in wanted.items():
         path = dataset_path(data_root, spec)
         paths[where] = str(path)
-        if not _dataset_complete(path):
+        if not dataset_complete(path):
             todo.setdefault(str(path), GenerateTask(spec=spec, data_root=str(data_root)))
     runner.stage("generate", list(todo.values()), len(set(paths.values())),
                  lambda task, path: None)
     for path in set(paths.values()):
-        if not _dataset_complete(Path(path)):
+        if not dataset_complete(Path(path)):
             raise DataIntegrityError(f"dataset {path} was not completed by generation")
     return paths
 
 
-def _dataset_complete(path: Path) -> bool:
+def wanted_datasets(suite: Suite, only: Sequence[str] | None = None
+                    ) -> dict[tuple, DatasetSpec]:
+    """``{(scenario index, split): spec}`` of every dataset the suite needs (the train split
+    only where a trainable model is evaluated)."""
+    wanted: dict[tuple, DatasetSpec] = {}
+    for i, entry in enumerate(suite.scenarios):
+        needs_train = any(is_trainable(m) for m in suite_models(suite, entry, only))
+        for split in [*entry.splits, *(["train"] if needs_train else [])]:
+            wanted[(i, split)] = dataset_spec(entry, suite, split)
+    return wanted
+
+
+def dataset_complete(path: Path) -> bool:
+    """Whether a finished dataset is cached at ``path``."""
     if not (Path(path) / "manifest.json").exists():
         return False
     return bool(read_manifest(path).get("complete"))
@@ -338,6 +355,30 @@ def train_stage(suite: Suite, datasets: dict[tuple, str], run_dir: Path, device:
     reason}`` for a model that cannot be trained on that scenario (its evaluation then
     scores every rollout as a failure with that reason; a rerun tries again).
     """
+    tasks = train_tasks(suite, datasets, run_dir, device, only)
+    records = {where: train_record(run_dir, task) for where, task in tasks.items()}
+    pending = [t for where, t in tasks.items() if not checkpoint_recorded(records[where])]
+
+    def store(task: TrainTask, outcome: dict[str, str]) -> None:
+        where = next(w for w, t in tasks.items() if t is task or t == task)
+        write_json_atomic(records[where], {**outcome, "task": asdict(task)})
+
+    runner.stage("train", pending, len(tasks), store)
+    out = {}
+    for where in tasks:
+        record = json.loads(records[where].read_text())
+        out[where] = {k: record[k] for k in ("checkpoint", "failure") if k in record}
+    return out
+
+
+def train_record(run_dir: Path, task: TrainTask) -> Path:
+    """Where the outcome of a training task is recorded."""
+    return Path(run_dir) / "tasks" / f"{task.key()}.json"
+
+
+def train_tasks(suite: Suite, datasets: dict[tuple, str], run_dir: Path, device: str,
+                only: Sequence[str] | None) -> dict[tuple, TrainTask]:
+    """``{(scenario index, model): TrainTask}`` for every trainable model of the suite."""
     tasks: dict[tuple, TrainTask] = {}
     for i, entry in enumerate(suite.scenarios):
         for model in suite_models(suite, entry, only):
@@ -354,22 +395,11 @@ def train_stage(suite: Suite, datasets: dict[tuple, str], run_dir: Path, device:
                 out=str(run_dir / "checkpoints" / model / entry.name.replace("/", "__")),
                 steps=steps, options=options, seed=suite.seed, device=device,
             )
-    records = {where: run_dir / "tasks" / f"{task.key()}.json" for where, task in tasks.items()}
-    pending = [t for where, t in tasks.items() if not _checkpoint_recorded(records[where])]
-
-    def store(task: TrainTask, outcome: dict[str, str]) -> None:
-        where = next(w for w, t in tasks.items() if t is task or t == task)
-        write_json_atomic(records[where], {**outcome, "task": asdict(task)})
-
-    runner.stage("train", pending, len(tasks), store)
-    out = {}
-    for where in tasks:
-        record = json.loads(records[where].read_text())
-        out[where] = {k: record[k] for k in ("checkpoint", "failure") if k in record}
-    return out
+    return tasks
 
 
-def _checkpoint_recorded(record: Path) -> bool:
+def checkpoint_recorded(record: Path) -> bool:
+    """Whether a training's outcome is recorded and its checkpoint still exists."""
     if not record.exists():
         return False
     checkpoint = json.loads(record.read_text()).get("checkpoint")

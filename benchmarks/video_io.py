@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from physground.errors import ValidationError
+from physground.errors import ErrorList, ValidationError
 
 MAX_PREDICTION_BYTES = 2**30  # decoded size of one prediction file (121 frames of 1080p: 0.75 GB)
 CONTEXT_MATCH = 2.0  # grey levels: mean |prediction - context| below which it is the context
@@ -58,6 +58,10 @@ RESAMPLE_POLICY = {
 class PredictionLayoutError(ValidationError):
     """A prediction file or folder that does not follow the documented layout, or cannot
     be read safely; one line naming the file."""
+
+
+class PredictionLayoutErrors(ErrorList, PredictionLayoutError):
+    """Every prediction file that cannot be read, one message each."""
 
 
 PredictionFileError = PredictionLayoutError

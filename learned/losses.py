@@ -28,18 +28,16 @@ gravity in free flight) and ``permanence`` (the mask area is conserved).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from physground.errors import ValidationError
+from physground.errors import ValidationError, did_you_mean
 from physground.learned.entities import EntityStatic
 from physground.metrics import quantities as Q
-
-STATE_TERMS = ("energy", "momentum", "penetration", "ballistic", "strain", "density",
-               "teacher")
-PIXEL_TERMS = ("centroid_gravity", "permanence")
+from physground.registry import Registry
 
 
 @dataclass
@@ -87,71 +85,157 @@ def energy_scale(static: EntityStatic, v0: torch.Tensor) -> torch.Tensor:
     return (pot + kin).clamp_min(1e-9)
 
 
+@dataclass(frozen=True, kw_only=True)
+class PhysicsLoss:
+    """A registered physics-consistency loss.
+
+    ``fn(state, laws=..., scenario=..., options=...)`` maps a predicted `EntityRollout` to a
+    scalar (state losses); pixel losses act on soft masks (`pixel_physics_loss`).
+    ``requires_laws`` with ``laws_mode`` ("any"/"all"): the scenario laws it needs.
+    """
+
+    name: str
+    fn: Callable[..., torch.Tensor] | None
+    modality: str = "state"
+    requires_laws: frozenset[str] = frozenset()
+    laws_mode: str = "any"
+    description: str = ""
+
+
+# Third-party losses: `LOSSES.register` or the entry-point group ``physground.losses``.
+LOSSES: Registry[PhysicsLoss] = Registry("loss", group="physground.losses")
+
+
+def physics_loss(name: str, *, requires_laws: Iterable[str] = (), laws_mode: str = "any",
+                 tags: Iterable[str] = ("state",), description: str = "") -> Callable:
+    """Decorator registering a state physics loss ``fn(state, *, laws, scenario, options)``."""
+    def decorator(fn: Callable[..., torch.Tensor]) -> PhysicsLoss:
+        loss = PhysicsLoss(name=name, fn=fn, requires_laws=frozenset(requires_laws),
+                           laws_mode=laws_mode, description=description or (fn.__doc__ or ""))
+        LOSSES.register(name, loss, tags=tags)
+        return loss
+
+    return decorator
+
+
 def entity_physics_loss(term: str, state: EntityRollout, *, laws: frozenset[str],
                         scenario: str = "", options: dict[str, Any] | None = None
                         ) -> torch.Tensor:
-    """The physics loss ``term`` (one of `STATE_TERMS`) on a predicted entity rollout."""
-    options = options or {}
-    static = state.static
-    x, v = state.full()
-    if term == "energy":
-        e = _energy(x, v, static) / energy_scale(static, state.v0)[:, None]
-        if "energy_conserved" in laws:
-            return ((e[:, 1:] - e[:, :1]) ** 2).mean()
-        if "energy_nonincreasing" in laws:
-            tol = float(options.get("energy_tol", 0.0))
-            return (torch.relu(e[:, 1:] - e[:, :-1] - tol) ** 2).mean()
-        raise _not_applicable(term, scenario, "energy_conserved or energy_nonincreasing")
-    if term == "momentum":
-        if "momentum_conserved" not in laws:
-            raise _not_applicable(term, scenario, "momentum_conserved")
-        p = Q.linear_momentum(v, static.mass[:, None])
-        scale = (static.mass * state.v0.norm(dim=-1)).sum(-1).clamp_min(1e-6)
-        return (((p[:, 1:] - p[:, :1]) / scale[:, None, None]) ** 2).sum(-1).mean()
-    if term == "penetration":
-        scale = static.radius.mean().clamp_min(1e-3)
-        total = x.new_zeros(())
-        if static.has_ground:
-            depth = Q.ground_penetration(x, static.radius[:, None],
-                                         static.ground_height[:, None, None],
-                                         up=static.up()[:, None, None])
-            total = total + ((depth / scale) ** 2).mean()
-        if static.has_box:  # outside the container walls
-            d = x.shape[-1]
-            lo, hi = static.box[:, None, None, :d], static.box[:, None, None, d:]
-            out = torch.relu(lo - x) + torch.relu(x - hi)
-            total = total + ((torch.nan_to_num(out, nan=0.0) / scale) ** 2).mean()
-        if x.shape[-2] > 1 and float(static.radius.max()) > 0 and static.edges is None:
-            overlap = Q.pairwise_penetration(x, static.radius[:, None])
-            total = total + ((overlap / scale) ** 2).mean()
-        return total
-    if term == "ballistic":
-        if "ballistic" not in laws:
-            raise _not_applicable(term, scenario, "ballistic")
-        return ballistic_loss(x, v, static, state.dt)
-    if term == "strain":
-        if static.edges is None or static.rest_length is None:
-            raise _not_applicable(term, scenario, "mesh edges in static")
-        tol = float(options.get("strain_tol", 0.0))
-        strain = Q.edge_strain(x, static.edges, static.rest_length[:, None])
-        return (torch.relu(strain.abs() - tol) ** 2).mean()
-    if term == "density":
-        if not static.is_sph or not bool(torch.isfinite(static.rest_density).all()):
-            raise _not_applicable(term, scenario, "SPH smoothing_length and rest_density")
-        tol = float(options.get("density_tol", 0.0))
-        # rho_i = sum_j m_j W(|x_i - x_j|, h): the kernel of `quantities.sph_density` over
-        # all pairs at once (cdist), ~2.5x faster than its chunked loop for training
-        h = static.smoothing_length[:, None, None, None]
-        r = torch.cdist(state.x, state.x)
-        w = Q.sph_kernel_cubic(r, h, state.x.shape[-1])
-        rho = (w * static.mass[:, None, None, :]).sum(-1)
-        ratio = rho / static.rest_density[:, None, None]
-        return (torch.relu(ratio - 1.0 - tol) ** 2).mean()
-    if term == "teacher":
-        from physground.learned.teacher import teacher_loss
+    """The registered state physics loss ``term`` on a predicted entity rollout."""
+    from physground.metrics.registry import laws_hold
 
-        return teacher_loss(state, scenario=scenario, options=options)
-    raise ValidationError(f"unknown state physics loss '{term}'; known: {STATE_TERMS}")
+    if term not in LOSSES:
+        states = [n for n in LOSSES.names() if LOSSES.get(n).modality == "state"]
+        raise ValidationError(f"unknown state physics loss '{term}'"
+                              f"{did_you_mean(term, states)}; known: {', '.join(states)}")
+    loss = LOSSES.get(term)
+    if loss.modality != "state" or loss.fn is None:
+        raise ValidationError(f"physics loss '{term}' acts on {loss.modality}, not on states")
+    if not laws_hold(loss.requires_laws, loss.laws_mode, laws):
+        joined = f" {'or' if loss.laws_mode == 'any' else 'and'} ".join(
+            sorted(loss.requires_laws))
+        raise _not_applicable(term, scenario, joined)
+    return loss.fn(state, laws=laws, scenario=scenario, options=options or {})
+
+
+@physics_loss("energy", requires_laws={"energy_conserved", "energy_nonincreasing"})
+def _energy_loss(state: EntityRollout, *, laws: frozenset[str], scenario: str,
+                 options: dict[str, Any]) -> torch.Tensor:
+    """Energy drift (conserved) or growth (non-increasing) relative to the energy scale."""
+    x, v = state.full()
+    e = _energy(x, v, state.static) / energy_scale(state.static, state.v0)[:, None]
+    if "energy_conserved" in laws:
+        return ((e[:, 1:] - e[:, :1]) ** 2).mean()
+    tol = float(options.get("energy_tol", 0.0))
+    return (torch.relu(e[:, 1:] - e[:, :-1] - tol) ** 2).mean()
+
+
+@physics_loss("momentum", requires_laws={"momentum_conserved"})
+def _momentum_loss(state: EntityRollout, **_: Any) -> torch.Tensor:
+    """Total linear momentum drift relative to the context momentum scale."""
+    static = state.static
+    _, v = state.full()
+    p = Q.linear_momentum(v, static.mass[:, None])
+    scale = (static.mass * state.v0.norm(dim=-1)).sum(-1).clamp_min(1e-6)
+    return (((p[:, 1:] - p[:, :1]) / scale[:, None, None]) ** 2).sum(-1).mean()
+
+
+@physics_loss("penetration")
+def _penetration_loss(state: EntityRollout, **_: Any) -> torch.Tensor:
+    """Ground, container-wall and pairwise overlap relative to the mean radius."""
+    static = state.static
+    x, _ = state.full()
+    scale = static.radius.mean().clamp_min(1e-3)
+    total = x.new_zeros(())
+    if static.has_ground:
+        depth = Q.ground_penetration(x, static.radius[:, None],
+                                     static.ground_height[:, None, None],
+                                     up=static.up()[:, None, None])
+        total = total + ((depth / scale) ** 2).mean()
+    if static.has_box:  # outside the container walls
+        d = x.shape[-1]
+        lo, hi = static.box[:, None, None, :d], static.box[:, None, None, d:]
+        out = torch.relu(lo - x) + torch.relu(x - hi)
+        total = total + ((torch.nan_to_num(out, nan=0.0) / scale) ** 2).mean()
+    if x.shape[-2] > 1 and float(static.radius.max()) > 0 and static.edges is None:
+        overlap = Q.pairwise_penetration(x, static.radius[:, None])
+        total = total + ((overlap / scale) ** 2).mean()
+    return total
+
+
+@physics_loss("ballistic", requires_laws={"ballistic"})
+def _ballistic_term(state: EntityRollout, **_: Any) -> torch.Tensor:
+    """Acceleration equals gravity during free flight."""
+    x, v = state.full()
+    return ballistic_loss(x, v, state.static, state.dt)
+
+
+@physics_loss("strain")
+def _strain_loss(state: EntityRollout, *, scenario: str, options: dict[str, Any],
+                 **_: Any) -> torch.Tensor:
+    """Cloth edge strain beyond ``strain_tol``."""
+    static = state.static
+    if static.edges is None or static.rest_length is None:
+        raise _not_applicable("strain", scenario, "mesh edges in static")
+    x, _ = state.full()
+    tol = float(options.get("strain_tol", 0.0))
+    strain = Q.edge_strain(x, static.edges, static.rest_length[:, None])
+    return (torch.relu(strain.abs() - tol) ** 2).mean()
+
+
+@physics_loss("density")
+def _density_loss(state: EntityRollout, *, scenario: str, options: dict[str, Any],
+                  **_: Any) -> torch.Tensor:
+    """SPH density above rest density (+ ``density_tol``)."""
+    static = state.static
+    if not static.is_sph or not bool(torch.isfinite(static.rest_density).all()):
+        raise _not_applicable("density", scenario, "SPH smoothing_length and rest_density")
+    tol = float(options.get("density_tol", 0.0))
+    # rho_i = sum_j m_j W(|x_i - x_j|, h): the kernel of `quantities.sph_density` over
+    # all pairs at once (cdist), ~2.5x faster than its chunked loop for training
+    h = static.smoothing_length[:, None, None, None]
+    r = torch.cdist(state.x, state.x)
+    w = Q.sph_kernel_cubic(r, h, state.x.shape[-1])
+    rho = (w * static.mass[:, None, None, :]).sum(-1)
+    ratio = rho / static.rest_density[:, None, None]
+    return (torch.relu(ratio - 1.0 - tol) ** 2).mean()
+
+
+@physics_loss("teacher")
+def _teacher_loss(state: EntityRollout, *, scenario: str, options: dict[str, Any],
+                  **_: Any) -> torch.Tensor:
+    """The explicit simulator stepped from the model's own state."""
+    from physground.learned.teacher import teacher_loss
+
+    return teacher_loss(state, scenario=scenario, options=options)
+
+
+for _name in ("centroid_gravity", "permanence"):  # computed by `pixel_physics_loss`
+    LOSSES.register(_name, PhysicsLoss(name=_name, fn=None, modality="pixels"),
+                    tags=["pixels"])
+
+STATE_TERMS = tuple(n for n in LOSSES.names() if LOSSES.get(n).modality == "state")
+PIXEL_TERMS = tuple(n for n in LOSSES.names() if LOSSES.get(n).modality == "pixels")
 
 
 def free_flight(x: torch.Tensor, v: torch.Tensor, static: EntityStatic, dt: float

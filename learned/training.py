@@ -177,8 +177,10 @@ def _train(config: TrainConfig, datasets: tuple[Any, ...], model: LearnedModel |
     torch.manual_seed(config.seed)
     ckpt = Path(config.checkpoint_dir) if config.checkpoint_dir else None
     resuming = bool(config.resume and ckpt and (ckpt / TRAINER_STATE).exists())
+    data = data_identity(rollouts)
     if resuming:
         assert ckpt is not None
+        check_resumable(ckpt, config, data)
         model = type(model).load(ckpt, device=device) if model is not None else \
             _load_any(ckpt, device)
     elif model is None:
@@ -250,13 +252,13 @@ def _train(config: TrainConfig, datasets: tuple[Any, ...], model: LearnedModel |
             bar.update(1)
         if ckpt is not None and rank == 0 and config.checkpoint_every and \
                 step % config.checkpoint_every == 0:
-            save_training_state(model, optimizer, gen, step, ckpt, config)
+            save_training_state(model, optimizer, gen, step, ckpt, config, data)
     if bar is not None:
         bar.close()
     if isinstance(on_log, _Chain):
         on_log.close()
     if ckpt is not None and rank == 0:
-        save_training_state(model, optimizer, gen, step, ckpt, config)
+        save_training_state(model, optimizer, gen, step, ckpt, config, data)
     module.eval()
     model.history = history  # type: ignore[attr-defined]
     return model
@@ -358,13 +360,55 @@ class _Chain:
 
 
 
+# TrainConfig fields a resume may change: how long and how verbosely it runs, not what
+RESUMABLE_CHANGES = frozenset({"steps", "resume", "progress", "checkpoint_dir",
+                               "checkpoint_every", "log_every", "threads", "device"})
+
+
+def data_identity(rollouts: Sequence[Rollout]) -> dict[str, Any]:
+    """What a model was trained on: scenario, rollout count and a digest of the rollouts'
+    content hashes (their seeds, splits and params where data carry no hash)."""
+    from physground.provenance import content_hash
+
+    keys = [r.meta.get("content_hash") or content_hash(
+        {"scenario": r.scenario, "split": r.split, "seed": r.seed, "params": r.params})
+        for r in rollouts]
+    return {"scenario": rollouts[0].scenario, "rollouts": len(rollouts),
+            "digest": content_hash(sorted(str(k) for k in keys))}
+
+
+def check_resumable(directory: Path, config: TrainConfig, data: dict[str, Any]) -> None:
+    """Refuse to resume a checkpoint trained with another config or on other data."""
+    from physground.learned.checkpoint import read_checkpoint_record
+
+    extra = read_checkpoint_record(directory).get("extra", {})
+    saved = extra.get("train_config", {})
+    now = json.loads(json.dumps(asdict(config)))
+    differ = sorted(k for k in set(saved) | set(now)
+                    if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
+    if differ:
+        shown = ", ".join(f"{k} {saved.get(k)!r} -> {now.get(k)!r}" for k in differ)
+        raise ValidationError(f"cannot resume {directory}: its training config differs "
+                              f"({shown}); use another checkpoint directory")
+    trained_on = extra.get("dataset")
+    if trained_on is None:
+        raise ValidationError(f"cannot resume {directory}: the checkpoint does not record the "
+                              "data it was trained on")
+    if trained_on != data:
+        raise ValidationError(
+            f"cannot resume {directory}: it was trained on {trained_on['rollouts']} rollouts "
+            f"of {trained_on['scenario']} (digest {trained_on['digest'][:12]}), not on these "
+            f"{data['rollouts']} rollouts of {data['scenario']} ({data['digest'][:12]})")
+
+
 def save_training_state(model: LearnedModel, optimizer: torch.optim.Optimizer,
                         gen: torch.Generator, step: int, directory: Path,
-                        config: TrainConfig) -> None:
-    """Model checkpoint plus trainer state (optimizer, step, generators) for resuming."""
+                        config: TrainConfig, data: dict[str, Any] | None = None) -> None:
+    """Model checkpoint plus trainer state (optimizer, step, generators) for resuming; the
+    checkpoint records the training config and the data it was trained on."""
     from physground.atomic import write_atomic
 
-    model.save(directory, extra={"train_config": asdict(config)})
+    model.save(directory, extra={"train_config": asdict(config), "dataset": data})
     state = {"optimizer": optimizer.state_dict(), "generator": gen.get_state(),
              "torch_rng": torch.get_rng_state(), "step": step}
     write_atomic(directory / TRAINER_STATE, lambda tmp: torch.save(state, tmp))

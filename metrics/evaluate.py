@@ -71,14 +71,17 @@ def metric_table(scenarios: Sequence[str] | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def evaluate(truth: Rollout, prediction: Prediction, metrics: Sequence[str]) -> list[dict]:
-    """Tidy rows ``{"metric", "horizon" (1..H), "value", "failure"}`` for one pair."""
+def evaluate(truth: Rollout, prediction: Prediction, metrics: Sequence[str]) -> pd.DataFrame:
+    """Score one pair: a tidy DataFrame with one row per metric and horizon step, columns
+    ``metric``, ``horizon`` (1..H), ``value`` and ``failure`` ("" when scored; NaN values
+    keep their reason). `evaluate_batch` scores many pairs at once."""
     table = evaluate_batch([truth], [prediction], metrics)
-    return [
-        {"metric": str(m), "horizon": int(h), "value": float(v), "failure": str(f)}
-        for m, h, v, f in zip(table["metric"], table["horizon"], table["value"],
-                              table["failure"], strict=True)
-    ]
+    return pd.DataFrame({
+        "metric": table["metric"].astype(str).to_numpy(),
+        "horizon": table["horizon"].astype("int64").to_numpy(),
+        "value": table["value"].astype("float64").to_numpy(),
+        "failure": table["failure"].astype(str).to_numpy(),
+    })
 
 
 def evaluate_batch(

@@ -103,7 +103,8 @@ CORRELATION_TIME_FLOOR = 0.01  # s
 def _field_metrics(field: str) -> dict[str, Metric]:
     detects = {"frozen", "time_reversed", "delayed"}
     mass = {"mass_not_conserved"} if field == "density" else set()
-    common = dict(requires_states=(field,), family="accuracy", tolerates={"state_noise"})
+    common = dict(requires_states=(field,), family="accuracy", tolerates={"state_noise"},
+                  tags=("state", "accuracy", "fluid", "smoke"))
     relative = dict(floor=FIELD_FLOOR, detects=detects | mass, **common)
     out = {
         f"{field}_nrmse": batched_metric(

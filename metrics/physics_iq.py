@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 import torch
 
+from physground.metrics import PHYSICS_IQ_TAG
 from physground.metrics.batch import Batch
 from physground.metrics.pixels import _uint8_frames
 from physground.metrics.registry import batched_metric
@@ -134,7 +135,8 @@ def mse_batch(batch: Batch) -> Tensor:
 
 
 # running metrics (steps 1..t): a horizon is scored by its last step, Physics-IQ's value
-_PIX = dict(modality="pixels", family="pixels", reduce="last")
+_PIX = dict(modality="pixels", family="pixels", reduce="last",
+            tags=("pixels", "accuracy", PHYSICS_IQ_TAG))
 piq_spatial_iou = batched_metric(
     "piq_spatial_iou", spatial_iou_batch, higher_is_better=True, unit="1", floor=0.02,
     description="Physics-IQ spatial IoU (OpenCV masks, OR over steps 1..t)", **_PIX)

@@ -536,7 +536,7 @@ def object_permanence_batch(batch: Batch) -> Tensor:
 # Pixel errors below (4/255)^2 (about 2 grey levels of 8-bit video, sensor noise and
 # codec quantisation) are not visible: the resolution floor of pixel_mse and PSNR.
 PIXEL_MSE_FLOOR = (4.0 / 255.0) ** 2
-_PIX = dict(modality="pixels", family="pixels",
+_PIX = dict(modality="pixels", family="pixels", tags=("pixels", "accuracy"),
             detects={"frozen", "time_reversed", "delayed"})
 # where motion happened (a union over steps) is the same played backwards
 _WHERE = {"frozen", "delayed", "vanish_reappear"}
@@ -572,4 +572,4 @@ object_permanence = batched_metric(
     floor=0.01, tolerates={"pixel_noise", "quantise"},
     requires_laws={"object_permanence"},
     description="mean min/max ratio of predicted and true object mask areas",
-    **{**_PIX, "detects": {"vanish_reappear"}})
+    **{**_PIX, "detects": {"vanish_reappear"}, "tags": ("pixels", "plausibility")})

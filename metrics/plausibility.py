@@ -432,6 +432,7 @@ energy_drift = batched_metric(
     "energy_drift", energy_drift_batch, higher_is_better=False,
     family="conservation", floor=1e-3, tolerates={"state_noise"},
     detects={"energy_injected"},
+    tags=("state", "plausibility", "rigid", "cloth"),
     requires_states=("pos|x",), requires_laws=ENERGY_LAWS, unit="1",
     derivable_from_pixels=True,
     description="|E_pred - E_true| / |E_true at the last context frame|, E = K + U (+ K_rot)",
@@ -440,6 +441,7 @@ momentum_drift = batched_metric(
     "momentum_drift", momentum_drift_batch, higher_is_better=False,
     family="conservation", floor=1e-3, tolerates={"state_noise"},
     detects={"energy_injected"},
+    tags=("state", "plausibility", "rigid", "cloth", "sph"),
     requires_states=("pos|x",), requires_laws={"momentum_conserved"}, unit="1",
     derivable_from_pixels=True,
     description="|P_pred - P_true| / momentum scale at the last context frame",
@@ -448,6 +450,7 @@ penetration_depth = batched_metric(
     "penetration_depth", penetration_depth_batch, higher_is_better=False,
     family="contact", floor=1e-4, tolerates={"state_noise"},
     detects={"interpenetration"},
+    tags=("state", "plausibility", "rigid"),
     requires_states=("pos",), requires_laws={"non_penetration"}, unit="m",
     derivable_from_pixels=True,
     description="|deepest ground/body penetration of the prediction - that of the truth|"
@@ -457,6 +460,7 @@ penetration_frequency = batched_metric(
     "penetration_frequency", penetration_frequency_batch, higher_is_better=False,
     family="contact", floor=0.02, reduce="last", tolerates={"state_noise"},
     detects={"interpenetration"},
+    tags=("state", "plausibility", "rigid"),
     requires_states=("pos",), requires_laws={"non_penetration"}, unit="1",
     derivable_from_pixels=True,
     description="fraction of steps up to t penetrating deeper than the truth (+5% radius)",
@@ -465,6 +469,7 @@ gravity_error = batched_metric(
     "gravity_error", gravity_error_batch, higher_is_better=False,
     family="accuracy", floor=1e-3, reduce="last", min_horizon=2,
     detects={"gravity_scaled", "frozen"},
+    tags=("state", "plausibility", "rigid"),
     requires_states=("pos",), requires_laws={"ballistic"}, unit="1",
     derivable_from_pixels=True,
     description="|g fitted on the prediction's ballistic segments - true g| / |g|",
@@ -473,6 +478,7 @@ restitution_error = batched_metric(
     "restitution_error", restitution_error_batch, higher_is_better=False,
     family="contact", floor=0.01, reduce="last", min_horizon=4,
     detects={"restitution_changed"},
+    tags=("state", "plausibility", "rigid"),
     requires_states=("pos",), requires_laws={"ballistic", "non_penetration"}, unit="1",
     derivable_from_pixels=True,
     description="|restitution of the first bounce, prediction - truth|",
@@ -480,6 +486,7 @@ restitution_error = batched_metric(
 contact_time_error = batched_metric(
     "contact_time_error", contact_time_error_batch, higher_is_better=False,
     family="contact", floor=0.01, reduce="last",
+    tags=("state", "plausibility", "rigid"),
     requires_states=("pos",), requires_laws={"non_penetration"}, unit="s",
     derivable_from_pixels=True,
     description="|time of first ground contact in the window, prediction - truth|",
@@ -487,18 +494,21 @@ contact_time_error = batched_metric(
 edge_strain = batched_metric(
     "edge_strain", edge_strain_batch, higher_is_better=False,
     family="conservation", floor=1e-4, tolerates={"state_noise"},
+    tags=("state", "plausibility", "cloth"),
     requires_states=("x",), requires_laws={"inextensible"}, unit="1",
     description="|mean absolute edge strain of the prediction - that of the truth| (cloth)",
 )
 density_deviation = batched_metric(
     "density_deviation", density_deviation_batch, higher_is_better=False,
     family="conservation", floor=1e-3, tolerates={"state_noise"},
+    tags=("state", "plausibility", "fluid", "sph"),
     requires_states=("x",), requires_laws={"incompressible", "mass_conserved"}, unit="1",
     description="|mean |rho/rho0 - 1| of the prediction - that of the truth| (SPH)",
 )
 divergence_norm = batched_metric(
     "divergence_norm", divergence_norm_batch, higher_is_better=False,
     family="conservation", floor=1e-3,
+    tags=("state", "plausibility", "fluid", "smoke"),
     requires_states=("velocity",), requires_laws={"incompressible"}, unit="1",
     description="|RMS divergence of the prediction - truth's| * dx / RMS speed (smoke)",
 )

@@ -36,6 +36,16 @@ NUISANCES = ("state_noise", "pixel_noise", "pixel_shift", "downscale", "quantise
 VIOLATIONS = ("frozen", "time_reversed", "delayed", "gravity_scaled", "restitution_changed",
               "energy_injected", "mass_not_conserved", "vanish_reappear",
               "interpenetration", "teleport")
+LAWS_MODES = ("any", "all")
+
+
+def laws_hold(required: Iterable[str], mode: str, declared: Iterable[str]) -> bool:
+    """Whether a scenario declaring ``declared`` laws satisfies ``required`` under ``mode``
+    (``"any"``: at least one of them; ``"all"``: every one). Nothing required: True."""
+    need, have = frozenset(required), frozenset(declared)
+    if not need:
+        return True
+    return need <= have if mode == "all" else bool(need & have)
 
 
 class MetricUndefinedError(PhysgroundError):
@@ -53,7 +63,8 @@ class Metric:
 
     ``requires_states``: state names both truth and prediction must have; an entry may list
     alternatives separated by ``|`` (``"pos|x"``: rigid positions or cloth/SPH positions).
-    ``requires_laws``: applies only if the scenario declares at least one (empty = any).
+    ``requires_laws`` with ``laws_mode``: the metric applies only if the scenario declares
+    ``"any"`` (at least one) or ``"all"`` of them (empty: whatever its laws).
     ``batch_fn`` computes [R, H] values for a stack of R rollouts; ``fn`` is the
     single-rollout form returning [H] float64.
 
@@ -71,6 +82,7 @@ class Metric:
     higher_is_better: bool
     requires_states: tuple[str, ...] = ()
     requires_laws: frozenset[str] = frozenset()
+    laws_mode: str = "any"
     modality: str = "state"
     description: str = ""
     unit: str = ""
@@ -86,6 +98,9 @@ class Metric:
     tolerates: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        if self.laws_mode not in LAWS_MODES:
+            raise ValidationError(f"metric {self.name}: laws_mode '{self.laws_mode}', expected "
+                                  f"one of {LAWS_MODES}")
         if self.modality not in MODALITIES:
             raise ValidationError(
                 f"metric {self.name}: modality '{self.modality}', expected one of {MODALITIES}"
@@ -111,8 +126,7 @@ class Metric:
         """Whether the scenario emits the required states (or frames) and laws, and a
         model with ``modalities`` (default: both) can be scored on it: a pixels-only model
         gets pixel metrics and the state metrics derivable from rigid-body masks."""
-        laws = frozenset(getattr(scenario, "laws", ()))
-        if self.requires_laws and not (self.requires_laws & laws):
+        if not laws_hold(self.requires_laws, self.laws_mode, getattr(scenario, "laws", ())):
             return False
         config = getattr(scenario, "config", None)
         renders = bool(getattr(config, "render", True))
@@ -159,26 +173,38 @@ def batched_metric(
     higher_is_better: bool,
     requires_states: tuple[str, ...] = (),
     requires_laws: frozenset[str] | set[str] = frozenset(),
+    laws_mode: str = "any",
     modality: str = "state",
     description: str = "",
     unit: str = "",
     derivable_from_pixels: bool = False,
+    tags: Iterable[str] = (),
+    register: bool = True,
     **scoring: Any,
 ) -> Metric:
-    """A `Metric` whose single-rollout ``fn`` is ``batch_fn`` on a batch of one;
+    """A `Metric` whose single-rollout ``fn`` is ``batch_fn`` on a batch of one, registered
+    in `METRICS` under ``name`` with ``tags`` (the one place a metric is registered);
     ``scoring`` holds the scoring declarations (family, floor, reduce, detects ...)."""
     for key in ("detects", "tolerates"):
         if key in scoring:
             scoring[key] = frozenset(scoring[key])
-    return Metric(
+    metric = Metric(
         name=name, fn=_SingleFromBatch(name, batch_fn), higher_is_better=higher_is_better,
         requires_states=requires_states, requires_laws=frozenset(requires_laws),
-        modality=modality, description=description, unit=unit, batch_fn=batch_fn,
-        derivable_from_pixels=derivable_from_pixels, **scoring,
+        laws_mode=laws_mode, modality=modality, description=description, unit=unit,
+        batch_fn=batch_fn, derivable_from_pixels=derivable_from_pixels, **scoring,
     )
+    if register:
+        METRICS.register(name, metric, tags=tags)
+    return metric
 
 
-METRICS: Registry[Metric] = Registry("metric", providers=("physground.metrics",))
+# The built-in metric modules register their metrics where they define them (with
+# `batched_metric`); they are imported on the first lookup, third-party metrics come from
+# the entry-point group ``physground.metrics``.
+METRICS: Registry[Metric] = Registry("metric", providers=tuple(
+    f"physground.metrics.{m}" for m in ("trajectory", "plausibility", "fields", "pixels",
+                                             "physics_iq")))
 
 
 def get_metric(name: str) -> Metric:

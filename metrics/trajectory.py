@@ -52,7 +52,8 @@ _COMMON = dict(higher_is_better=False, requires_states=("pos|x",), unit="m",
                derivable_from_pixels=True, family="accuracy", floor=POSITION_FLOOR,
                tolerates={"state_noise"},
                detects={"frozen", "time_reversed", "delayed", "gravity_scaled",
-                        "energy_injected", "teleport"})
+                        "energy_injected", "teleport"},
+               tags=("state", "accuracy", "rigid", "cloth", "sph"))
 
 position_rmse = batched_metric(
     "position_rmse", position_rmse_batch,

@@ -1,104 +1,204 @@
-"""The ``physground`` command line: scenarios, generate, evaluate, report, run.
+"""The ``physground`` command line: scenarios, metrics, models, generate, evaluate, report,
+run, train.
 
-Errors caused by input (unknown names, bad parameters, malformed suites, corrupted data)
-are printed as one line ``error: ...`` with exit code 2, without a traceback.
+Errors caused by input (unknown names, bad parameters, malformed suites, corrupted data,
+malformed options) are printed as one line ``error: ...`` with exit code 2, without a
+traceback, by `PhysgroundGroup`, so that `typer.testing.CliRunner` sees exactly what a
+shell sees. Other modules mount their commands with ``app.command(NAME)(function)``.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import click
 import typer
+import typer.core
 
-from physground.errors import PhysgroundError
+from physground.errors import ErrorList, PhysgroundError
+
+# typer (>= 0.25) vendors click; its usage errors derive from typer's own UsageError
+_USAGE_ERRORS = tuple({c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"}
+                      | {click.UsageError})
+
+
+class PhysgroundGroup(typer.core.TyperGroup):
+    """The command group; turns input errors (ours and click's) into one line, exit 2."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _USAGE_ERRORS as err:
+            ctx = getattr(err, "ctx", None)
+            if type(err).__name__ == "NoArgsIsHelpError":
+                typer.echo(ctx.get_help() if ctx else str(err))
+                code = 0
+            else:
+                where = f" (see '{ctx.command_path} --help')" if ctx else ""
+                code = _fail(" ".join(err.format_message().split()) + where)
+        except ErrorList as err:  # several independent problems: one line each
+            for message in err.messages:
+                code = _fail(message)
+        except PhysgroundError as err:
+            code = _fail(" ".join(str(err).split("\n")))
+        except (typer.Abort, click.exceptions.Abort):
+            typer.echo("aborted", err=True)
+            code = 1
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str) -> int:
+    typer.echo(f"error: {message}", err=True)
+    return 2
+
 
 app = typer.Typer(
-    name="physground", no_args_is_help=True, add_completion=False,
+    name="physground", no_args_is_help=True, add_completion=False, cls=PhysgroundGroup,
     help="Physics-grounded benchmark and training suite for learned world models.",
-    pretty_exceptions_enable=False,
+    pretty_exceptions_enable=False, rich_markup_mode=None,
 )
 
-RootOption = Annotated[Path, typer.Option("--root", help="Directory for data and runs.")]
+RootOption = Annotated[Path, typer.Option(
+    "--root", help="Directory for data and runs (datasets are cached in ROOT/data).")]
 DeviceOption = Annotated[str, typer.Option("--device", help="cpu, cuda or auto.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+ListQuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Names only.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+DEFAULT_ROOT = Path("physground-runs")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"physground {version('physground')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")]
+          = False) -> None:
+    """Physics-grounded benchmark and training suite for learned world models."""
+
+
+def _print_json(rows: Any) -> None:
+    typer.echo(json.dumps(rows, indent=2, sort_keys=False, default=str))
+
+
+def _table(rows: list[dict[str, str]], header: list[str], indent: str = "") -> list[str]:
+    widths = [max(len(h), *(len(r[h]) for r in rows)) for h in header]
+    out = [indent + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    out += [indent + "  ".join(r[h].ljust(w) for h, w in zip(header, widths, strict=True))
+            for r in rows]
+    return [line.rstrip() for line in out]
+
+
+TagOption = Annotated[str | None, typer.Option(help="Only entries with this tag.")]
 
 
 @app.command("scenarios")
-def scenarios_command(
-    tag: Annotated[str | None, typer.Option(help="Only scenarios with this tag.")] = None,
-) -> None:
+def scenarios_command(tag: TagOption = None, as_json: JsonOption = False,
+                      quiet: ListQuietOption = False) -> None:
     """List scenarios with their parameters, units and per-split ranges."""
-    from physground.scenario import SCENARIOS
+    from physground.listing import scenario_rows
 
-    for name in SCENARIOS.names(tag):
-        scenario = SCENARIOS.get(name)
-        tags = ", ".join(sorted(SCENARIOS.tags(name)))
-        typer.echo(f"{name}  [{tags}]  laws: {', '.join(sorted(scenario.laws))}")
-        rows = scenario.param_space.describe()
+    rows = scenario_rows(tag)
+    if as_json:
+        return _print_json(rows)
+    for row in rows:
+        if quiet:
+            typer.echo(row["name"])
+            continue
+        typer.echo(f"{row['name']}  [{', '.join(row['tags'])}]  laws: {', '.join(row['laws'])}")
         header = ["param", "unit", "valid", "train", "test_id", "test_ood"]
-        widths = [max(len(h), *(len(r[h]) for r in rows)) for h in header]
-        typer.echo("    " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-        for row in rows:
-            ood = "*" if row["param"] in scenario.param_space.ood_params() else " "
-            cells = [row[h].ljust(w) for h, w in zip(header, widths, strict=True)]
-            typer.echo(f"  {ood} " + "  ".join(cells))
+        lines = _table(row["params"], header)
+        typer.echo("    " + lines[0])
+        for param, line in zip(row["params"], lines[1:], strict=True):
+            typer.echo(f"  {'*' if param['ood'] else ' '} {line}")
         typer.echo("")
-    typer.echo("* parameter moved outside the training range in test_ood")
+    if not quiet:
+        typer.echo("* parameter moved outside the training range in test_ood")
 
 
-def _parse_assignments(items: list[str], what: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise PhysgroundError(f"{what} '{item}' is not of the form NAME=VALUE")
-        out[key.strip()] = value.strip()
-    return out
+@app.command("metrics")
+def metrics_command(tag: TagOption = None, as_json: JsonOption = False,
+                    quiet: ListQuietOption = False) -> None:
+    """List metrics: direction, unit, modality, the laws they need and where they apply."""
+    from physground.listing import metric_rows
+
+    rows = metric_rows(tag)
+    if as_json:
+        return _print_json(rows)
+    if quiet:
+        return typer.echo("\n".join(r["name"] for r in rows))
+    cells = [{"metric": r["name"], "better": "higher" if r["higher_is_better"] else "lower",
+              "unit": r["unit"] or "-", "modality": r["modality"],
+              "laws": _laws_cell(r["requires_laws"], r["laws_mode"]),
+              "scenarios": str(len(r["scenarios"])), "description": r["description"]}
+             for r in rows]
+    typer.echo("\n".join(_table(cells, list(cells[0]) if cells else ["metric"])))
 
 
-def _config_value(text: str) -> int | float | bool | str:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
+def _laws_cell(laws: list[str], mode: str) -> str:
+    if not laws:
+        return "-"
+    return ",".join(laws) if len(laws) == 1 else f"{mode}:{','.join(laws)}"
+
+
+@app.command("models")
+def models_command(tag: TagOption = None, as_json: JsonOption = False,
+                   quiet: ListQuietOption = False) -> None:
+    """List world models: tags, output modalities and whether they train."""
+    from physground.listing import model_rows
+
+    rows = model_rows(tag)
+    if as_json:
+        return _print_json(rows)
+    if quiet:
+        return typer.echo("\n".join(r["name"] for r in rows))
+    cells = [{"model": r["name"], "outputs": ",".join(r["modalities"]),
+              "trains": "yes" if r["trainable"] else "no", "tags": ",".join(r["tags"]),
+              "description": r["description"]} for r in rows]
+    typer.echo("\n".join(_table(cells, list(cells[0]) if cells else ["model"])))
 
 
 @app.command("generate")
 def generate_command(
     scenario: Annotated[str, typer.Argument(help="Scenario name, e.g. rigid/projectile.")],
     split: Annotated[str, typer.Option(help="train, test_id or test_ood.")] = "train",
-    count: Annotated[int, typer.Option(help="Number of rollouts.")] = 16,
-    seed: Annotated[int, typer.Option(help="Dataset seed.")] = 0,
-    shard_size: Annotated[int, typer.Option(help="Rollouts per HDF5 shard.")] = 16,
+    count: Annotated[int, typer.Option(min=1, help="Number of rollouts.")] = 16,
+    seed: Annotated[int, typer.Option(min=0, help="Dataset seed.")] = 0,
+    shard_size: Annotated[int, typer.Option(min=1, help="Rollouts per HDF5 shard.")] = 16,
     param: Annotated[list[str], typer.Option(help="Pin a parameter: NAME=VALUE.")] = [],  # noqa: B006
     config: Annotated[list[str], typer.Option(help="Scenario config: KEY=VALUE.")] = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option(help="Dataset directory (default: by hash).")] = None,
-    root: RootOption = Path("physground-runs"),
+    root: RootOption = DEFAULT_ROOT,
     quiet: QuietOption = False,
 ) -> None:
     """Generate a ground-truth dataset (resumes an interrupted generation)."""
+    from physground.scenario import SCENARIOS
+    from physground.schema import finite_number, instantiate, parse_assignments, validate_fields
     from physground.storage import DatasetSpec, generate_dataset
 
-    fixed = _parse_assignments(param, "--param")
-    spec = DatasetSpec(
-        scenario=scenario, split=split, count=count, seed=seed, shard_size=shard_size,
-        config={k: _config_value(v) for k, v in _parse_assignments(config, "--config").items()},
-        fixed_params={k: _number(k, v) for k, v in fixed.items()},
-    )
+    config_type = SCENARIOS.get(scenario).config_type
+    overrides = validate_fields(config_type, parse_assignments(config, "--config"),
+                                "--config", from_text=True)
+    instantiate(config_type, overrides, "--config")  # range checks before any work
+    fixed = {k: finite_number(v, f"--param {k}")
+             for k, v in parse_assignments(param, "--param").items()}
+    spec = DatasetSpec(scenario=scenario, split=split, count=count, seed=seed,
+                       shard_size=shard_size, config=overrides, fixed_params=fixed)
     dataset = generate_dataset(spec, root / "data", out=out, progress=not quiet)
     rejected = dataset.manifest.get("rejected", 0)
     typer.echo(f"{dataset.path}  ({len(dataset)} rollouts, {rejected} rejected)")
-
-
-def _number(name: str, text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise PhysgroundError(f"--param {name}={text}: value is not a number") from None
 
 
 ExecutorOption = Annotated[str, typer.Option(
@@ -110,6 +210,13 @@ RayAddressOption = Annotated[str | None, typer.Option(
     "local Ray instance.")]
 SuiteOption = Annotated[str, typer.Option(
     help="Shipped suite (quick, standard, full) or path to a suite .toml.")]
+
+
+ScenarioFilter = Annotated[list[str], typer.Option(
+    "--scenario", help="Only these suite scenarios (name or tag:NAME, repeatable; default: "
+    "all).")]
+ModelFilter = Annotated[list[str], typer.Option(
+    "--model", help="Only these suite models (repeatable; default: all).")]
 
 
 def _run(suite: str, root: Path, device: str, quiet: bool, executor: str,
@@ -127,35 +234,69 @@ def _run(suite: str, root: Path, device: str, quiet: bool, executor: str,
     loaded = load_suite(suite)
     if pixel_metrics is not None:
         loaded = dataclasses.replace(loaded, pixel_metrics=pixel_metrics)
-    if scenarios or splits:
+    _check_models(loaded, models)
+    if scenarios:
+        loaded.restrict(scenarios)  # errors before any work; run_suite keeps the run dir
+    if splits:
         from physground.suite import filter_suite
 
-        loaded = filter_suite(loaded, scenarios or None, splits or None)
+        loaded = filter_suite(loaded, None, splits)
     return run_suite(
         loaded, root=root, device=resolve_device(device),
         executor=get_executor(executor, workers=workers, address=ray_address),
         executor_name=executor, progress=not quiet, report=report, models=models or None,
-        external=external or (),
+        external=external or (), scenarios=scenarios or None,
     )
+
+
+def _check_models(suite: Any, models: list[str] | None) -> None:
+    """Every ``--model`` is a model of the suite (did you mean ... otherwise)."""
+    from physground.errors import UnknownNameError, did_you_mean
+
+    known = sorted({m for e in suite.scenarios for m in [*suite.models, *e.models]})
+    for model in models or ():
+        if model not in known:
+            raise UnknownNameError(f"--model {model}: not a model of suite '{suite.name}'"
+                                   f"{did_you_mean(model, known)}; its models: "
+                                   f"{', '.join(known)}")
 
 
 @app.command("run")
 def run_command(
     suite: SuiteOption = "quick",
-    root: RootOption = Path("physground-runs"),
+    root: RootOption = DEFAULT_ROOT,
     device: DeviceOption = "cpu",
     executor: ExecutorOption = "local",
     workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
+    scenario: ScenarioFilter = [],  # noqa: B006
+    model: ModelFilter = [],  # noqa: B006
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the task plan and what is cached; run nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: the plan as JSON.")]
+    = False,
     quiet: QuietOption = False,
 ) -> None:
     """Run a suite end to end (ground truth, training, scoring, report); prints the report.
 
     Finished datasets, trainings and evaluations are reused: rerunning an interrupted run redoes only what was not finished.
     """  # noqa: E501  (typer folds docstring lines; one line per paragraph)
+    if dry_run:
+        from physground.benchmarks.plan import format_plan, run_plan
+        from physground.device import resolve_device
+        from physground.suite import load_suite
+
+        loaded = load_suite(suite)
+        _check_models(loaded, model)
+        plan = run_plan(loaded, root, resolve_device(device), models=model or None,
+                        scenarios=scenario or None)
+        return _print_json(plan) if as_json else typer.echo(format_plan(plan))
+    if as_json:
+        raise PhysgroundError("--json is for --dry-run (a run writes results.parquet)")
     from physground.reports import markdown_path, report_path
 
-    run_dir = _run(suite, root, device, quiet, executor, workers, ray_address, report=True)
+    run_dir = _run(suite, root, device, quiet, executor, workers, ray_address, report=True,
+                   models=model, scenarios=scenario)
     typer.echo(f"results: {run_dir / 'results.parquet'}")
     typer.echo(f"summary: {markdown_path(run_dir)}")
     typer.echo(f"report: {report_path(run_dir)}")
@@ -219,16 +360,14 @@ def evaluate_command(
     = False,
     follow_symlinks: Annotated[bool, typer.Option(
         help="Follow symlinks that leave the predictions directory.")] = False,
-    model: Annotated[list[str], typer.Option(
-        "--model", help="Only these suite models (repeatable; default: all).")] = [],  # noqa: B006
-    root: RootOption = Path("physground-runs"),
+    model: ModelFilter = [],  # noqa: B006
+    scenario: ScenarioFilter = [],  # noqa: B006
+    root: RootOption = DEFAULT_ROOT,
     device: DeviceOption = "cpu",
     executor: ExecutorOption = "local",
     workers: WorkersOption = None,
     ray_address: RayAddressOption = None,
     report: Annotated[bool, typer.Option(help="Also write the report.")] = False,
-    scenario: Annotated[list[str], typer.Option(
-        "--scenario", help="Only these scenarios of the suite (repeatable).")] = [],  # noqa: B006
     split: Annotated[list[str], typer.Option(
         "--split", help="Only these splits (repeatable).")] = [],  # noqa: B006
     pixel_metrics: Annotated[str | None, typer.Option(
@@ -258,7 +397,7 @@ def evaluate_command(
 def export_context_command(
     out: Annotated[Path, typer.Option(help="Directory to write the context to.")],
     suite: SuiteOption = "quick",
-    root: RootOption = Path("physground-runs"),
+    root: RootOption = DEFAULT_ROOT,
     quiet: QuietOption = False,
 ) -> None:
     """Write the context frames, states and prompts an external model needs.
@@ -283,6 +422,7 @@ def report_command(
         "--compare", help="Model pair A:B for paired tests (repeatable).")] = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option(help="Output directory of a comparison.")]
     = None,
+    quiet: QuietOption = False,
 ) -> None:
     """(Re)write a run's report, or compare two runs of the same suite."""
     from physground.reports import compare_runs, report_path, write_report
@@ -343,12 +483,8 @@ _mount_validate()
 
 
 def main() -> None:
-    """Entry point: one-line errors for bad input, exit code 2."""
-    try:
-        app()
-    except PhysgroundError as err:
-        typer.echo(f"error: {err}", err=True)
-        sys.exit(2)
+    """Entry point (errors are handled by `PhysgroundGroup`)."""
+    app()
 
 
 if __name__ == "__main__":

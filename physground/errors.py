@@ -22,6 +22,15 @@ class ValidationError(PhysgroundError, ValueError):
     """An array, parameter or config value that does not satisfy the contract."""
 
 
+class ErrorList(ValidationError):
+    """Several independent input errors found in one pass (e.g. every bad prediction file),
+    reported together: the CLI prints one ``error:`` line per message."""
+
+    def __init__(self, messages: Iterable[str]) -> None:
+        self.messages = [" ".join(str(m).split()) for m in messages]
+        super().__init__("; ".join(self.messages))
+
+
 class DataIntegrityError(PhysgroundError):
     """A file on disk that is corrupted, truncated or does not match its manifest."""
 

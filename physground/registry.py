@@ -3,8 +3,15 @@
 Entries are registered eagerly with a decorator or lazily as ``"module:attr"`` strings, so
 that Warp, MuJoCo and torch are imported only when an entry is used. Entries carry tags
 (``rigid``, ``cloth``, ``fluid``, ``baseline``, ``slow`` ...) from which lists and suites are
-derived. Third-party packages can add entries through the entry-point group
-``physground.<registry name>`` (e.g. ``physground.models``).
+derived.
+
+Third-party packages add entries through the entry-point group ``physground.<kind>s``
+(``physground.scenarios``, ``physground.models``, ``physground.metrics``,
+``physground.losses``, ``physground.laws``); the tags ride in the entry point's extras,
+so listing them imports nothing::
+
+    [project.entry-points."physground.scenarios"]
+    "toy/glide" = "physground_toy.glide:ScenarioGlide [toy, rigid, benchmark]"
 """
 
 from __future__ import annotations
@@ -43,8 +50,10 @@ class Registry(Generic[T]):
     built-in entries (cheaply, as lazy strings) without a dependency from core to them.
     """
 
-    def __init__(self, kind: str, providers: Iterable[str] = ()) -> None:
+    def __init__(self, kind: str, providers: Iterable[str] = (), *,
+                 group: str | None = None) -> None:
         self.kind = kind
+        self.group = group or f"physground.{kind}s"  # entry points of third-party packages
         self._providers = tuple(providers)
         self._entries: dict[str, _Entry] = {}
         self._providers_loaded = False
@@ -75,9 +84,18 @@ class Registry(Generic[T]):
         self._providers_loaded = True
         for module in self._providers:
             importlib.import_module(module)
-        for ep in entry_points(group=f"physground.{self.kind}s"):
+        self._scan_entry_points()
+
+    def refresh(self) -> None:
+        """Scan the entry points again (after a plugin was installed into this process)."""
+        self._ensure_providers()
+        self._scan_entry_points()
+
+    def _scan_entry_points(self) -> None:
+        for ep in entry_points(group=self.group):
             if ep.name not in self._entries:
-                self._entries[ep.name] = _Entry(ep.name, ep.value)
+                target = f"{ep.module}:{ep.attr}" if ep.attr else ep.module
+                self._entries[ep.name] = _Entry(ep.name, target, frozenset(ep.extras))
 
     def get(self, name: str) -> T:
         """The object registered under ``name``; a clear error for unknown names."""
@@ -96,6 +114,19 @@ class Registry(Generic[T]):
         self._ensure_providers()
         return sorted(n for n, e in self._entries.items() if tag is None or tag in e.tags)
 
+    def all_tags(self) -> list[str]:
+        """Every tag some entry carries, sorted."""
+        self._ensure_providers()
+        return sorted({t for e in self._entries.values() for t in e.tags})
+
+    def check_tag(self, tag: str) -> str:
+        """``tag`` if some entry carries it; else an error with the closest tag."""
+        known = self.all_tags()
+        if tag not in known:
+            raise UnknownNameError(f"no {self.kind} carries tag '{tag}'"
+                                   f"{did_you_mean(tag, known)}; tags: {', '.join(known)}")
+        return tag
+
     def tags(self, name: str) -> frozenset[str]:
         self._ensure_providers()
         self.get(name)
@@ -106,10 +137,7 @@ class Registry(Generic[T]):
         out: dict[str, None] = {}
         for pattern in patterns:
             if pattern.startswith("tag:"):
-                tagged = self.names(pattern[4:])
-                if not tagged:
-                    raise UnknownNameError(f"no {self.kind} carries tag '{pattern[4:]}'")
-                out.update(dict.fromkeys(tagged))
+                out.update(dict.fromkeys(self.names(self.check_tag(pattern[4:]))))
             else:
                 self.get(pattern)
                 out[pattern] = None

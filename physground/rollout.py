@@ -74,6 +74,32 @@ def _check_shape(name: str, array: np.ndarray, shape: tuple[int | None, ...]) ->
         raise ValidationError(f"{name} has shape {list(array.shape)}, expected {want}")
 
 
+def _shapes(arrays: dict[str, Any]) -> str:
+    """``pos[24,1,3] float64, vel[...]``: names, shapes and dtypes, never the values."""
+    parts = []
+    for name, value in arrays.items():
+        shape = np.shape(value)
+        if shape:
+            dtype = getattr(value, "dtype", type(value).__name__)
+            parts.append(f"{name}[{','.join(map(str, shape))}] {dtype}")
+        elif isinstance(value, int | float | np.number) and not isinstance(value, bool):
+            parts.append(f"{name}={float(value):.4g}")
+        else:
+            parts.append(f"{name}={value!r}" if len(repr(value)) < 24 else
+                         f"{name} {type(value).__name__}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _compact_repr(obj: _Trajectory, extra: str = "") -> str:
+    """One line naming what the trajectory is, with array shapes instead of contents."""
+    params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in obj.params.items())
+    frames = "" if obj.frames is None else f", frames[{','.join(map(str, np.shape(obj.frames)))}]"
+    return (f"{type(obj).__name__}({obj.scenario!r}, split={obj.split!r}, seed={obj.seed}"
+            f"{extra}, dt={obj.dt:.4g}, params={{{params}}}, states={_shapes(obj.states)}"
+            f", static={_shapes(obj.static)}{frames})")
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Trajectory:
     scenario: str
@@ -161,6 +187,9 @@ class Rollout(_Trajectory):
     ``meta`` records simulator, version, integrator, substeps and the content hash.
     """
 
+    def __repr__(self) -> str:
+        return _compact_repr(self)
+
     def context(self, num_frames: int, *, track: str = "default") -> Observation:
         """What a model is shown of the first ``num_frames`` frames: an `Observation`
         (context frames and states, camera, dt, given statics; no params or meta)."""
@@ -200,6 +229,11 @@ class Prediction(_Trajectory):
     context: int
     horizon: int
     failure: str | None = None
+
+    def __repr__(self) -> str:
+        failure = f", failure={self.failure!r}" if self.failure else ""
+        return _compact_repr(self, f", model={self.model!r}, context={self.context}, "
+                                   f"horizon={self.horizon}{failure}")
 
     @classmethod
     def for_observation(cls, observation: Observation, *, model: str, horizon: int,

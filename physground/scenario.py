@@ -17,25 +17,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from physground.errors import ValidationError
+from physground.errors import ValidationError, did_you_mean
+from physground.laws import LAWS  # re-exported: the laws a scenario can declare
 from physground.params import ParamSpace
 from physground.registry import Registry
 from physground.rollout import Rollout
-
-# Laws a scenario can declare; metrics and losses select themselves from these.
-LAWS = frozenset(
-    {
-        "energy_conserved",  # total mechanical energy constant
-        "energy_nonincreasing",  # dissipative: energy never grows
-        "momentum_conserved",  # total linear momentum constant (no external force in plane)
-        "ballistic",  # free flight under gravity between contacts
-        "non_penetration",  # bodies stay out of the ground and of each other
-        "incompressible",  # divergence-free velocity
-        "inextensible",  # cloth edges keep their rest length
-        "mass_conserved",  # total density / particle count constant
-        "object_permanence",  # objects persist through time
-    }
-)
 
 SCENARIOS: Registry[Any] = Registry("scenario", providers=("physground.simulators",))
 
@@ -92,9 +78,12 @@ class Scenario(abc.ABC):
     def __init__(self, config: ScenarioConfig | None = None, **overrides: Any) -> None:
         config = config or self.config_type()
         self.config = dataclasses.replace(config, **overrides) if overrides else config
-        unknown = set(self.laws) - LAWS
-        if unknown:
-            raise ValueError(f"{self.name} declares unknown laws {sorted(unknown)}")
+        for law in sorted(self.laws):
+            if law not in LAWS:
+                raise ValidationError(
+                    f"scenario {self.name} declares unknown law '{law}'"
+                    f"{did_you_mean(law, LAWS.names())}; register it in "
+                    "physground.laws.LAWS (or the physground.laws entry points)")
 
     @abc.abstractmethod
     def simulate(

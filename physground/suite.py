@@ -34,11 +34,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from physground.errors import PhysgroundError, UnknownNameError, ValidationError, did_you_mean
 from physground.provenance import content_hash
 from physground.rollout import SPLITS
+from physground.schema import StrictModel, instantiate, validate, validate_fields
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,6 +123,26 @@ class Suite:
                 f"expected one of {list(PIXEL_METRIC_MODES)}"
             )
 
+    def restrict(self, scenarios: Sequence[str]) -> Suite:
+        """This suite with only the scenarios named in ``scenarios`` (names or
+        ``tag:NAME``); an error names a selector that matches none of the suite's."""
+        from physground.scenario import SCENARIOS
+
+        mine = [e.name for e in self.scenarios]
+        keep: set[str] = set()
+        for pattern in scenarios:
+            try:
+                picked = set(SCENARIOS.select([pattern])) & set(mine)
+            except UnknownNameError as err:
+                raise UnknownNameError(f"--scenario {pattern}: {err}") from None
+            if not picked:
+                raise UnknownNameError(
+                    f"--scenario {pattern}: not a scenario of suite '{self.name}'"
+                    f"{did_you_mean(pattern, mine)}; its scenarios: {', '.join(mine)}")
+            keep |= picked
+        return dataclasses.replace(
+            self, scenarios=tuple(e for e in self.scenarios if e.name in keep))
+
     def config_hash(self) -> str:
         """Hash of what determines the results (not the description, report pairs or the
         file it came from), so that editing those reuses a finished run."""
@@ -133,59 +156,80 @@ class Suite:
         return content_hash(data)
 
 
-_TOP_KEYS = {"name", "version", "description", "tracks", "seed", "models", "metrics",
-             "defaults", "scenario", "training", "compare", "samples", "pixel_metrics"}
 PIXEL_METRIC_MODES = ("physground", "physics-iq")
-_ENTRY_KEYS = {f.name for f in dataclasses.fields(ScenarioEntry)}
-_TRAIN_KEYS = {"model", "steps", "options", "scenario"}
+Count = Annotated[int, Field(ge=1)]
+Split = Literal["train", "test_id", "test_ood"]
 
 
-def _check_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise ValidationError(
-                f"{where}: unknown key '{key}'{did_you_mean(key, allowed)}; "
-                f"expected one of {sorted(allowed)}"
-            )
+class DefaultsTable(StrictModel):
+    """``[defaults]``: values every ``[[scenario]]`` table inherits unless it sets them."""
+
+    rollouts: Count | None = None
+    train_rollouts: Count | None = None
+    context: Count | None = None
+    horizon: Count | None = None
+    splits: list[Split] | None = Field(default=None, min_length=1)
+    models: list[str] | None = None
 
 
-def _typed(value: Any, kind: type | tuple[type, ...], where: str) -> Any:
-    if isinstance(value, bool) and kind is int or not isinstance(value, kind):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise ValidationError(f"{where} is {value!r}, expected {names}")
-    return value
+class ScenarioTable(DefaultsTable):
+    """One ``[[scenario]]`` table: a scenario name or ``tag:NAME`` and its overrides."""
+
+    name: str
+    config: dict[str, Any] = Field(default_factory=dict)
 
 
-def _str_list(value: Any, where: str) -> tuple[str, ...]:
-    _typed(value, list, where)
-    return tuple(_typed(v, str, f"{where}[{i}]") for i, v in enumerate(value))
+class TrainingTable(StrictModel):
+    """One ``[[training]]`` table (see `TrainingEntry`)."""
+
+    model: str
+    steps: Count = 200
+    options: dict[str, Any] = Field(default_factory=dict)
+    scenario: str | None = None
+
+
+class SuiteFile(StrictModel):
+    """The schema of a suite file; names are checked against the registries afterwards."""
+
+    name: str
+    version: str | int = "1"
+    description: str = ""
+    tracks: list[str] = Field(default_factory=lambda: ["default"], min_length=1)
+    seed: Annotated[int, Field(ge=0)] = 0
+    models: list[str] = Field(default_factory=list)
+    metrics: str | list[str] = "auto"
+    defaults: DefaultsTable = Field(default_factory=DefaultsTable)
+    scenario: list[ScenarioTable] = Field(min_length=1)
+    training: list[TrainingTable] = Field(default_factory=list)
+    compare: list[list[str]] = Field(default_factory=list)
+    samples: Count = 1  # predictions per rollout
+    pixel_metrics: Literal["physground", "physics-iq"] = "physground"
+
+
+# options of a [[training]] table that the runner sets itself
+RESERVED_TRAINING_OPTIONS = ("model", "steps", "seed", "device", "checkpoint_dir", "resume",
+                             "progress")
 
 
 def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
-    """Validate a parsed TOML table into a `Suite` (names checked against registries)."""
-    from physground.metrics import METRICS  # noqa: F401  (registry providers)
+    """Validate a parsed TOML table into a `Suite`: types and ranges by `SuiteFile`, names
+    against the registries, scenario configs and training options against their
+    dataclasses. Errors read ``<source>:<key>: <what was expected>``."""
+    from physground.metrics import METRICS
     from physground.scenario import SCENARIOS
     from physground.world_model import MODELS
 
-    _check_keys(data, _TOP_KEYS, source)
-    if "name" not in data:
-        raise ValidationError(f"{source}: missing key 'name'")
-    defaults = data.get("defaults", {})
-    _typed(defaults, dict, f"{source}: defaults")
-    _check_keys(defaults, _ENTRY_KEYS - {"name", "config"}, f"{source}: [defaults]")
-    scenario_tables = _typed(data.get("scenario", []), list, f"{source}: scenario")
-    if not scenario_tables:
+    raw = dict(data)
+    if raw.get("scenario") == []:
         raise ValidationError(f"{source}: no [[scenario]] tables")
+    table: SuiteFile = validate(SuiteFile, raw, source)
+    defaults = table.defaults.model_dump(exclude_none=True)
     entries = []
-    explicit = {t.get("name") for t in scenario_tables if isinstance(t, dict)}
-    for i, table in enumerate(scenario_tables):
-        where = f"{source}: scenario[{i}]"
-        _typed(table, dict, where)
-        _check_keys(table, _ENTRY_KEYS, where)
-        merged = {**defaults, **table}
-        if "name" not in merged:
-            raise ValidationError(f"{where}: missing key 'name'")
-        pattern = _typed(merged["name"], str, f"{where}.name")
+    explicit = {t.name for t in table.scenario}
+    for i, scenario_table in enumerate(table.scenario):
+        where = f"{source}:scenario[{i}]"
+        merged = {**defaults, **scenario_table.model_dump(exclude_none=True)}
+        pattern = scenario_table.name
         try:
             names = SCENARIOS.select([pattern])
         except UnknownNameError as err:
@@ -199,83 +243,71 @@ def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
         if entry.name in seen:
             raise ValidationError(f"{source}: scenario '{entry.name}' is listed twice")
         seen.add(entry.name)
-    models = _str_list(data.get("models", []), f"{source}: models")
-    for model in models:
-        _known(MODELS, model, f"{source}: models")
-    metrics_value = data.get("metrics", "auto")
-    if isinstance(metrics_value, str):
-        if metrics_value != "auto":
-            raise ValidationError(f"{source}: metrics is '{metrics_value}', expected 'auto' "
-                                  "or a list of metric names")
+    for j, model in enumerate(table.models):
+        _known(MODELS, model, f"{source}:models[{j}]")
+    if isinstance(table.metrics, str):
+        if table.metrics != "auto":
+            raise ValidationError(f"{source}:metrics: expected 'auto' or a list of metric "
+                                  f"names, got '{table.metrics}'")
         metrics: tuple[str, ...] | str = "auto"
     else:
-        metrics = _str_list(metrics_value, f"{source}: metrics")
-        from physground.metrics import METRICS as metric_registry
-
-        for metric in metrics:
-            _known(metric_registry, metric, f"{source}: metrics")
-    tracks = _str_list(data.get("tracks", ["default"]), f"{source}: tracks")
+        metrics = tuple(table.metrics)
+        for j, metric in enumerate(metrics):
+            _known(METRICS, metric, f"{source}:metrics[{j}]")
     from physground.observation import TRACKS
 
-    for track in tracks:
+    for j, track in enumerate(table.tracks):
         if track not in TRACKS:
-            raise ValidationError(f"{source}: tracks has '{track}'{did_you_mean(track, TRACKS)}"
-                                  f"; expected a list of {list(TRACKS)}")
-    if not tracks or len(set(tracks)) != len(tracks):
-        raise ValidationError(f"{source}: tracks is {list(tracks)}, expected distinct names "
-                              f"from {list(TRACKS)}")
-    version = data.get("version", "1")
-    if isinstance(version, int) and not isinstance(version, bool):
-        version = str(version)
-    training = []
-    for i, table in enumerate(_typed(data.get("training", []), list, f"{source}: training")):
-        where = f"{source}: training[{i}]"
-        _typed(table, dict, where)
-        _check_keys(table, _TRAIN_KEYS, where)
-        if "model" not in table:
-            raise ValidationError(f"{where}: missing key 'model'")
-        _known(MODELS, table["model"], f"{where}.model")
-        scenario = table.get("scenario")
-        if scenario is not None:
-            _typed(scenario, str, f"{where}.scenario")
-            try:
-                SCENARIOS.select([scenario])
-            except UnknownNameError as err:
-                raise ValidationError(f"{where}.scenario: {err}") from None
-        training.append(TrainingEntry(
-            model=table["model"], steps=_typed(table.get("steps", 200), int, f"{where}.steps"),
-            options=dict(_typed(table.get("options", {}), dict, f"{where}.options")),
-            scenario=scenario,
-        ))
+            raise ValidationError(f"{source}:tracks[{j}]: expected one of {list(TRACKS)}, got "
+                                  f"'{track}'{did_you_mean(track, TRACKS)}")
+    if len(set(table.tracks)) != len(table.tracks):
+        raise ValidationError(f"{source}:tracks: expected distinct names from {list(TRACKS)}, "
+                              f"got {table.tracks}")
+    training = [_training_entry(t, f"{source}:training[{i}]")
+                for i, t in enumerate(table.training)]
     compare = []
-    all_models = set(models) | {m for e in entries for m in e.models}
-    for i, pair in enumerate(_typed(data.get("compare", []), list, f"{source}: compare")):
-        where = f"{source}: compare[{i}]"
-        pair_names = _str_list(pair, where)
-        if len(pair_names) != 2 or pair_names[0] == pair_names[1]:
-            raise ValidationError(f"{where} is {list(pair_names)}, expected two different models "
-                                  '["A", "B"]')
-        for name in pair_names:
+    all_models = set(table.models) | {m for e in entries for m in e.models}
+    for i, pair in enumerate(table.compare):
+        where = f"{source}:compare[{i}]"
+        if len(pair) != 2 or pair[0] == pair[1]:
+            raise ValidationError(f"{where}: expected two different models [\"A\", \"B\"], "
+                                  f"got {list(pair)}")
+        for name in pair:
             if name not in all_models:
                 raise ValidationError(
                     f"{where}: '{name}' is not a model of this suite"
                     f"{did_you_mean(name, all_models)}; suite models: {sorted(all_models)}"
                 )
-        compare.append((pair_names[0], pair_names[1]))
-    samples = _typed(data.get("samples", 1), int, f"{source}: samples")
-    if samples < 1:
-        raise ValidationError(f"{source}: samples = {samples}, expected >= 1 prediction per "
-                              "rollout")
+        compare.append((pair[0], pair[1]))
     return Suite(
-        name=_typed(data["name"], str, f"{source}: name"),
-        version=_typed(version, str, f"{source}: version"), tracks=tracks,
-        description=_typed(data.get("description", ""), str, f"{source}: description"),
-        seed=_typed(data.get("seed", 0), int, f"{source}: seed"),
-        models=models, metrics=metrics, scenarios=tuple(entries), training=tuple(training),
-        compare=tuple(compare), samples=samples, source=source,
-        pixel_metrics=_typed(data.get("pixel_metrics", "physground"), str,
-                             f"{source}: pixel_metrics"),
+        name=table.name, version=str(table.version), tracks=tuple(table.tracks),
+        description=table.description, seed=table.seed,
+        models=tuple(table.models), metrics=metrics, scenarios=tuple(entries),
+        training=tuple(training), compare=tuple(compare), samples=table.samples,
+        source=source, pixel_metrics=table.pixel_metrics,
     )
+
+
+def _training_entry(table: TrainingTable, where: str) -> TrainingEntry:
+    """A validated ``[[training]]`` table: model and scenario names, and ``options`` typed
+    against `TrainConfig` (and ``model_config`` against the model's config dataclass)."""
+    from physground.learned.training import TrainConfig
+    from physground.scenario import SCENARIOS
+    from physground.world_model import MODELS
+
+    _known(MODELS, table.model, f"{where}.model")
+    if table.scenario is not None:
+        try:
+            SCENARIOS.select([table.scenario])
+        except UnknownNameError as err:
+            raise ValidationError(f"{where}.scenario: {err}") from None
+    options = validate_fields(TrainConfig, table.options, f"{where}.options",
+                              exclude=RESERVED_TRAINING_OPTIONS)
+    config_type = getattr(MODELS.get(table.model), "config_type", None)
+    if "model_config" in options and dataclasses.is_dataclass(config_type):
+        validate_fields(config_type, options["model_config"], f"{where}.options.model_config")
+    return TrainingEntry(model=table.model, steps=table.steps, options=dict(table.options),
+                         scenario=table.scenario)
 
 
 def _scenario_entry(name: str, merged: Mapping[str, Any], where: str) -> ScenarioEntry:
@@ -284,29 +316,25 @@ def _scenario_entry(name: str, merged: Mapping[str, Any], where: str) -> Scenari
     from physground.world_model import MODELS
 
     factory = SCENARIOS.get(name)
-    where = f"{where} ({name})" if merged["name"] != name else where
-    config = _typed(merged.get("config", {}), dict, f"{where}.config")
-    config_fields = {f.name for f in dataclasses.fields(factory.config_type)}
-    _check_keys(config, config_fields, f"{where}.config")
-    kwargs: dict[str, Any] = {"name": name, "config": dict(config)}
+    where = f"{where}({name})" if merged["name"] != name else where
+    config = validate_fields(factory.config_type, merged.get("config", {}), f"{where}.config")
+    instantiate(factory.config_type, config, f"{where}.config")  # range checks
+    kwargs: dict[str, Any] = {"name": name, "config": dict(merged.get("config", {}))}
     for key in ("rollouts", "train_rollouts", "context", "horizon"):
         if key in merged:
-            kwargs[key] = _typed(merged[key], int, f"{where}.{key}")
+            kwargs[key] = merged[key]
     for key in ("splits", "models"):
         if key in merged:
-            kwargs[key] = _str_list(merged[key], f"{where}.{key}")
-    try:
-        entry = ScenarioEntry(**kwargs)
-    except ValidationError as err:
-        raise ValidationError(f"{where}: {err}") from None
+            kwargs[key] = tuple(merged[key])
+    entry = instantiate(ScenarioEntry, kwargs, where)
     num_frames = config.get("num_frames", factory.config_type().num_frames)
     if entry.context + entry.horizon > num_frames:
         raise ValidationError(
             f"{where}: context {entry.context} + horizon {entry.horizon} exceeds "
             f"num_frames {num_frames}"
         )
-    for model in entry.models:
-        _known(MODELS, model, f"{where}.models")
+    for j, model in enumerate(entry.models):
+        _known(MODELS, model, f"{where}.models[{j}]")
     return entry
 
 
@@ -323,13 +351,31 @@ def builtin_suites() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
+MAX_SUITE_BYTES = 1 << 20  # a suite is a few kB of TOML; refuse anything absurdly large
+
+
+def _read_suite_file(path: Path) -> str:
+    """The text of a suite file, with one-line errors for missing, huge or binary files."""
+    if not path.exists():
+        raise PhysgroundError(f"suite file {path} not found")
+    if not path.is_file():
+        raise ValidationError(f"suite file {path} is not a file")
+    size = path.stat().st_size
+    if size > MAX_SUITE_BYTES:
+        raise ValidationError(f"suite file {path} is {size} bytes, expected a TOML file of at "
+                              f"most {MAX_SUITE_BYTES} bytes")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValidationError(f"{path} is not valid TOML: not UTF-8 text (byte {err.start})"
+                              ) from None
+
+
 def load_suite(name_or_path: str | Path) -> Suite:
     """Load a shipped suite by name (``quick``) or any suite file by path."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
-        if not path.exists():
-            raise PhysgroundError(f"suite file {path} not found")
-        text, source = path.read_text(), str(path)
+        text, source = _read_suite_file(path), str(path)
     else:
         names = builtin_suites()
         if str(name_or_path) not in names:

@@ -41,7 +41,7 @@ def test_parameter_outside_physical_range(tmp_path):
         ('name = "x"\nmodels = ["copy-lats"]\n[[scenario]]\nname = "rigid/projectile"\n',
          ["unknown model 'copy-lats'", "did you mean 'copy-last'"]),
         ('name = "x"\n[[scenario]]\nname = "rigid/projectile"\ncontext = "six"\n',
-         ["scenario[0].context is 'six', expected int"]),
+         ["scenario[0].context: expected an integer, got 'six'"]),
         ('name = "x"\n[[scenario]]\nname = "rigid/projectile"\ncontext = 20\nhorizon = 50\n',
          ["exceeds num_frames"]),
     ],

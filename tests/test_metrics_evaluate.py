@@ -51,7 +51,7 @@ def shifted(truth: Rollout, context: int, horizon: int, offset: np.ndarray) -> P
 def test_rows_are_tidy_and_truth_scores_zero() -> None:
     truth = ballistic_rollout()
     pred = shifted(truth, 10, 5, np.zeros(3))
-    rows = evaluate(truth, pred, ["position_rmse", "energy_drift"])
+    rows = evaluate(truth, pred, ["position_rmse", "energy_drift"]).to_dict("records")
     assert len(rows) == 10
     assert {r["metric"] for r in rows} == {"position_rmse", "energy_drift"}
     assert sorted({r["horizon"] for r in rows}) == [1, 2, 3, 4, 5]
@@ -61,7 +61,8 @@ def test_rows_are_tidy_and_truth_scores_zero() -> None:
 def test_position_rmse_of_a_constant_offset() -> None:
     truth = ballistic_rollout()
     pred = shifted(truth, 10, 5, np.array([0.3, 0.0, 0.4]))
-    rows = evaluate(truth, pred, ["position_rmse", "position_ade", "position_fde"])
+    metrics = ["position_rmse", "position_ade", "position_fde"]
+    rows = evaluate(truth, pred, metrics).to_dict("records")
     assert all(r["value"] == pytest.approx(0.5) for r in rows)
 
 
@@ -70,7 +71,7 @@ def test_energy_drift_of_a_height_offset() -> None:
     truth = ballistic_rollout()
     dz = 0.2
     pred = shifted(truth, 10, 5, np.array([0.0, 0.0, dz]))
-    rows = evaluate(truth, pred, ["energy_drift"])
+    rows = evaluate(truth, pred, ["energy_drift"]).to_dict("records")
     pos, vel, mass = truth.states["pos"][9], truth.states["vel"][9], truth.static["mass"]
     energy = 0.5 * (mass * (vel**2).sum(-1)).sum() + G * (mass * pos[:, 2]).sum()
     for row in rows:
@@ -82,9 +83,9 @@ def test_energy_drift_from_positions_only_uses_finite_differences() -> None:
     no_vel = dataclasses.replace(truth, states={"pos": truth.states["pos"]})
     pred = Prediction.for_rollout(no_vel, model="m", context=10, horizon=5,
                                   states={"pos": no_vel.states["pos"][10:15] + [0, 0, 0.2]})
-    values = [r["value"] for r in evaluate(no_vel, pred, ["energy_drift"])]
+    values = [r["value"] for r in evaluate(no_vel, pred, ["energy_drift"]).to_dict("records")]
     with_vel = [r["value"] for r in evaluate(truth, shifted(truth, 10, 5, np.array([0, 0, 0.2])),
-                                             ["energy_drift"])]
+                                             ["energy_drift"]).to_dict("records")]
     # second-order differences are exact on parabolas; at step 1 the central difference
     # spans the jump from the last context frame, which is a real (implied) velocity.
     np.testing.assert_allclose(values[1:], with_vel[1:], rtol=1e-6)
@@ -105,7 +106,7 @@ def test_bad_predictions_are_failures_not_dropped(mutate, reason) -> None:
     truth = ballistic_rollout()
     good = shifted(truth, 10, 5, np.zeros(3))
     bad = dataclasses.replace(good, states=mutate(dict(good.states)))
-    rows = evaluate(truth, bad, ["position_rmse", "energy_drift"])
+    rows = evaluate(truth, bad, ["position_rmse", "energy_drift"]).to_dict("records")
     assert len(rows) == 10
     assert all(math.isnan(r["value"]) and reason in r["failure"] for r in rows)
 
@@ -114,11 +115,11 @@ def test_model_failure_and_too_long_horizon_are_recorded() -> None:
     truth = ballistic_rollout(frames=30)
     failed = Prediction.for_rollout(truth, model="m", context=10, horizon=5,
                                     failure="model raised RuntimeError: boom")
-    rows = evaluate(truth, failed, ["position_rmse"])
+    rows = evaluate(truth, failed, ["position_rmse"]).to_dict("records")
     assert [r["failure"] for r in rows] == ["model raised RuntimeError: boom"] * 5
     long = Prediction.for_rollout(truth, model="m", context=25, horizon=10,
                                   states={"pos": np.zeros((10, 2, 3))})
-    rows = evaluate(truth, long, ["position_rmse"])
+    rows = evaluate(truth, long, ["position_rmse"]).to_dict("records")
     assert len(rows) == 10 and "exceeds" in rows[0]["failure"]
 
 
@@ -126,7 +127,7 @@ def test_missing_state_without_frames_fails_with_reason() -> None:
     truth = ballistic_rollout()
     pred = Prediction.for_rollout(truth, model="m", context=10, horizon=5,
                                   states={"vel": truth.states["vel"][10:15]})
-    rows = evaluate(truth, pred, ["position_rmse"])
+    rows = evaluate(truth, pred, ["position_rmse"]).to_dict("records")
     assert all("no states['pos'] and no frames" in r["failure"] for r in rows)
 
 
@@ -135,7 +136,7 @@ def test_overflowing_prediction_is_a_failure() -> None:
     pred = shifted(truth, 10, 5, np.zeros(3))
     pred = dataclasses.replace(pred, states={**pred.states,
                                              "vel": pred.states["vel"] * 1e200})
-    rows = evaluate(truth, pred, ["energy_drift"])
+    rows = evaluate(truth, pred, ["energy_drift"]).to_dict("records")
     assert all(r["failure"] == NONFINITE for r in rows)
 
 
@@ -147,7 +148,7 @@ def test_batch_agrees_with_single_and_keeps_failures() -> None:
     table = evaluate_batch(truths, preds, ["position_rmse", "energy_drift"], chunk_size=2)
     assert len(table) == 5 * 2 * 5
     for i, (truth, pred) in enumerate(zip(truths, preds, strict=True)):
-        single = evaluate(truth, pred, ["position_rmse", "energy_drift"])
+        single = evaluate(truth, pred, ["position_rmse", "energy_drift"]).to_dict("records")
         rows = table[table["rollout"] == i]
         np.testing.assert_allclose(rows["value"].to_numpy(), [r["value"] for r in single])
         assert list(rows["failure"].astype(str)) == [r["failure"] for r in single]
@@ -163,7 +164,7 @@ def test_registry_lists_applicable_metrics() -> None:
     assert "energy_drift" in METRICS.names("plausibility")
     with pytest.raises(UnknownNameError, match="did you mean 'position_rmse'"):
         evaluate(ballistic_rollout(), shifted(ballistic_rollout(), 10, 5, np.zeros(3)),
-                 ["position_rmsd"])
+                 ["position_rmsd"]).to_dict("records")
 
 
 def test_every_state_metric_is_perfect_on_the_truth_itself() -> None:
@@ -175,7 +176,7 @@ def test_every_state_metric_is_perfect_on_the_truth_itself() -> None:
     pred = shifted(truth, 10, 5, np.zeros(3))
     names = [n for n in applicable_metrics(get_scenario("rigid/projectile", render=False))
              if METRICS.get(n).modality == "state"]
-    for row in evaluate(truth, pred, names):
+    for row in evaluate(truth, pred, names).to_dict("records"):
         assert row["failure"].startswith("undefined: ") or row["value"] == pytest.approx(
             0.0, abs=1e-9), row
 

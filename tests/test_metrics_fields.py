@@ -23,7 +23,7 @@ def values(truth: Rollout, density: np.ndarray, velocity: np.ndarray, metric: st
            context: int = 2) -> np.ndarray:
     pred = Prediction.for_rollout(truth, model="m", context=context, horizon=len(density),
                                   states={"density": density, "velocity": velocity})
-    rows = evaluate(truth, pred, [metric])
+    rows = evaluate(truth, pred, [metric]).to_dict("records")
     assert all(r["failure"] == "" for r in rows), rows[0]["failure"]
     return np.array([r["value"] for r in rows])
 

@@ -72,7 +72,7 @@ def frames_only(truth: Rollout, context: int, frames: np.ndarray,
 
 
 def values(truth: Rollout, pred: Prediction, metric: str) -> np.ndarray:
-    rows = evaluate(truth, pred, [metric])
+    rows = evaluate(truth, pred, [metric]).to_dict("records")
     assert all(r["failure"] == "" for r in rows), rows[0]["failure"]
     return np.array([r["value"] for r in rows])
 
@@ -175,7 +175,7 @@ def test_pixel_metrics_need_frames_and_apply_to_rendered_scenarios() -> None:
     truth = scene()
     states_only = Prediction.for_rollout(truth, model="m", context=4, horizon=8,
                                          states={"pos": truth.states["pos"][4:]})
-    rows = evaluate(truth, states_only, ["psnr"])
+    rows = evaluate(truth, states_only, ["psnr"]).to_dict("records")
     assert all("prediction has no frames" in r["failure"] for r in rows)
 
     class Config:
@@ -202,8 +202,8 @@ def test_hidden_objects_in_frames() -> None:
                        camera=truth.camera)
     same = values(occluded, frames_only(occluded, 4, frames[4:]), "position_rmse")
     np.testing.assert_allclose(same, 0.0, atol=1e-12)
-    rows = evaluate(occluded, frames_only(occluded, 4, hidden_frames[4:]), ["position_rmse"])
-    failed = [r["horizon"] for r in rows if r["failure"]]
+    table = evaluate(occluded, frames_only(occluded, 4, hidden_frames[4:]), ["position_rmse"])
+    failed = table.loc[table["failure"] != "", "horizon"].tolist()
     assert failed == [1, 2, 6, 7, 8]  # steps whose true frame shows object 2
 
 
@@ -214,8 +214,8 @@ def test_frames_only_cloth_prediction_fails_state_metrics_with_reason() -> None:
     truth = Rollout(scenario="cloth/hanging", split="test_id", seed=0, params={}, dt=DT,
                     states={"x": x, "v": x}, static={"mass": np.ones(4)}, frames=frames,
                     masks=np.ones((6, 8, 8), np.uint8), camera=side_camera())
-    rows = evaluate(truth, frames_only(truth, 3, frames[3:]), ["position_rmse", "psnr"])
-    failures = {r["metric"]: r["failure"] for r in rows}
+    table = evaluate(truth, frames_only(truth, 3, frames[3:]), ["position_rmse", "psnr"])
+    failures = dict(zip(table["metric"], table["failure"], strict=True))
     assert "one object mask per rigid body" in failures["position_rmse"]
     assert failures["psnr"] == ""
 
@@ -239,7 +239,7 @@ def test_batched_pixel_metrics_equal_single_rollout_ones() -> None:
                "object_permanence", "position_rmse", "energy_drift"]
     table = evaluate_batch(truths, preds, metrics)
     for i, (truth, pred) in enumerate(zip(truths, preds, strict=True)):
-        single = evaluate(truth, pred, metrics)
+        single = evaluate(truth, pred, metrics).to_dict("records")
         rows = table[table["rollout"] == i]
         np.testing.assert_allclose(rows["value"].to_numpy(), [r["value"] for r in single],
                                    rtol=1e-10)

@@ -64,7 +64,7 @@ def predict(truth: Rollout, context: int, states: dict[str, np.ndarray]) -> Pred
 
 
 def values(truth: Rollout, pred: Prediction, metric: str) -> np.ndarray:
-    rows = evaluate(truth, pred, [metric])
+    rows = evaluate(truth, pred, [metric]).to_dict("records")
     assert all(r["failure"] == "" for r in rows), rows[0]["failure"]
     return np.array([r["value"] for r in rows])
 
@@ -85,14 +85,14 @@ def test_rigid_metrics_are_zero_on_the_truth_itself() -> None:
     pred = predict(truth, 5, {"pos": truth.states["pos"][5:]})
     names = ["restitution_error", "contact_time_error", "gravity_error", "penetration_depth",
              "penetration_frequency", "position_rmse", "energy_drift", "momentum_drift"]
-    for row in evaluate(truth, pred, names):
+    for row in evaluate(truth, pred, names).to_dict("records"):
         assert row["failure"] == "" and row["value"] == pytest.approx(0.0, abs=1e-12), row
 
 
 def test_restitution_undefined_without_a_bounce() -> None:
     truth = rigid(bouncing(0.8, frames=12, h0=50.0))  # still falling at the end
     rows = evaluate(truth, predict(truth, 5, {"pos": truth.states["pos"][5:]}),
-                    ["restitution_error"])
+                    ["restitution_error"]).to_dict("records")
     assert all(r["failure"].startswith("undefined: ") for r in rows)
 
 
@@ -241,7 +241,7 @@ def _same_batched_and_single(truths: list[Rollout], preds: list[Prediction],
         rows = table[table["rollout"] == i]
         for metric in metrics:
             got = rows[rows["metric"] == metric]
-            want = [r for r in evaluate(truth, pred, [metric])]
+            want = [r for r in evaluate(truth, pred, [metric]).to_dict("records")]
             np.testing.assert_allclose(got["value"].to_numpy(), [r["value"] for r in want],
                                        rtol=1e-12, atol=1e-15, err_msg=metric)
             assert list(got["failure"].astype(str)) == [r["failure"] for r in want]

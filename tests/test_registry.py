@@ -36,3 +36,24 @@ def test_duplicate_registration_is_refused():
 
 def test_baselines_and_reference_registered():
     assert {"copy-last", "constant-velocity", "reference"} <= set(MODELS.names())
+
+
+def test_requires_laws_any_or_all_is_explicit():
+    from physground.metrics.registry import laws_hold
+
+    need = {"ballistic", "non_penetration"}
+    assert laws_hold(need, "any", {"ballistic"}) and not laws_hold(need, "all", {"ballistic"})
+    assert laws_hold(need, "all", {"ballistic", "non_penetration", "energy_conserved"})
+    assert laws_hold((), "all", ()) and not laws_hold(need, "any", {"incompressible"})
+
+
+def test_unknown_laws_are_refused_with_did_you_mean():
+    import pytest
+
+    from physground.errors import ValidationError
+    from physground.scenario import get_scenario
+
+    cls = type(get_scenario("rigid/bounce"))
+    bad = type("Bad", (cls,), {"laws": frozenset({"balistic"}), "name": "rigid/bad"})
+    with pytest.raises(ValidationError, match="did you mean 'ballistic'"):
+        bad()

@@ -68,5 +68,5 @@ def test_each_sample_is_scored_and_the_spread_reported(tmp_path):
 
 
 def test_samples_must_be_positive():
-    with pytest.raises(ValidationError, match="samples = 0"):
+    with pytest.raises(ValidationError, match="samples: expected >= 1, got 0"):
         suite(0)

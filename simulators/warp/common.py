@@ -8,8 +8,12 @@ used, because `physground.simulators.warp` registers its scenarios as lazy strin
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Mapping, Sequence
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,14 +31,45 @@ wp.config.log_level = wp.LOG_WARNING
 _STARTED = False
 
 
+_DRIVER_PROBE = "Could not find or load the NVIDIA CUDA driver"
+
+
 def start_warp() -> None:
-    """Initialise Warp once per process (quietly); kernels compile on first launch."""
+    """Initialise Warp once per process (quietly); kernels compile on first launch.
+
+    Warp's native library prints a CUDA-driver warning straight to file descriptor 2 in
+    every process that starts it (once per worker); that line is swallowed here, since
+    the CPU is the default, and a run asked for ``auto`` gets one notice from
+    `physground.device.resolve_device`. Anything else Warp prints is passed on.
+    """
     global _STARTED
     if not _STARTED:
         wp.config.quiet = True
         wp.config.log_level = wp.LOG_WARNING
-        wp.init()
+        with _stderr_filtered(_DRIVER_PROBE):
+            wp.init()
         _STARTED = True
+
+
+@contextlib.contextmanager
+def _stderr_filtered(drop: str) -> Iterator[None]:
+    """Capture file descriptor 2 (native code writes there) and re-emit all lines but those
+    containing ``drop``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            kept = [line for line in text.splitlines(keepends=True) if drop not in line]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
 
 
 def warp_device_of(device: str) -> str:
