@@ -650,8 +650,11 @@ def _grid_curvature(x: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray]:
     grid = x.reshape(*x.shape[:-2], res, res, 3)
     along_u = np.zeros_like(grid)
     along_v = np.zeros_like(grid)
-    along_u[..., :, 1:-1, :] = grid[..., :, :-2, :] - 2 * grid[..., :, 1:-1, :] + grid[..., :, 2:, :]
-    along_v[..., 1:-1, :, :] = grid[..., :-2, :, :] - 2 * grid[..., 1:-1, :, :] + grid[..., 2:, :, :]
+    along_u[..., :, 1:-1, :] = (grid[..., :, :-2, :] - 2 * grid[..., :, 1:-1, :]
+                                + grid[..., :, 2:, :])
+    along_v[..., 1:-1, :, :] = (grid[..., :-2, :, :] - 2 * grid[..., 1:-1, :, :]
+                                + grid[..., 2:, :, :])
+
     return along_u, along_v
 
 
@@ -672,7 +675,8 @@ def bending_forces_numpy(x: np.ndarray, topology: ClothTopology, kb: float) -> n
 def bending_energy(x: np.ndarray, topology: ClothTopology, kb: float) -> np.ndarray:
     """Bending energy (J) ``kb/2 sum |second difference|^2`` per leading index of x [...,N,3]."""
     along_u, along_v = _grid_curvature(x, topology.resolution)
-    return 0.5 * kb * (np.sum(along_u**2, axis=(-3, -2, -1)) + np.sum(along_v**2, axis=(-3, -2, -1)))
+    axes = (-3, -2, -1)
+    return 0.5 * kb * (np.sum(along_u**2, axis=axes) + np.sum(along_v**2, axis=axes))
 
 
 def _contact_velocity_numpy(vel: np.ndarray, normal: np.ndarray, mu: np.ndarray) -> np.ndarray:
