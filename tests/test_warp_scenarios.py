@@ -20,7 +20,7 @@ TINY = {
     "fluid/smoke": dict(grid_size=12, pressure_iterations=20),
     "fluid/dam_break": dict(columns=4, rows=5),
 }
-STATE_RANK = {"x": 3, "v": 3, "density": 3, "velocity": 4}
+STATE_RANK = {"x": 3, "v": 3, "density": 3, "velocity": 4, "face_u": 3, "face_v": 3}
 
 
 def test_all_warp_scenarios_are_registered_with_tags() -> None:
