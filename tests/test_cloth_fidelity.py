@@ -115,3 +115,9 @@ def test_graph_replayed_rollout_equals_launch_by_launch() -> None:
             sim.substep(x, v, f, env, x_next, v_next)
             x, v = x_next, v_next
         np.testing.assert_array_equal(xs[0, frame], x.numpy()[0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("study", [cloth_static_sag, cloth_energy_balance])
+def test_full_cloth_studies_pass(study, tmp_path: Path) -> None:
+    assert study(False, tmp_path).passed

@@ -245,3 +245,11 @@ def test_fast_in_place_projection_equals_the_tape_path_bit_for_bit() -> None:
     taped = sim.substep(*(wp.array(a) for a in args), b, fresh=True)
     for f, t in zip(fast, taped, strict=True):
         np.testing.assert_array_equal(f.numpy(), t.numpy())
+
+
+@pytest.mark.slow
+def test_full_taylor_green_study_passes(tmp_path) -> None:
+    from physground.benchmarks.validation.study_smoke import taylor_green
+
+    result = taylor_green(False, tmp_path)
+    assert result.passed and set(result.table.grid) == {32, 64}
