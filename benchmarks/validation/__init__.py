@@ -10,11 +10,3 @@ passed. ``physground validate-physics`` runs them and writes the validation page
 from physground.benchmarks.validation.base import STUDIES, StudyResult
 
 __all__ = ["STUDIES", "StudyResult"]
-
-STUDIES.register("taylor_green", "physground.benchmarks.validation.study_smoke:taylor_green",
-                 tags=["fluid", "smoke"])
-STUDIES.register("cloth_static_sag",
-                 "physground.benchmarks.validation.study_cloth:cloth_static_sag", tags=["cloth"])
-STUDIES.register("cloth_energy_balance",
-                 "physground.benchmarks.validation.study_cloth:cloth_energy_balance",
-                 tags=["cloth"])

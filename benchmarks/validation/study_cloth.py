@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 
-from physground.benchmarks.validation.base import StudyResult
+from physground.benchmarks.validation.base import STUDIES, StudyResult
+from physground.benchmarks.validation.figures import save_figure
 from physground.simulators.warp.cloth import (
     GRAVITY,
     ClothEnvParams,
@@ -138,10 +139,7 @@ def _plot(path: Path, xlabel: str, ylabel: str, curves: list[tuple[np.ndarray, n
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 SAG_TOLERANCE = 2e-4  # m, simulated rest shape vs lattice equilibrium (sag is ~3-10 mm)
@@ -230,3 +228,7 @@ def cloth_energy_balance(quick: bool, out_dir: Path) -> StudyResult:
         passed=passed, table=table, figures=(figure,),
         summary=f"max relative energy error {drift.max():.2e} over {seconds:g} s",
         settings={"resolution": resolution, "seconds": seconds, "substeps": 80})
+
+
+STUDIES.register("cloth_static_sag", cloth_static_sag, tags=["cloth"])
+STUDIES.register("cloth_energy_balance", cloth_energy_balance, tags=["cloth"])

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from physground.benchmarks.validation.base import StudyResult
+from physground.benchmarks.validation.base import STUDIES, StudyResult
+from physground.benchmarks.validation.figures import save_figure
 from physground.simulators.warp.smoke import SimulatorWarpSmoke, mac_divergence
 
 TG_LOSS_TOLERANCE = 0.185  # at most half of the first-order scheme's 37 % loss at 32^2, 2 s
@@ -79,10 +80,7 @@ def taylor_green(quick: bool, out_dir: Path) -> StudyResult:
     ax.set_xlabel("time (s)")
     ax.set_ylabel("KE / KE(0)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    figure = out_dir / "taylor_green.png"
-    fig.savefig(figure, dpi=120)
-    plt.close(fig)
+    figure = save_figure(fig, out_dir / "taylor_green.png")
     table = pd.DataFrame(rows)
     default = table[(table.grid == 32) & (table.advection == "maccormack")].iloc[0]
     passed = bool(default.energy_loss_2s <= TG_LOSS_TOLERANCE)
@@ -96,3 +94,6 @@ def taylor_green(quick: bool, out_dir: Path) -> StudyResult:
         summary=f"32^2 MacCormack loses {100 * default.energy_loss_2s:.1f} % "
                 f"(effective nu {default.effective_nu_m2_per_s:.1e} m^2/s)",
         settings={"speed_m_per_s": 1.0, "substep_s": 1 / 90, "pressure_iterations": 60})
+
+
+STUDIES.register("taylor_green", taylor_green, tags=["fluid", "smoke"])
