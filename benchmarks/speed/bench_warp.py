@@ -14,8 +14,8 @@ by side in one run, per element update.
    Jacobi iteration), 2 substeps per frame. Reported: cell updates per second and ratio.
 
 Run: ``python -m physground.benchmarks.speed.bench_warp [--frames 20] [--sweeps 60]``.
-Warp's benchmark module clears the kernel cache on import, so this script points Warp at a
-private temporary cache first (and compiles everything once, before timing).
+Warp's benchmark module clears the kernel cache on import; that call is suppressed here.
+Everything is compiled once before timing.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import contextlib
 import importlib
 import io
 import sys
-import tempfile
 import time
 import types
+import unittest.mock
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,7 +68,9 @@ def warp_cloth_integrator() -> types.ModuleType:
     folder = str(_warp_examples() / "benchmarks")
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    return importlib.import_module("benchmark_cloth_warp")
+    # It calls wp.clear_kernel_cache() on import: keep the (shared) kernel cache intact.
+    with unittest.mock.patch.object(wp, "clear_kernel_cache", lambda: None):
+        return importlib.import_module("benchmark_cloth_warp")
 
 
 def bench_cloth_pair(dim: int, frames: int, repeat: int) -> dict[str, float]:
@@ -156,10 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sweeps", type=int, default=60, help="pressure sweeps per substep")
     parser.add_argument("--cloth-sizes", type=int, nargs="+", default=[32, 64, 128])
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="physground-bench-kernels-") as cache:
-        wp.config.kernel_cache_dir = cache  # Warp's benchmark clears the cache it imports into
-        wp.config.quiet = True
-        wp.init()
+    if True:
+        from physground.simulators.warp.common import start_warp
+
+        start_warp()
         print(f"warp {wp.config.version}, cpu; ratios are ours / Warp's, per element update")
         for dim in args.cloth_sizes:
             r = bench_cloth_pair(dim, args.frames, args.repeat)

@@ -914,7 +914,8 @@ class ScenarioWarpCloth(Scenario):
         "faces", "edges", "rest_length", "pinned", "springs", "spring_rest_length",
         "sphere_center", "sphere_radius", "ground_height", "thickness", "resolution", "size"})
     latent_static: ClassVar[frozenset[str]] = frozenset({
-        "mass", "spring_stiffness", "spring_damping", "shear_ratio", "bend_ratio", "friction",
+        "mass", "spring_stiffness", "spring_damping", "shear_ratio", "bending_rigidity",
+        "bend_stiffness", "friction",
         "air_drag", "wind", "gravity"})
     camera_eye: ClassVar[tuple[float, float, float]]
     camera_target: ClassVar[tuple[float, float, float]]
