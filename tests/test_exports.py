@@ -94,6 +94,8 @@ def test_the_well_round_trip(datasets_dir: dict[str, Dataset], tmp_path: Path,
                   else [None] * n)
         for i, rollout in enumerate(rollouts):
             for name, value in rollout.states.items():
+                if name in STAGGERED_STATES:
+                    continue
                 stored = fields[name][i]
                 if counts[i] is not None:
                     assert np.isnan(stored[:, counts[i]:]).all()  # padding is NaN
