@@ -88,7 +88,8 @@ class TeacherMuJoCo:
 
 # Cloth physics a model cannot see (latent statics, `ScenarioWarpCloth.latent_static`) that
 # the cloth step needs, besides the per-batch stiffness, damping, mass and wind.
-CLOTH_LATENT_STATIC = ("gravity", "air_drag", "friction", "shear_ratio", "bend_ratio")
+CLOTH_LATENT_STATIC = ("gravity", "air_drag", "friction", "shear_ratio",
+                       "bending_rigidity")
 
 
 def nominal_cloth_physics(rollouts: Sequence[Rollout]) -> dict[str, Any]:

@@ -39,6 +39,11 @@ from physground.units import unit_of
 FORMATS = ("the-well", "hf")
 
 
+# Staggered (MAC face) velocities of the smoke: The Well fields live on the cell grid, where
+# the cell-centred `velocity` carries the same flow.
+STAGGERED_STATES = frozenset({"face_u", "face_v"})
+
+
 def export_name(dataset: Dataset) -> str:
     """``<family>_<name>``: the scenario as one path component."""
     return dataset.scenario.replace("/", "_")
@@ -170,6 +175,8 @@ def write_the_well(dataset: Dataset, rollouts: list[Rollout], out: Path) -> Path
         groups = {order: fh.create_group(f"t{order}_fields") for order in (0, 1, 2)}
         fields: dict[int, list[str]] = {0: [], 1: [], 2: []}
         for name in sorted(first.states):
+            if grid and name in STAGGERED_STATES:  # not on the cell grid; `velocity` is
+                continue
             stacked = _padded([r.states[name] for r in rollouts], axis=1)
             order = stacked.ndim - 2 - len(spatial)  # components beyond [B, T, *spatial]
             if order not in groups:

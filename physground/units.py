@@ -23,7 +23,8 @@ UNITS: dict[str, str] = {
     "rest_length": "m", "spring_rest_length": "m", "spring_stiffness": "N m-1",
     "spring_damping": "N s m-1", "pinned": "bool", "sphere_center": "m", "sphere_radius": "m",
     "wind": "m s-1", "friction": "1", "air_drag": "kg m-2 s-1", "thickness": "m",
-    "resolution": "1", "size": "m", "shear_ratio": "1", "bend_ratio": "1",
+    "resolution": "1", "size": "m", "shear_ratio": "1", "bending_rigidity": "N m",
+    "bend_stiffness": "N m-1", "face_u": "m s-1", "face_v": "m s-1",
     "particle_mass": "kg m-1", "smoothing_length": "m", "kernel_support": "m",
     "rest_density": "kg m-2", "sound_speed": "m s-1", "box": "m",
     # smoke grid

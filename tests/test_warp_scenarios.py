@@ -20,7 +20,7 @@ TINY = {
     "fluid/smoke": dict(grid_size=12, pressure_iterations=20),
     "fluid/dam_break": dict(columns=4, rows=5),
 }
-STATE_RANK = {"x": 3, "v": 3, "density": 3, "velocity": 4}
+STATE_RANK = {"x": 3, "v": 3, "density": 3, "velocity": 4, "face_u": 3, "face_v": 3}
 
 
 def test_all_warp_scenarios_are_registered_with_tags() -> None:
@@ -101,9 +101,9 @@ def test_sph_torch_step_continues_a_stored_rollout() -> None:
 def test_speed_benchmark_runs_at_tiny_size(capsys: pytest.CaptureFixture[str]) -> None:
     from physground.benchmarks.speed import bench_warp
 
-    bench_warp.main(["--resolution", "4", "--batch", "1", "--steps", "2", "--frames", "2"])
+    bench_warp.main(["--frames", "2", "--repeat", "1", "--sweeps", "2", "--cloth-sizes", "4"])
     out = capsys.readouterr().out
-    assert "x numpy" in out and "fluid/smoke" in out and "fluid/dam_break" in out
+    assert "cloth   4^2" in out and "node ratio" in out and "smoke  32^2" in out
 
 
 def test_cloth_torch_step_with_one_scene_per_batch_element() -> None:

@@ -113,16 +113,25 @@ def test_same_seed_same_bytes_on_cpu() -> None:
     assert a.states["density"].tobytes() != c.states["density"].tobytes()
 
 
-def test_torch_step_gradients_match_central_differences() -> None:
+@pytest.mark.parametrize("advection", ["semi_lagrangian", "maccormack"])
+def test_torch_step_gradients_match_central_differences(advection: str) -> None:
     n = 10
     static = {"grid_size": n, "grid_spacing": 1.0 / n}
-    step = SmokeTorchStep(static, dt=1 / 45, substeps=2, pressure_iterations=20)
+    step = SmokeTorchStep(static, dt=1 / 45, substeps=2, pressure_iterations=20,
+                          advection=advection)
     gen = torch.Generator().manual_seed(0)
     f64 = dict(dtype=torch.float64)
     ii, jj = torch.meshgrid(torch.arange(n, **f64), torch.arange(n, **f64), indexing="ij")
     rho = torch.exp(-((ii - 3.0) ** 2 + (jj - 4.5) ** 2) / 6.0)[None]
     u = 0.3 * torch.randn(1, n, n + 1, generator=gen, **f64)
     v = 0.3 * torch.randn(1, n + 1, n, generator=gen, **f64)
+    if advection == "maccormack":  # a smooth flow: the limiter's kinks are rarely crossed
+        yu, xu = torch.meshgrid((torch.arange(n, **f64) + 0.5) / n, torch.arange(n + 1, **f64) / n,
+                                indexing="ij")
+        yv, xv = torch.meshgrid(torch.arange(n + 1, **f64) / n, (torch.arange(n, **f64) + 0.5) / n,
+                                indexing="ij")
+        u = (0.5 * torch.sin(torch.pi * xu) * torch.cos(torch.pi * yu) + 0.2 * xu)[None]
+        v = (-0.5 * torch.cos(torch.pi * xv) * torch.sin(torch.pi * yv) + 0.1)[None]
     u[..., [0, -1]] = 0.0
     v[:, [0, -1], :] = 0.0
     args = [rho, u, v, torch.tensor([2.0], **f64)]
@@ -145,7 +154,9 @@ def test_torch_step_gradients_match_central_differences() -> None:
         minus = [a - h * direction if j == i else a for j, a in enumerate(args)]
         fd = (loss(*plus) - loss(*minus)).item() / (2 * h)
         analytic = (leaf.grad * direction).sum().item()
-        assert analytic == pytest.approx(fd, rel=0.03, abs=1e-3), f"argument {i}"
+        # the limiter's clamps are kinks: central differences straddle a few of them
+        rel = 0.03 if advection == "semi_lagrangian" else 0.06
+        assert analytic == pytest.approx(fd, rel=rel, abs=1e-3), f"argument {i}"
     # cell-centred form: shapes and a gradient reaching the velocity
     velocity = torch.zeros(1, n, n, 2, **f64, requires_grad=True)
     rho1, vel1 = step(rho, velocity, torch.tensor([2.0], **f64))
@@ -175,3 +186,70 @@ def test_cuda_matches_cpu() -> None:
         [PARAMS], [0], "train")[0]
     np.testing.assert_allclose(gpu.states["density"], cpu.states["density"], atol=1e-4)
     np.testing.assert_allclose(gpu.states["velocity"], cpu.states["velocity"], atol=1e-4)
+
+
+def test_taylor_green_energy_loss_is_halved_by_maccormack(tmp_path) -> None:
+    from physground.benchmarks.validation.study_smoke import taylor_green
+
+    result = taylor_green(True, tmp_path)
+    table = result.table.set_index("advection")
+    assert result.passed, result.summary
+    # the first-order scheme really is as diffusive as reported (37 %), MacCormack <= half
+    assert table.loc["semi_lagrangian", "energy_loss_2s"] == pytest.approx(0.37, abs=0.02)
+    assert table.loc["maccormack", "energy_loss_2s"] <= 0.185
+    assert (table.max_abs_face_divergence_per_s < 1e-3).all()
+    assert result.figures[0].exists()
+
+
+def test_stored_face_velocities_are_exactly_what_the_divergence_is_checked_on() -> None:
+    from physground.simulators.warp.smoke import cell_velocity, mac_divergence
+
+    scenario = get_scenario("fluid/smoke", num_frames=8, render=False)
+    r = scenario.simulate([scenario.sample_params("train", 0)], [0], "train")[0]
+    u, v, dx = r.states["face_u"], r.states["face_v"], float(r.static["grid_spacing"])
+    assert np.abs(u[:, :, [0, -1]]).max() == 0 and np.abs(v[:, [0, -1], :]).max() == 0
+    np.testing.assert_allclose(cell_velocity(u, v), r.states["velocity"], atol=1e-12)
+    div = np.abs(mac_divergence(u, v, dx))
+    assert div.max() == pytest.approx(r.meta["max_abs_divergence"], rel=1e-6)
+    assert div.max() * dx / np.abs(u).max() < 1e-3
+
+
+def test_graph_replayed_rollout_equals_launch_by_launch() -> None:
+    from physground.simulators.warp.smoke import SimulatorWarpSmoke
+
+    n = 12
+    sim = SimulatorWarpSmoke(size=n, dx=1 / n, dt=1 / 90, pressure_iterations=10)
+    rng = np.random.default_rng(0)
+    rho0 = rng.uniform(0, 1, (2, n, n)).astype(np.float32)
+    rhos, us, vs = sim.rollout(rho0, np.array([1.0, 2.0]), 4, 3)
+    state = [wp.array(a, dtype=wp.float32) for a in (rho0, np.zeros((2, n, n + 1)),
+                                                     np.zeros((2, n + 1, n)))]
+    b = wp.array(np.array([1.0, 2.0]), dtype=wp.float32)
+    for frame in range(1, 4):
+        for _ in range(3):
+            state = [wp.clone(a) for a in sim.substep(*state, b)]
+        np.testing.assert_array_equal(rhos[:, frame], state[0].numpy())
+        np.testing.assert_array_equal(us[:, frame], state[1].numpy())
+
+
+def test_fast_in_place_projection_equals_the_tape_path_bit_for_bit() -> None:
+    from physground.simulators.warp.smoke import SimulatorWarpSmoke
+
+    n = 11  # odd width: the half-grid launch covers the last column too
+    sim = SimulatorWarpSmoke(size=n, dx=1 / n, dt=1 / 90, pressure_iterations=7)
+    rng = np.random.default_rng(1)
+    args = [rng.normal(0, 1, shape).astype(np.float32)
+            for shape in ((2, n, n), (2, n, n + 1), (2, n + 1, n))]
+    b = wp.array(np.array([1.0, 3.0]), dtype=wp.float32)
+    fast = sim.substep(*(wp.array(a) for a in args), b, fresh=False)
+    taped = sim.substep(*(wp.array(a) for a in args), b, fresh=True)
+    for f, t in zip(fast, taped, strict=True):
+        np.testing.assert_array_equal(f.numpy(), t.numpy())
+
+
+@pytest.mark.slow
+def test_full_taylor_green_study_passes(tmp_path) -> None:
+    from physground.benchmarks.validation.study_smoke import taylor_green
+
+    result = taylor_green(False, tmp_path)
+    assert result.passed and set(result.table.grid) == {32, 64}

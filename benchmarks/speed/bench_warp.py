@@ -1,38 +1,42 @@
-"""Speed of the Warp simulators, measured side by side in one run.
+"""Speed of the Warp simulators against Warp's own cloth benchmark and fluid example, side
+by side in one run, per element update.
 
-1. Cloth: our Warp mass-spring substep on the CPU against `cloth_substep_numpy`, the same
-   symplectic-Euler integrator vectorised in NumPy, on the same mesh, batch and number of
-   substeps (target: Warp >= 5x NumPy). The two trajectories are also compared, so the
-   timing is of equal work.
-2. Smoke and SPH: stored frames per second and substeps per second at the scenarios'
-   default sizes (batch of 8 environments, rendering off).
-3. The same Warp figures on CUDA when a GPU is present.
+1. Cloth: `SimulatorWarpCloth` (springs, per-cell drag, bending, contacts, one
+   captured graph per frame) against the Warp integrator of the installed Warp's
+   ``warp/examples/benchmarks/benchmark_cloth.py`` (its ``Cloth`` mesh and
+   ``benchmark_cloth_warp.WpIntegrator``, driven directly: that script imports USD and runs
+   at module level, so only its ``Cloth`` class is compiled from it), at 32^2, 64^2 and
+   128^2 nodes, 16 substeps per 1/60 s frame. Reported: node updates per second and spring
+   updates per second, and their ratios (ours / Warp's).
+2. Smoke: `SimulatorWarpSmoke` (MUSCL density, MacCormack velocity, red-black SOR) against
+   ``warp/examples/core/example_fluid.py`` (``Example.step``) on a 32^2 grid with the same
+   number of pressure sweeps (one sweep updates every cell once: a red-black iteration or a
+   Jacobi iteration), 2 substeps per frame. Reported: cell updates per second and ratio.
 
-Run: ``python -m physground.benchmarks.speed.bench_warp [--resolution 32 --batch 8]``.
+Run: ``python -m physground.benchmarks.speed.bench_warp [--frames 20] [--sweeps 60]``.
+Warp's benchmark module clears the kernel cache on import; that call is suppressed here.
+Everything is compiled once before timing.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import ast
+import contextlib
+import importlib
+import io
+import sys
 import time
+import types
+import unittest.mock
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import warp as wp
 
-from physground.scenario import get_scenario
-from physground.simulators.warp.cloth import (
-    GRAVITY,
-    ClothEnvParams,
-    SimulatorWarpCloth,
-    cloth_substep_numpy,
-    cloth_topology,
-)
-from physground.simulators.warp.common import start_warp
 
-
-def _timed(fn: Callable[[], object], repeat: int = 3) -> float:
+def _best(fn: Callable[[], object], repeat: int) -> float:
     """Best wall time of ``repeat`` calls (s)."""
     best = np.inf
     for _ in range(repeat):
@@ -42,100 +46,134 @@ def _timed(fn: Callable[[], object], repeat: int = 3) -> float:
     return best
 
 
-def cloth_inputs(resolution: int, batch: int) -> tuple[object, np.ndarray, np.ndarray, dict]:
+def _warp_examples() -> Path:
+    return Path(wp.__file__).parent / "examples"
+
+
+def warp_cloth_builder() -> type:
+    """The ``Cloth`` mesh builder class of the installed Warp's ``benchmark_cloth.py``.
+
+    That script runs its benchmark (and imports USD) at module level, so only its ``Cloth``
+    class definition is compiled, from the installed file, with NumPy as its one global."""
+    path = _warp_examples() / "benchmarks" / "benchmark_cloth.py"
+    tree = ast.parse(path.read_text(), filename=str(path))
+    node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Cloth")
+    namespace: dict[str, object] = {"np": np}
+    exec(compile(ast.Module(body=[node], type_ignores=[]), str(path), "exec"), namespace)
+    return namespace["Cloth"]  # type: ignore[return-value]
+
+
+def warp_cloth_integrator() -> types.ModuleType:
+    """``benchmark_cloth_warp`` (the ``WpIntegrator`` class) of the installed Warp."""
+    folder = str(_warp_examples() / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    # It calls wp.clear_kernel_cache() on import: keep the (shared) kernel cache intact.
+    with unittest.mock.patch.object(wp, "clear_kernel_cache", lambda: None):
+        return importlib.import_module("benchmark_cloth_warp")
+
+
+def bench_cloth_pair(dim: int, frames: int, repeat: int) -> dict[str, float]:
+    """Rates of Warp's integrator and ours on the same ``dim x dim`` sheet."""
+    from physground.simulators.warp.cloth import ClothEnvParams, SimulatorWarpCloth, cloth_topology
+
+    cloth_type, bench_warp = warp_cloth_builder(), warp_cloth_integrator()
+    substeps, frame_dt, spacing, k = 16, 1.0 / 60.0, 0.1, 1000.0
+    cloth = cloth_type(lower=(0.0, 0.0, 0.0), dx=dim, dy=dim, radius=spacing,
+                        stretch_stiffness=k, bend_stiffness=k, shear_stiffness=k, mass=0.1,
+                        fix_corners=True)
+    theirs = bench_warp.WpIntegrator(cloth, "cpu")
+    theirs.simulate(frame_dt, substeps)  # compile
+
+    def run_theirs() -> None:
+        for _ in range(frames):
+            theirs.simulate(frame_dt, substeps)
+
+    t_theirs = _best(run_theirs, repeat)
+
+    topo = cloth_topology(dim, spacing * (dim - 1))
+    uv = topo.uv
+    x0 = np.stack([uv[:, 0] * topo.size, np.zeros(len(uv)), uv[:, 1] * topo.size], 1)[None]
+    pinned = np.isclose(uv[:, 1], 0.0) & (np.isclose(uv[:, 0], 0.0) | np.isclose(uv[:, 0], 1.0))
+    env = ClothEnvParams.from_numpy(
+        "cpu", stiffness=np.array([k]), damping=np.array([10.0]),
+        mass=np.array([0.1 * topo.num_nodes]), wind=np.array([[0.0, 1.0, 0.0]]),
+        friction=np.array([0.4]), sphere_center=np.array([[0.0, 0.0, -10.0]]),
+        sphere_radius=np.zeros(1), free=(~pinned)[None].astype(np.float32))
+    ours = SimulatorWarpCloth(topo, device="cpu", dt=frame_dt / substeps, bending=3e-3,
+                              ground=-100.0)
+    x32, v32 = x0.astype(np.float32), np.zeros_like(x0, np.float32)
+    ours.rollout(x32, v32, env, 3, substeps)  # compile
+    t_ours = _best(lambda: ours.rollout(x32, v32, env, frames + 1, substeps), repeat)
+    steps = frames * substeps
+    return {
+        "warp_nodes_per_s": cloth.num_particles * steps / t_theirs,
+        "ours_nodes_per_s": topo.num_nodes * steps / t_ours,
+        "warp_springs_per_s": cloth.num_springs * steps / t_theirs,
+        "ours_springs_per_s": len(topo.springs) * steps / t_ours,
+        "warp_springs": cloth.num_springs, "ours_springs": len(topo.springs),
+    }
+
+
+def bench_smoke_pair(size: int, sweeps: int, frames: int, repeat: int) -> dict[str, float]:
+    """Cell updates per second of Warp's fluid example and of our smoke, equal sweeps."""
+    from physground.simulators.warp.smoke import SimulatorWarpSmoke
+
+    folder = str(_warp_examples() / "core")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    example = importlib.import_module("example_fluid")
+    example.grid_width = wp.constant(size)  # read by its kernels at code generation
+    example.grid_height = wp.constant(size)
+    theirs = example.Example()
+    theirs.iterations = sweeps
+    with wp.ScopedCapture() as capture:
+        theirs.pressure_iterations()
+    theirs.graph = capture.graph
+    quiet = contextlib.redirect_stdout(io.StringIO())  # its step() prints a timer line
+    with quiet:
+        theirs.step()  # compile
+
+    def run_theirs() -> None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            for _ in range(frames):
+                theirs.step()
+
+    t_theirs = _best(run_theirs, repeat)
+    substeps = theirs.sim_substeps
+    ours = SimulatorWarpSmoke(size=size, dx=1.0 / size, dt=theirs.sim_dt,
+                              pressure_iterations=sweeps)
     rng = np.random.default_rng(0)
-    topo = cloth_topology(resolution, 1.0)
-    nodes = topo.num_nodes
-    flat = np.concatenate([topo.uv - 0.5, np.full((nodes, 1), 1.0)], axis=1)
-    x0 = np.broadcast_to(flat, (batch, nodes, 3)) + rng.normal(0, 1e-3, (batch, nodes, 3))
-    free = np.ones((batch, nodes))
-    free[:, nodes - resolution:] = 0.0  # top edge pinned
-    env = dict(
-        stiffness=rng.uniform(300, 800, batch), damping=rng.uniform(0.02, 0.08, batch),
-        mass=rng.uniform(0.2, 0.4, batch), wind=rng.normal(0, 2, (batch, 3)),
-        friction=np.full(batch, 0.4), sphere_center=np.tile([0.0, 0.0, 0.5], (batch, 1)),
-        sphere_radius=np.full(batch, 0.3), free=free,
-    )
-    return topo, x0, np.zeros_like(x0), env
-
-
-def bench_cloth(resolution: int, batch: int, steps: int, device: str) -> tuple[float, np.ndarray]:
-    """Warp substeps per second (each over the whole batch) and the final positions."""
-    topo, x0, v0, env = cloth_inputs(resolution, batch)
-    sim = SimulatorWarpCloth(topo, device=device, dt=1 / 2400)
-    wenv = ClothEnvParams.from_numpy(device, **env)
-    x = [wp.array(x0, dtype=wp.vec3, device=device) for _ in range(2)]
-    v = [wp.array(v0, dtype=wp.vec3, device=device) for _ in range(2)]
-    f = wp.zeros_like(x[0])
-
-    def run() -> None:
-        wp.copy(x[0], wp.array(x0, dtype=wp.vec3, device=device))
-        v[0].zero_()
-        for k in range(steps):
-            f.zero_()
-            sim.substep(x[k % 2], v[k % 2], f, wenv, x[1 - k % 2], v[1 - k % 2])
-        wp.synchronize_device(device)
-
-    run()  # compile and warm up
-    seconds = _timed(run)
-    return steps / seconds, x[steps % 2].numpy()
-
-
-def bench_cloth_numpy(resolution: int, batch: int, steps: int) -> tuple[float, np.ndarray]:
-    """NumPy substeps per second, in float32 like Warp (so neither side does more work)."""
-    topo, x0, v0, env = cloth_inputs(resolution, batch)
-    topo = dataclasses.replace(topo, spring_rest=topo.spring_rest.astype(np.float32),
-                               kappa=topo.kappa.astype(np.float32))
-    env32 = {k: np.asarray(a, np.float32) for k, a in env.items()}
-    gravity = GRAVITY.astype(np.float32)
-    out: list[np.ndarray] = []
-
-    def run() -> None:
-        x, v = x0.astype(np.float32), v0.astype(np.float32)
-        for _ in range(steps):
-            x, v = cloth_substep_numpy(x, v, topo, dt=1 / 2400, gravity=gravity, **env32)
-        out[:] = [x]
-
-    seconds = _timed(run, repeat=2)
-    return steps / seconds, out[0]
-
-
-def bench_scenario(name: str, batch: int, device: str, frames: int) -> tuple[float, float]:
-    """(stored frames per second, substeps per second) of a batched rollout, no rendering."""
-    scenario = get_scenario(name, render=False, device=device, num_frames=frames)
-    params = [scenario.sample_params("train", s) for s in range(batch)]
-    scenario.simulate(params[:1], [0], "train")  # compile
-    seconds = _timed(lambda: scenario.simulate(params, list(range(batch)), "train"), repeat=2)
-    steps = frames - 1
-    return steps / seconds, steps * scenario.config.substeps / seconds
+    rho0 = rng.uniform(0.0, 1.0, (1, size, size)).astype(np.float32)
+    ours.rollout(rho0, np.array([2.0]), 3, substeps)  # compile
+    t_ours = _best(lambda: ours.rollout(rho0, np.array([2.0]), frames + 1, substeps), repeat)
+    cells = size * size * frames * substeps
+    return {"warp_cells_per_s": cells / t_theirs, "ours_cells_per_s": cells / t_ours}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--resolution", type=int, default=32, help="cloth nodes per side")
-    parser.add_argument("--batch", type=int, default=8, help="environments per launch")
-    parser.add_argument("--steps", type=int, default=200, help="cloth substeps timed")
-    parser.add_argument("--frames", type=int, default=21, help="fluid frames timed")
+    parser.add_argument("--frames", type=int, default=60, help="frames timed per repeat")
+    parser.add_argument("--repeat", type=int, default=3, help="timings; the best is kept")
+    parser.add_argument("--sweeps", type=int, default=60, help="pressure sweeps per substep")
+    parser.add_argument("--cloth-sizes", type=int, nargs="+", default=[32, 64, 128])
     args = parser.parse_args(argv)
-    start_warp()
-    devices = ["cpu"] + (["cuda:0"] if wp.is_cuda_available() else [])
+    if True:
+        from physground.simulators.warp.common import start_warp
 
-    topo = cloth_topology(args.resolution)
-    print(f"cloth: {args.resolution}x{args.resolution} nodes, {len(topo.springs)} springs, "
-          f"{len(topo.faces)} triangles, batch {args.batch}, {args.steps} substeps")
-    numpy_rate, x_numpy = bench_cloth_numpy(args.resolution, args.batch, args.steps)
-    print(f"  numpy   cpu     {numpy_rate:10.1f} substeps/s")
-    for device in devices:
-        rate, x_warp = bench_cloth(args.resolution, args.batch, args.steps, device)
-        err = np.abs(x_warp - x_numpy).max()
-        print(f"  warp    {device:7s} {rate:10.1f} substeps/s   {rate / numpy_rate:6.1f}x numpy"
-              f"   (max |x_warp - x_numpy| = {err:.1e} m)")
-
-    for name in ("fluid/smoke", "fluid/dam_break", "cloth/hanging"):
-        for device in devices:
-            frames, substeps = bench_scenario(name, args.batch, device, args.frames)
-            print(f"{name:16s} {device:7s} batch {args.batch}: {frames:8.1f} frames/s "
-                  f"{substeps:10.1f} substeps/s  (x{args.batch} environments)")
+        start_warp()
+        print(f"warp {wp.config.version}, cpu; ratios are ours / Warp's, per element update")
+        for dim in args.cloth_sizes:
+            r = bench_cloth_pair(dim, args.frames, args.repeat)
+            print(f"cloth {dim:3d}^2: warp benchmark {r['warp_nodes_per_s']:11.4g} node/s "
+                  f"({r['warp_springs']} springs)  ours {r['ours_nodes_per_s']:11.4g} node/s "
+                  f"({r['ours_springs']} springs + drag + bending + contacts)  "
+                  f"node ratio {r['ours_nodes_per_s'] / r['warp_nodes_per_s']:5.2f}  "
+                  f"spring ratio {r['ours_springs_per_s'] / r['warp_springs_per_s']:5.2f}")
+        r = bench_smoke_pair(32, args.sweeps, args.frames, args.repeat)
+        print(f"smoke  32^2: warp example {r['warp_cells_per_s']:11.4g} cell/s  ours "
+              f"{r['ours_cells_per_s']:11.4g} cell/s  ({args.sweeps} pressure sweeps)  "
+              f"ratio {r['ours_cells_per_s'] / r['warp_cells_per_s']:5.2f}")
 
 
 if __name__ == "__main__":

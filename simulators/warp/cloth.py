@@ -5,14 +5,21 @@ Model
 A square sheet of ``n x n`` nodes (side ``size`` m) triangulated on a regular grid. Every
 node ``i`` has mass ``m_i = M / N`` (kg); pinned nodes have infinite mass. Forces:
 
-* springs (Provot's model): *stretch* springs on grid edges, *shear* springs on both cell
-  diagonals and *bending* springs joining every second node along rows and columns,
+* springs: *stretch* springs on grid edges and *shear* springs on both cell diagonals,
   ``f_ij = (k_s (|x_j - x_i| - L_ij) + c_s (v_j - v_i) . d_ij) d_ij`` with ``d_ij`` the unit
-  edge direction, ``k_s = k * kappa_s`` (N/m) and ``c_s = c * kappa_s`` (N s/m), where
-  ``kappa_s`` is 1 (stretch), ``shear_ratio`` or ``bend_ratio``. On a square lattice the
-  membrane stiffness (N/m) equals the spring constant ``k``, independent of resolution;
-* aerodynamic drag with wind ``w`` on each triangle of area ``A`` and unit normal ``n``:
-  ``f = C_d A (n . (w - v_tri)) n``, shared equally by its three nodes (``C_d`` in N s/m^3);
+  edge direction, ``k_s = k * kappa_s`` (N/m) and ``c_s = c * kappa_s`` (N s/m). The
+  weights ``kappa_s`` (`membrane_weights`, halved on the border) make ``k = stiffness`` the
+  sheet's *membrane stiffness*: a strip of width W under tension T stretches by the strain
+  ``T / (k W)``, at every resolution, with Poisson ratio ``shear_ratio / (1 + shear_ratio)``;
+* bending: the energy ``D/2 (w_uu^2 + w_vv^2)`` per unit area (rigidity ``D`` in N m, the
+  config's ``bending``), discretised on the rows and columns of the grid. It resists
+  out-of-plane displacement of a flat sheet, so a sheet hanging flat is stable (springs
+  between second neighbours have no such stiffness: the flat sheet under any compression
+  would buckle at the grid scale from round-off);
+* aerodynamic drag with wind ``w`` on each grid cell of vector area ``A n``:
+  ``f = C_d A (n . (w - v_cell)) n``, shared equally by its four nodes (``C_d`` in
+  N s/m^3). The cell's vector area is half the cross product of its diagonals, independent
+  of the triangulation, so the drag keeps mirror symmetry;
 * gravity ``m g``.
 
 Contacts with a sphere and the ground plane ``z = ground`` are enforced on positions after
@@ -104,23 +111,55 @@ def cloth_spring_forces(
 def cloth_drag_forces(
     x: wp.array2d(dtype=wp.vec3),
     v: wp.array2d(dtype=wp.vec3),
-    faces: wp.array2d(dtype=wp.int32),
+    quads: wp.array2d(dtype=wp.int32),
     wind: wp.array(dtype=wp.vec3),
     drag: float,
     f: wp.array2d(dtype=wp.vec3),
 ):
-    """Linear normal drag against the wind per triangle; launch dim (batch, faces)."""
-    b, t = wp.tid()
-    i = faces[t, 0]
-    j = faces[t, 1]
-    k = faces[t, 2]
-    cross = wp.cross(x[b, j] - x[b, i], x[b, k] - x[b, i])
-    # area * n (n . u) = cross (cross . u) / (2 |cross|)
-    rel = wind[b] - (v[b, i] + v[b, j] + v[b, k]) / 3.0
-    force = cross * (drag * wp.dot(cross, rel) / (6.0 * wp.length(cross)))
+    """Linear normal drag against the wind per grid cell; launch dim (batch, cells).
+
+    The cell's vector area ``S = (x_d - x_a) x (x_c - x_b) / 2`` (its two diagonals) does
+    not depend on how the cell is split into triangles, so mirror-image cells get
+    mirror-image forces."""
+    b, q = wp.tid()
+    a = quads[q, 0]
+    i = quads[q, 1]
+    j = quads[q, 2]
+    k = quads[q, 3]
+    cross = wp.cross(x[b, k] - x[b, a], x[b, j] - x[b, i])  # = 2 S
+    rel = wind[b] - 0.25 * (v[b, a] + v[b, i] + v[b, j] + v[b, k])
+    # A n (n . u) = S (S . u) / |S|, shared by the four corners
+    force = cross * (drag * wp.dot(cross, rel) / (8.0 * wp.length(cross)))
+    wp.atomic_add(f, b, a, force)
     wp.atomic_add(f, b, i, force)
     wp.atomic_add(f, b, j, force)
     wp.atomic_add(f, b, k, force)
+
+
+@wp.func
+def _line_curvature(x: wp.array2d(dtype=wp.vec3), b: int, n: int, step: int, index: int,
+                    count: int) -> wp.vec3:
+    """Second difference x[n-step] - 2 x[n] + x[n+step] at position ``index`` of a grid line
+    of ``count`` nodes; zero where the stencil leaves the line."""
+    out = wp.vec3(0.0, 0.0, 0.0)
+    if index > 0 and index < count - 1:
+        out = x[b, n - step] - 2.0 * x[b, n] + x[b, n + step]
+    return out
+
+
+@wp.func
+def bending_force(x: wp.array2d(dtype=wp.vec3), b: int, n: int, res: int,
+                  kb: float) -> wp.vec3:
+    """-dE/dx_n of E = kb/2 sum |x_{m-1} - 2 x_m + x_{m+1}|^2 over rows and columns."""
+    row = n / res
+    col = n - row * res
+    lap = (_line_curvature(x, b, n - 1, 1, col - 1, res)
+           - 2.0 * _line_curvature(x, b, n, 1, col, res)
+           + _line_curvature(x, b, n + 1, 1, col + 1, res))
+    lap += (_line_curvature(x, b, n - res, res, row - 1, res)
+            - 2.0 * _line_curvature(x, b, n, res, row, res)
+            + _line_curvature(x, b, n + res, res, row + 1, res))
+    return -kb * lap
 
 
 @wp.func
@@ -146,6 +185,9 @@ def cloth_integrate(
     free: wp.array2d(dtype=wp.float32),
     mass: wp.array(dtype=wp.float32),
     inv_nodes: float,
+    resolution: int,
+    bend: float,
+    clear_forces: int,
     gravity: wp.vec3,
     dt: float,
     sphere_center: wp.array(dtype=wp.vec3),
@@ -156,14 +198,21 @@ def cloth_integrate(
     x_out: wp.array2d(dtype=wp.vec3),
     v_out: wp.array2d(dtype=wp.vec3),
 ):
-    """Symplectic Euler substep with sphere and ground contact; launch dim (batch, nodes)."""
+    """Symplectic Euler substep with bending, sphere and ground contact; launch dim
+    (batch, nodes). ``clear_forces = 1`` zeroes ``f`` after reading it (fast path; not under
+    `wp.Tape`, whose adjoint needs ``f``)."""
     b, n = wp.tid()
+    force = f[b, n]
+    if clear_forces != 0:
+        f[b, n] = wp.vec3(0.0, 0.0, 0.0)
     if free[b, n] == 0.0:
         x_out[b, n] = x[b, n]
         v_out[b, n] = wp.vec3(0.0, 0.0, 0.0)
         return
+    if bend > 0.0:
+        force += bending_force(x, b, n, resolution, bend)
     node_mass = mass[b] * inv_nodes
-    vel = v[b, n] + dt * (f[b, n] / node_mass + gravity)
+    vel = v[b, n] + dt * (force / node_mass + gravity)
     pos = x[b, n] + dt * vel
     radius = sphere_radius[b]
     if radius > 0.0:
@@ -245,14 +294,18 @@ class ClothTopology:
     """Grid mesh of a square sheet and its springs (NumPy, shared by a whole batch).
 
     ``uv [N,2]`` material coordinates in [0, 1]; ``rest [N,3]`` flat rest positions (m) in
-    the local plane; ``faces [F,3]``; ``edges [E,2]`` unique triangle edges;
-    ``springs [S,2]`` with ``spring_rest [S]`` (m) and relative stiffness ``kappa [S]``.
+    the local plane; ``faces [F,3]`` (for rendering and strain); ``quads [Q,4]`` grid cells
+    ``(a, b, c, d)`` = (row, col), (row, col+1), (row+1, col), (row+1, col+1) (for drag);
+    ``edges [E,2]`` unique triangle edges; ``springs [S,2]`` with ``spring_rest [S]`` (m) and
+    relative stiffness ``kappa [S]``: the spring constant per unit membrane stiffness
+    (see `membrane_weights`).
     """
 
     resolution: int
     size: float
     uv: np.ndarray
     faces: np.ndarray
+    quads: np.ndarray
     edges: np.ndarray
     springs: np.ndarray
     spring_rest: np.ndarray
@@ -263,16 +316,38 @@ class ClothTopology:
         return self.resolution * self.resolution
 
     @property
+    def spacing(self) -> float:
+        """Rest distance between neighbouring nodes (m)."""
+        return self.size / (self.resolution - 1)
+
+    @property
     def edge_rest(self) -> np.ndarray:
         flat = self.uv * self.size
         return np.linalg.norm(flat[self.edges[:, 1]] - flat[self.edges[:, 0]], axis=1)
 
 
+def membrane_weights(shear_ratio: float) -> tuple[float, float]:
+    """Spring constants (stretch, shear) per unit membrane stiffness ``E`` (N/m).
+
+    A square lattice with axis springs ``k_a`` and diagonal springs ``k_d`` has, under a
+    uniform strain, the plane-stress moduli ``C11 = k_a + k_d`` and ``C12 = C66 = k_d``; its
+    uniaxial (2D Young's) stiffness is ``E = C11 - C12^2 / C11``, with Poisson ratio
+    ``C12 / C11``. Solving ``E = 1`` with ``k_d = shear_ratio * k_a`` gives these weights, so
+    ``stiffness`` is the membrane stiffness at every resolution and shear ratio.
+    """
+    c11, c12 = 1.0 + shear_ratio, shear_ratio
+    axis = 1.0 / (c11 - c12 * c12 / c11)
+    return axis, shear_ratio * axis
+
+
 @functools.lru_cache(maxsize=8)
-def cloth_topology(
-    resolution: int, size: float = 1.0, shear_ratio: float = 0.5, bend_ratio: float = 0.05
-) -> ClothTopology:
-    """Regular ``resolution x resolution`` sheet with stretch, shear and bending springs."""
+def cloth_topology(resolution: int, size: float = 1.0, shear_ratio: float = 0.5) -> ClothTopology:
+    """Regular ``resolution x resolution`` sheet with stretch and shear springs.
+
+    Stretch springs on the sheet's border carry half weight (they bound half a cell), so a
+    finite sheet has the membrane stiffness of the infinite lattice; out-of-plane bending
+    is not a spring (see `SimulatorWarpCloth`).
+    """
     if resolution < 3:
         raise ValidationError(f"cloth resolution = {resolution}, expected >= 3 nodes per side")
     n = resolution
@@ -283,28 +358,31 @@ def cloth_topology(
     faces = np.concatenate(
         [np.stack([a, b_, d], -1).reshape(-1, 3), np.stack([a, d, c], -1).reshape(-1, 3)]
     )
+    quads = np.stack([a, b_, c, d], -1).reshape(-1, 4)
     edge_set = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
     edges = np.unique(np.sort(edge_set, axis=1), axis=0)
-    stretch = np.concatenate(
-        [np.stack([idx[:, :-1], idx[:, 1:]], -1).reshape(-1, 2),
-         np.stack([idx[:-1, :], idx[1:, :]], -1).reshape(-1, 2)]
-    )
+    rows = np.stack([idx[:, :-1], idx[:, 1:]], -1)
+    cols = np.stack([idx[:-1, :], idx[1:, :]], -1)
+    border_rows = np.zeros(rows.shape[:2], bool)
+    border_rows[[0, -1], :] = True
+    border_cols = np.zeros(cols.shape[:2], bool)
+    border_cols[:, [0, -1]] = True
+    stretch = np.concatenate([rows.reshape(-1, 2), cols.reshape(-1, 2)])
+    on_border = np.concatenate([border_rows.ravel(), border_cols.ravel()])
     shear = np.concatenate(
         [np.stack([a, d], -1).reshape(-1, 2), np.stack([b_, c], -1).reshape(-1, 2)]
     )
-    bend = np.concatenate(
-        [np.stack([idx[:, :-2], idx[:, 2:]], -1).reshape(-1, 2),
-         np.stack([idx[:-2, :], idx[2:, :]], -1).reshape(-1, 2)]
-    )
-    springs = np.concatenate([stretch, shear, bend]).astype(np.int32)
+    springs = np.concatenate([stretch, shear]).astype(np.int32)
+    axis_weight, shear_weight = membrane_weights(shear_ratio)
     kappa = np.concatenate(
-        [np.ones(len(stretch)), np.full(len(shear), shear_ratio), np.full(len(bend), bend_ratio)]
+        [np.where(on_border, 0.5, 1.0) * axis_weight, np.full(len(shear), shear_weight)]
     )
     flat = uv * size
     spring_rest = np.linalg.norm(flat[springs[:, 1]] - flat[springs[:, 0]], axis=1)
     return ClothTopology(
         resolution=n, size=size, uv=uv, faces=faces.astype(np.int32),
-        edges=edges.astype(np.int32), springs=springs, spring_rest=spring_rest, kappa=kappa,
+        quads=quads.astype(np.int32), edges=edges.astype(np.int32), springs=springs,
+        spring_rest=spring_rest, kappa=kappa,
     )
 
 
@@ -355,6 +433,11 @@ class SimulatorWarpCloth:
 
     ``substep`` reads (x, v) and writes fresh (x_out, v_out) arrays, so a sequence of
     substeps over distinct arrays can be recorded by `wp.Tape` and differentiated.
+    ``bending`` is the bending rigidity ``D`` (N m) of the out-of-plane bending energy
+    ``D/2 (w_uu^2 + w_vv^2)`` per unit area, discretised as ``kb/2 |x_{i-1} - 2 x_i +
+    x_{i+1}|^2`` along every row and column with ``kb = D / h^2`` (h the node spacing): it
+    vanishes on the flat rest shape and under rigid motions and, unlike springs between
+    second neighbours, has stiffness against out-of-plane displacement of a flat sheet.
     """
 
     def __init__(
@@ -365,6 +448,7 @@ class SimulatorWarpCloth:
         dt: float,
         gravity: np.ndarray = GRAVITY,
         air_drag: float = 1.0,
+        bending: float = 0.0,
         ground: float = 0.0,
         thickness: float = 0.01,
     ) -> None:
@@ -374,18 +458,21 @@ class SimulatorWarpCloth:
         self.dt = float(dt)
         self.gravity = wp.vec3(*np.asarray(gravity, dtype=np.float32))
         self.air_drag = float(air_drag)
+        self.bending = float(bending)
+        self.bend_stiffness = bend_stiffness(topology, bending)
         self.ground = float(ground)
         self.thickness = float(thickness)
         self.springs = wp.array(topology.springs, dtype=wp.int32, device=device)
         self.spring_rest = wp.array(topology.spring_rest, dtype=wp.float32, device=device)
         self.kappa = wp.array(topology.kappa, dtype=wp.float32, device=device)
-        self.faces = wp.array(topology.faces, dtype=wp.int32, device=device)
+        self.quads = wp.array(topology.quads, dtype=wp.int32, device=device)
 
     def substep(
         self, x: wp.array, v: wp.array, f: wp.array, env: ClothEnvParams,
-        x_out: wp.array, v_out: wp.array,
+        x_out: wp.array, v_out: wp.array, clear_forces: bool = False,
     ) -> None:
-        """One substep of every environment; ``f`` must be zero on entry."""
+        """One substep of every environment; ``f`` must be zero on entry (and is zeroed on
+        exit with ``clear_forces``, the fast path that `wp.Tape` cannot differentiate)."""
         batch = x.shape[0]
         wp.launch(
             cloth_spring_forces, dim=(batch, self.springs.shape[0]),
@@ -394,23 +481,44 @@ class SimulatorWarpCloth:
         )
         if self.air_drag > 0.0:
             wp.launch(
-                cloth_drag_forces, dim=(batch, self.faces.shape[0]),
-                inputs=[x, v, self.faces, env.wind, self.air_drag], outputs=[f],
+                cloth_drag_forces, dim=(batch, self.quads.shape[0]),
+                inputs=[x, v, self.quads, env.wind, self.air_drag], outputs=[f],
                 device=self.device,
             )
         wp.launch(
             cloth_integrate, dim=(batch, x.shape[1]),
-            inputs=[x, v, f, env.free, env.mass, 1.0 / x.shape[1], self.gravity, self.dt,
+            inputs=[x, v, f, env.free, env.mass, 1.0 / x.shape[1], self.topology.resolution,
+                    self.bend_stiffness, int(clear_forces), self.gravity, self.dt,
                     env.sphere_center, env.sphere_radius, env.friction, self.ground,
                     self.thickness],
             outputs=[x_out, v_out], device=self.device,
         )
 
+    def frame_graph(
+        self, x: list[wp.array], v: list[wp.array], f: wp.array, env: ClothEnvParams,
+        substeps: int,
+    ) -> Any:
+        """Capture ``substeps`` substeps from ``(x[0], v[0])`` back into ``(x[0], v[0])`` as a
+        Warp graph (CPU and CUDA): replaying it runs exactly the same kernels on the same
+        buffers without Python launch overhead. Kernels must already be loaded."""
+        with wp.ScopedCapture(device=self.device) as capture:
+            cur = 0
+            for _ in range(substeps):
+                self.substep(x[cur], v[cur], f, env, x[1 - cur], v[1 - cur], clear_forces=True)
+                cur = 1 - cur
+            if cur:
+                wp.copy(x[0], x[1])
+                wp.copy(v[0], v[1])
+        return capture.graph
+
     def rollout(
         self, x0: np.ndarray, v0: np.ndarray, env: ClothEnvParams, num_frames: int,
         substeps: int,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Positions and velocities [B,T,N,3] at every stored frame (double-buffered)."""
+        """Positions and velocities [B,T,N,3] at every stored frame.
+
+        The first frame runs launch by launch (loading the kernels); the others replay a
+        captured graph of one frame's substeps, with bit-identical results."""
         x = [wp.array(x0, dtype=wp.vec3, device=self.device) for _ in range(2)]
         v = [wp.array(v0, dtype=wp.vec3, device=self.device) for _ in range(2)]
         f = wp.zeros_like(x[0])
@@ -418,14 +526,23 @@ class SimulatorWarpCloth:
         xs = np.empty((batch, num_frames, nodes, 3), np.float32)
         vs = np.empty_like(xs)
         xs[:, 0], vs[:, 0] = x0, v0
-        cur = 0
+        graph = None
         for frame in range(1, num_frames):
-            for _ in range(substeps):
-                f.zero_()
-                self.substep(x[cur], v[cur], f, env, x[1 - cur], v[1 - cur])
-                cur = 1 - cur
-            xs[:, frame] = x[cur].numpy()
-            vs[:, frame] = v[cur].numpy()
+            if graph is None:
+                cur = 0
+                for _ in range(substeps):
+                    self.substep(x[cur], v[cur], f, env, x[1 - cur], v[1 - cur],
+                                 clear_forces=True)
+                    cur = 1 - cur
+                if cur:
+                    wp.copy(x[0], x[1])
+                    wp.copy(v[0], v[1])
+                if frame + 1 < num_frames:
+                    graph = self.frame_graph(x, v, f, env, substeps)
+            else:
+                wp.capture_launch(graph)
+            xs[:, frame] = x[0].numpy()
+            vs[:, frame] = v[0].numpy()
         return xs, vs
 
     def render(
@@ -464,8 +581,8 @@ def cloth_substep_numpy(
     x: np.ndarray, v: np.ndarray, topology: ClothTopology, *, stiffness: np.ndarray,
     damping: np.ndarray, mass: np.ndarray, wind: np.ndarray, friction: np.ndarray,
     sphere_center: np.ndarray, sphere_radius: np.ndarray, free: np.ndarray, dt: float,
-    gravity: np.ndarray = GRAVITY, air_drag: float = 1.0, ground: float = 0.0,
-    thickness: float = 0.01,
+    gravity: np.ndarray = GRAVITY, air_drag: float = 1.0, bending: float = 0.0,
+    ground: float = 0.0, thickness: float = 0.01,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The same symplectic-Euler substep as the Warp kernels, vectorised in NumPy.
 
@@ -474,7 +591,7 @@ def cloth_substep_numpy(
     the speed benchmark and a consistency test.
     """
     batch, nodes = x.shape[:2]
-    springs, faces = topology.springs, topology.faces
+    springs, quads = topology.springs, topology.quads
     i, j = springs[:, 0], springs[:, 1]
     d = x[:, j] - x[:, i]
     length = np.linalg.norm(d, axis=-1, keepdims=True)
@@ -492,15 +609,16 @@ def cloth_substep_numpy(
         f[:, axis] += np.bincount(flat_i, force[:, axis], minlength=batch * nodes)
         f[:, axis] -= np.bincount(flat_j, force[:, axis], minlength=batch * nodes)
     if air_drag > 0.0:
-        a, b, c = faces[:, 0], faces[:, 1], faces[:, 2]
-        cross = np.cross(x[:, b] - x[:, a], x[:, c] - x[:, a])
-        rel_v = wind[:, None, :] - (v[:, a] + v[:, b] + v[:, c]) / 3.0
-        scale = air_drag * np.sum(cross * rel_v, -1) / (6.0 * np.linalg.norm(cross, axis=-1))
+        a, b, c, e = quads[:, 0], quads[:, 1], quads[:, 2], quads[:, 3]
+        cross = np.cross(x[:, e] - x[:, a], x[:, c] - x[:, b])
+        rel_v = wind[:, None, :] - 0.25 * (v[:, a] + v[:, b] + v[:, c] + v[:, e])
+        scale = air_drag * np.sum(cross * rel_v, -1) / (8.0 * np.linalg.norm(cross, axis=-1))
         drag = (cross * scale[..., None]).reshape(-1, 3)
-        for corner in (a, b, c):
+        for corner in (a, b, c, e):
             flat = (offsets + corner).ravel()
             for axis in range(3):
                 f[:, axis] += np.bincount(flat, drag[:, axis], minlength=batch * nodes)
+    f += bending_forces_numpy(x, topology, bend_stiffness(topology, bending)).reshape(-1, 3)
     f = f.reshape(batch, nodes, 3).astype(x.dtype)  # bincount sums in float64
     node_mass = (mass / nodes)[:, None, None]
     vel = v + dt * (f / node_mass + gravity)
@@ -519,6 +637,46 @@ def cloth_substep_numpy(
     vel = np.where(below[..., None], _contact_velocity_numpy(vel, up, friction), vel)
     pinned = free[..., None] == 0
     return np.where(pinned, x, pos), np.where(pinned, 0.0, vel)
+
+
+def bend_stiffness(topology: ClothTopology, bending: float) -> float:
+    """Per-stencil bending constant ``kb = D / h^2`` (N/m) of a bending rigidity ``D`` (N m)."""
+    return float(bending) / topology.spacing**2
+
+
+def _grid_curvature(x: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray]:
+    """Second differences along columns and rows of ``x [...,N,3]`` on the grid, zero-padded
+    to [...,res,res,3] (zero where the stencil leaves the sheet)."""
+    grid = x.reshape(*x.shape[:-2], res, res, 3)
+    along_u = np.zeros_like(grid)
+    along_v = np.zeros_like(grid)
+    along_u[..., :, 1:-1, :] = (grid[..., :, :-2, :] - 2 * grid[..., :, 1:-1, :]
+                                + grid[..., :, 2:, :])
+    along_v[..., 1:-1, :, :] = (grid[..., :-2, :, :] - 2 * grid[..., 1:-1, :, :]
+                                + grid[..., 2:, :, :])
+
+    return along_u, along_v
+
+
+def bending_forces_numpy(x: np.ndarray, topology: ClothTopology, kb: float) -> np.ndarray:
+    """Bending forces ``-dE/dx`` [...,N,3] of ``E = kb/2 sum |second difference|^2``."""
+    res = topology.resolution
+    along_u, along_v = _grid_curvature(x, res)
+    lap = np.zeros_like(along_u)
+    lap[..., :, 1:, :] += along_u[..., :, :-1, :]
+    lap[..., :, :-1, :] += along_u[..., :, 1:, :]
+    lap -= 2 * along_u
+    lap[..., 1:, :, :] += along_v[..., :-1, :, :]
+    lap[..., :-1, :, :] += along_v[..., 1:, :, :]
+    lap -= 2 * along_v
+    return (-kb * lap).reshape(x.shape)
+
+
+def bending_energy(x: np.ndarray, topology: ClothTopology, kb: float) -> np.ndarray:
+    """Bending energy (J) ``kb/2 sum |second difference|^2`` per leading index of x [...,N,3]."""
+    along_u, along_v = _grid_curvature(x, topology.resolution)
+    axes = (-3, -2, -1)
+    return 0.5 * kb * (np.sum(along_u**2, axis=axes) + np.sum(along_v**2, axis=axes))
 
 
 def _contact_velocity_numpy(vel: np.ndarray, normal: np.ndarray, mu: np.ndarray) -> np.ndarray:
@@ -612,7 +770,7 @@ class ClothTorchStep:
     """
 
     SHARED: ClassVar[tuple[str, ...]] = (
-        "resolution", "size", "shear_ratio", "bend_ratio", "gravity", "air_drag",
+        "resolution", "size", "shear_ratio", "bending_rigidity", "gravity", "air_drag",
         "ground_height", "thickness",
     )
 
@@ -631,11 +789,12 @@ class ClothTorchStep:
                         f"cloth step: static['{key}'] of batch element {index} differs from "
                         "element 0; one stepper needs one mesh, gravity, drag and offset")
         topo = cloth_topology(int(first["resolution"]), float(first["size"]),
-                              float(first["shear_ratio"]), float(first["bend_ratio"]))
+                              float(first["shear_ratio"]))
         self.substeps = int(substeps)
         self.simulator = SimulatorWarpCloth(
             topo, device=warp_device_of(device), dt=dt / substeps,
             gravity=np.asarray(first["gravity"]), air_drag=float(first["air_drag"]),
+            bending=float(first["bending_rigidity"]),
             ground=float(first["ground_height"]), thickness=float(first["thickness"]),
         )
         # Per-environment scene: [E, ...] with E = 1 (broadcast) or the batch size.
@@ -707,8 +866,8 @@ class ClothConfig(WarpConfig):
     substeps: int = 80
     resolution: int = 12
     size: float = 1.0  # m, side of the square sheet
-    shear_ratio: float = 0.5
-    bend_ratio: float = 0.05
+    shear_ratio: float = 0.5  # diagonal / axis spring constant (sets Poisson's ratio)
+    bending: float = 3e-3  # N m, bending rigidity D: keeps the flat hanging sheet stable
     air_drag: float = 1.0  # N s / m^3
     thickness: float = 0.01  # m, collision offset
     friction: float = 0.4  # Coulomb coefficient where the scenario has no friction parameter
@@ -720,15 +879,17 @@ class ClothConfig(WarpConfig):
         for name in ("size", "thickness"):
             if not getattr(self, name) > 0:
                 raise ValidationError(f"{name} = {getattr(self, name)}, expected > 0 m")
-        for name in ("shear_ratio", "bend_ratio", "air_drag", "friction"):
+        for name in ("shear_ratio", "bending", "air_drag", "friction"):
             if getattr(self, name) < 0:
                 raise ValidationError(f"{name} = {getattr(self, name)}, expected >= 0")
 
 
 COMMON_PARAMS = (
-    Param("stiffness", "N/m", 10.0, 5000.0, "stretch spring constant = membrane stiffness"),
+    Param("stiffness", "N/m", 10.0, 5000.0,
+          "membrane (2D Young's) stiffness: uniaxial tension per unit width over strain"),
     Param("mass", "kg", 0.01, 5.0, "total mass of the sheet"),
-    Param("damping", "N s/m", 0.0, 0.5, "spring damping coefficient"),
+    Param("damping", "N s/m", 0.0, 0.5,
+          "spring damping per unit membrane stiffness weight (c_s = damping * kappa_s)"),
 )
 COMMON_TRAIN = {
     "stiffness": Uniform(300.0, 800.0),
@@ -741,6 +902,8 @@ class ScenarioWarpCloth(Scenario):
     """Base of cloth scenarios: subclasses place the sheet, pins, sphere, wind and camera."""
 
     simulator: ClassVar[str] = "warp"
+    # 2: membrane stiffness = `stiffness`, true bending, symmetric drag, recorded wind.
+    version: ClassVar[str] = "2"
     config_type: ClassVar[type[ScenarioConfig]] = ClothConfig
     config: ClothConfig
     state_names: ClassVar[tuple[str, ...]] = ("x", "v")
@@ -751,7 +914,8 @@ class ScenarioWarpCloth(Scenario):
         "faces", "edges", "rest_length", "pinned", "springs", "spring_rest_length",
         "sphere_center", "sphere_radius", "ground_height", "thickness", "resolution", "size"})
     latent_static: ClassVar[frozenset[str]] = frozenset({
-        "mass", "spring_stiffness", "spring_damping", "shear_ratio", "bend_ratio", "friction",
+        "mass", "spring_stiffness", "spring_damping", "shear_ratio", "bending_rigidity",
+        "bend_stiffness", "friction",
         "air_drag", "wind", "gravity"})
     camera_eye: ClassVar[tuple[float, float, float]]
     camera_target: ClassVar[tuple[float, float, float]]
@@ -780,7 +944,7 @@ class ScenarioWarpCloth(Scenario):
 
     def topology(self) -> ClothTopology:
         cfg = self.config
-        return cloth_topology(cfg.resolution, cfg.size, cfg.shear_ratio, cfg.bend_ratio)
+        return cloth_topology(cfg.resolution, cfg.size, cfg.shear_ratio)
 
     def simulate(
         self, params: Sequence[dict[str, float]], seeds: Sequence[int], split: str
@@ -808,7 +972,8 @@ class ScenarioWarpCloth(Scenario):
             free=(~pinned).astype(np.float32),
         )
         sim = SimulatorWarpCloth(topo, device=device, dt=cfg.dt / cfg.substeps,
-                                 air_drag=cfg.air_drag, thickness=cfg.thickness)
+                                 air_drag=cfg.air_drag, bending=cfg.bending,
+                                 thickness=cfg.thickness)
         xs, vs = sim.rollout(x0, v0, env, cfg.num_frames, cfg.substeps)
         frames = masks = None
         camera = self.camera()
@@ -830,7 +995,8 @@ class ScenarioWarpCloth(Scenario):
                 "friction": np.float64(friction[b]), "air_drag": np.float64(cfg.air_drag),
                 "thickness": np.float64(cfg.thickness), "resolution": np.int64(cfg.resolution),
                 "size": np.float64(cfg.size), "shear_ratio": np.float64(cfg.shear_ratio),
-                "bend_ratio": np.float64(cfg.bend_ratio),
+                "bending_rigidity": np.float64(cfg.bending),
+                "bend_stiffness": np.float64(sim.bend_stiffness),
             }
             x64, v64 = xs[b].astype(np.float64), vs[b].astype(np.float64)
             rollouts.append(Rollout(
@@ -867,7 +1033,7 @@ def edge_strain(x: np.ndarray, static: dict[str, Any]) -> np.ndarray:
 
 
 def cloth_energy(x: np.ndarray, v: np.ndarray, static: dict[str, Any]) -> np.ndarray:
-    """Kinetic + gravitational + spring energy (J) per frame, [T]."""
+    """Kinetic + gravitational + spring + bending energy (J) per frame, [T]."""
     mass = np.asarray(static["mass"]) * ~np.asarray(static["pinned"], dtype=bool)
     kinetic = 0.5 * np.einsum("n,tnc->t", mass, v * v)
     potential = -np.einsum("n,tnc,c->t", np.asarray(static["mass"]), x, static["gravity"])
@@ -875,7 +1041,12 @@ def cloth_energy(x: np.ndarray, v: np.ndarray, static: dict[str, Any]) -> np.nda
     length = np.linalg.norm(x[:, springs[:, 1]] - x[:, springs[:, 0]], axis=-1)
     elastic = 0.5 * np.sum(static["spring_stiffness"] * (length - static["spring_rest_length"])
                            ** 2, axis=-1)
-    return kinetic + potential + elastic
+    bending = 0.0
+    if "bend_stiffness" in static:
+        topo = cloth_topology(int(static["resolution"]), float(static["size"]),
+                              float(static["shear_ratio"]))
+        bending = bending_energy(x, topo, float(static["bend_stiffness"]))
+    return kinetic + potential + elastic + bending
 
 
 def pin_layout(params: dict[str, float]) -> int:
@@ -1025,6 +1196,6 @@ class ScenarioClothFlag(ScenarioWarpCloth):
         return mask
 
     def wind(self, params: dict[str, float], seed: int) -> np.ndarray:
-        rng = np.random.default_rng([seed, 2])
-        yaw = params["wind_yaw"] + rng.uniform(-0.05, 0.05)
+        """Exactly the recorded ``wind_speed`` and ``wind_yaw``: nothing unrecorded is added."""
+        yaw = params["wind_yaw"]
         return params["wind_speed"] * np.array([math.cos(yaw), math.sin(yaw), 0.0])
