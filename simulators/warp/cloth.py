@@ -902,8 +902,9 @@ class ScenarioWarpCloth(Scenario):
     """Base of cloth scenarios: subclasses place the sheet, pins, sphere, wind and camera."""
 
     simulator: ClassVar[str] = "warp"
-    # 2: membrane stiffness = `stiffness`, true bending, symmetric drag, recorded wind.
-    version: ClassVar[str] = "2"
+    # 3 (above the base 2): membrane stiffness = `stiffness`, true bending, symmetric
+    # drag, recorded wind.
+    version: ClassVar[str] = "3"
     config_type: ClassVar[type[ScenarioConfig]] = ClothConfig
     config: ClothConfig
     state_names: ClassVar[tuple[str, ...]] = ("x", "v")

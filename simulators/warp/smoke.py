@@ -646,8 +646,8 @@ class ScenarioSmoke(Scenario):
     config_type: ClassVar[type[ScenarioConfig]] = SmokeConfig
     config: SmokeConfig
     state_names: ClassVar[tuple[str, ...]] = ("density", "velocity", "face_u", "face_v")
-    # 2: limited MacCormack velocity advection; face velocities stored.
-    version: ClassVar[str] = "2"
+    # 3 (above the base 2): limited MacCormack velocity advection; face velocities stored.
+    version: ClassVar[str] = "3"
     laws: ClassVar[frozenset[str]] = frozenset({"incompressible", "mass_conserved"})
     reference_overrides: ClassVar[dict[str, Any]] = {"substeps": 6, "pressure_iterations": 120}
     # Observation: the grid and its walls are seen; buoyancy must be inferred.
