@@ -7,8 +7,15 @@ One `TiledRenderer` per process and image size is shared by every rollout (`shar
 creating a GL context costs tens of milliseconds, so it is made once. Frames are drawn as
 tiles of one large offscreen buffer (an RGB tile and a segmentation tile per frame) and read
 back with one ``glReadPixels`` per batch of tiles, which amortizes the pipeline flush that
-dominates small renders on software GL. Scenes built only from primitives (spheres, boxes,
-capsules, planes: no meshes, textures or height fields) share the GL context across models.
+dominates small renders on software GL.
+
+Frames are a pure function of (model, states, versions): each model gets its own MuJoCo
+render context (`mujoco.MjrContext`: fog and shadow ranges from the model's extent, line
+width, textures, offscreen buffers) on the shared GL context. Sharing one MjrContext across
+models, as earlier versions did for primitive-only scenes, made `rigid/collision` frames
+differ by +-1 in dozens of pixels depending on which scenario the process had rendered
+before (``tests/test_mujoco_rendering.py`` checks bytes alone vs after others). A context
+costs ~14 ms to make, a few percent of a rollout's generation.
 """
 
 from __future__ import annotations
@@ -93,10 +100,6 @@ def _gl_context_class(backend: str) -> type:
     return GLContext
 
 
-def _has_assets(model: mujoco.MjModel) -> bool:
-    return bool(model.nmesh or model.ntex or model.nhfield or model.nskin or model.nflex)
-
-
 class TiledRenderer:
     """Renders RGB frames and object-id masks of many states through one GL context.
 
@@ -124,10 +127,7 @@ class TiledRenderer:
         self._buffer = np.empty((self.side, self.side, 3), np.uint8)
 
     def _ensure_context(self, model: mujoco.MjModel) -> None:
-        """An MjrContext able to draw ``model``: shared across primitive-only models."""
-        if self._context is not None and not _has_assets(model) and not _has_assets(
-                self._context_model):
-            return
+        """The MjrContext of ``model`` (made anew for each model: see the module doc)."""
         if self._context is not None and model is self._context_model:
             return
         if self._context is not None:
