@@ -20,7 +20,9 @@ costs ~14 ms to make, a few percent of a rollout's generation.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import os
 
 import mujoco
@@ -88,9 +90,38 @@ def camera_of(
     return Camera(intrinsics=intrinsics, extrinsics=extrinsics, width=size, height=size)
 
 
+@functools.cache
+def _load_triton_llvm_first() -> None:
+    """Load triton's native library before the first GL context, if triton is installed.
+
+    Mesa's driver loader opens the DRI driver (llvmpipe) with ``RTLD_GLOBAL``, which puts
+    the system ``libLLVM-15.so`` into the process's global symbol scope. ``libtriton.so``
+    (shipped with CUDA wheels of torch) links its own LLVM and exports and references
+    ~76,000 LLVM symbols with default visibility; dlopened after Mesa, those references
+    bind to libLLVM-15's definitions and its static initializers crash (segfault in
+    ``import triton``, reached by ``torch.optim.Adam`` -> ``torch._dynamo``). Loaded first
+    (``RTLD_LOCAL``), libtriton binds to its own LLVM, and Mesa's LLVM, loaded later, binds
+    to itself. Costs ~0.15 s once, only where triton is installed.
+    """
+    import ctypes
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("triton")
+    except (ImportError, ValueError):
+        return
+    if spec is None or spec.origin is None:
+        return
+    library = os.path.join(os.path.dirname(spec.origin), "_C", "libtriton.so")
+    if os.path.exists(library):
+        with contextlib.suppress(OSError):  # a broken triton fails later, in its own import
+            ctypes.CDLL(library, mode=os.RTLD_LOCAL)
+
+
 def _gl_context_class(backend: str) -> type:
     """The GL context class of ``backend``, independent of what MuJoCo picked when it was
     first imported (a process that imported mujoco before physground got GLFW)."""
+    _load_triton_llvm_first()
     if backend == "egl":
         from mujoco.egl import GLContext
     elif backend == "osmesa":
