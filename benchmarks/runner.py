@@ -43,6 +43,7 @@ from physground.benchmarks.tasks import (
     empty_results,
 )
 from physground.errors import DataIntegrityError, ValidationError
+from physground.faults import failpoint
 from physground.provenance import content_hash, environment, file_sha256
 from physground.storage import DatasetSpec, dataset_path, read_manifest
 from physground.suite import ScenarioEntry, Suite
@@ -189,8 +190,20 @@ def run_suite(
     """Run ``suite``; returns the run directory (with the report when ``report``).
 
     ``models`` restricts the suite's models; ``external`` adds `ExternalSource`s (scored
-    predictions of outside models), which the run remembers in ``external.json``.
+    predictions of outside models), which the run remembers in ``external.json``. The
+    root is locked for the run (`physground.lock`); stale temporaries are removed first.
     """
+    from physground.lock import root_lock
+
+    with root_lock(Path(root)):
+        return _run_suite(suite, root=Path(root), device=device, executor=executor,
+                          executor_name=executor_name, progress=progress, report=report,
+                          models=models, external=external)
+
+
+def _run_suite(suite: Suite, *, root: Path, device: str, executor: Executor | None,
+               executor_name: str, progress: bool, report: bool,
+               models: Sequence[str] | None, external: Sequence[Any]) -> Path:
     from physground.benchmarks.external import (
         ExternalSource,
         check_source,
@@ -199,7 +212,6 @@ def run_suite(
     )
 
     started = time.perf_counter()
-    root = Path(root)
     run_dir = run_directory(suite, root, device)
     (run_dir / "tasks").mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
@@ -230,6 +242,7 @@ def run_suite(
         def store(task: Any, frame: pd.DataFrame) -> None:
             write_atomic(task_file(run_dir, task),
                          lambda tmp: frame.to_parquet(tmp, index=False))
+            failpoint("evaluate.stored")
 
         pending = [t for t in tasks if not task_file(run_dir, t).exists()]
         runner.stage(f"evaluate {suite.name}", pending, len(tasks), store)
@@ -239,6 +252,7 @@ def run_suite(
             close()
     save_sources(run_dir, sources)  # remembered once all of their tasks succeeded
     results = collect_results(run_dir, tasks)
+    failpoint("results.write")
     settings = {"suite": record["suite"], "suite_hash": record["suite_hash"],
                 "device": device, "environment": record["environment"],
                 "provenance": record["provenance"]}

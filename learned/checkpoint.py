@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from physground import limits
 from physground.atomic import atomic_directory
 from physground.errors import DataIntegrityError, ValidationError
+from physground.faults import failpoint
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -107,6 +108,7 @@ def save_checkpoint(
             (tmp / name).write_bytes(data)
         if log:
             (tmp / LOG).write_text(log)
+        failpoint("checkpoint.publish")
     return directory
 
 

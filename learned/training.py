@@ -33,6 +33,7 @@ import torch
 
 from physground.device import resolve_device
 from physground.errors import DataIntegrityError, ValidationError
+from physground.faults import failpoint
 from physground.learned.base import LearnedModel
 from physground.learned.checkpoint import (
     CONFIG,
@@ -255,6 +256,7 @@ def _train(config: TrainConfig, datasets: tuple[Any, ...], model: LearnedModel |
             if ckpt is not None and rank == 0 and (ckpt / MANIFEST).exists():
                 with open(ckpt / LOG, "a") as fh:  # live view; the checkpoint keeps its own
                     fh.write(json.dumps(record) + "\n")
+            failpoint("train.step")
             if on_log is not None:
                 on_log(record)
             if bar is not None:

@@ -37,8 +37,18 @@ def atomic_path(path: Path) -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except OSError as err:
+        _name_path(err, path)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _name_path(err: OSError, path: Path) -> None:
+    """Let a write error without a file name (ENOSPC from write(), HDF5's errors) name the
+    file being written instead of its temporary."""
+    if err.filename is None or is_temporary(Path(str(err.filename)).name):
+        err.filename = str(path)
 
 
 def _fsync_dir(directory: Path) -> None:

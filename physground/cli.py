@@ -89,7 +89,12 @@ def generate_command(
         config={k: _config_value(v) for k, v in _parse_assignments(config, "--config").items()},
         fixed_params={k: _number(k, v) for k, v in fixed.items()},
     )
-    dataset = generate_dataset(spec, root / "data", out=out, progress=not quiet)
+    from physground.lock import root_lock
+
+    with root_lock(root):
+        dataset = generate_dataset(spec, root / "data", out=out, progress=not quiet)
+    if dataset.rebuilt:
+        typer.echo(f"repaired: re-simulated {', '.join(dataset.rebuilt)} (missing or corrupt)")
     rejected = dataset.manifest.get("rejected", 0)
     typer.echo(f"{dataset.path}  ({len(dataset)} rollouts, {rejected} rejected)")
 
@@ -321,12 +326,24 @@ _mount_validate()
 
 
 def main() -> None:
-    """Entry point: one-line errors for bad input, exit code 2."""
+    """Entry point: one-line errors for bad input and for the environment (disk full,
+    read-only, permissions: `physground.environment_errors`), exit code 2; SIGINT and
+    SIGTERM stop the work (pool workers included) with one line, exit 130 and 143."""
+    from physground.environment_errors import Stopped, describe_os_error, stop_on_signals
+
+    stop_on_signals()
     try:
         app()
     except PhysgroundError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
+    except OSError as err:
+        typer.echo(f"error: {describe_os_error(err)}", err=True)
+        sys.exit(2)
+    except Stopped as stop:
+        typer.echo(f"stopped by {stop.name}: finished datasets, checkpoints and evaluations "
+                   "are kept; rerun the same command to resume", err=True)
+        sys.exit(128 + stop.signum)
 
 
 if __name__ == "__main__":
