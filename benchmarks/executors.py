@@ -20,6 +20,7 @@ arrives, so an interrupted run loses at most the tasks that were in flight.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -50,8 +51,36 @@ def run_sequential(tasks: Sequence[Task]) -> Iterator[tuple[Task, Any]]:
         yield task, task.run()
 
 
-def _init_worker(threads: int) -> None:
-    """Limit each worker's intra-op threads so that workers do not oversubscribe cores."""
+def _die_with_parent(parent: int) -> None:
+    """Make this worker exit when process ``parent`` does, however it ends (``kill -9``
+    included): ``PR_SET_PDEATHSIG`` on Linux, plus a watchdog thread that polls the parent
+    pid every second (other platforms, and a parent that died before the prctl)."""
+    import signal
+    import threading
+    import time
+
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=watch, name="physground-parent-watch", daemon=True).start()
+
+
+def _init_worker(threads: int, parent: int) -> None:
+    """Tie the worker's life to the parent's, leave Ctrl-C to the parent (which stops the
+    pool), and limit intra-op threads so that workers do not oversubscribe cores."""
+    import signal
+
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         import torch
@@ -92,7 +121,8 @@ def run_local(
     threads = max(1, default_workers() // workers)
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=_init_worker, initargs=(threads,))
+                               initializer=_init_worker, initargs=(threads, os.getpid()))
+    finished = False
     try:
         futures: dict[Future, int] = {pool.submit(_run_task, t): i for i, t in enumerate(tasks)}
         pending = set(futures)
@@ -100,8 +130,22 @@ def run_local(
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in sorted(done, key=futures.__getitem__):
                 yield tasks[futures[future]], future.result()
+        finished = True
     finally:
+        if not finished:  # an error, Ctrl-C or SIGTERM: stop the workers now
+            stop_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes (their unfinished tasks are redone on a rerun)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError):
+            process.kill()
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            process.join(timeout=5)
 
 
 class RayExecutor:

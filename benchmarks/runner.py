@@ -43,6 +43,7 @@ from physground.benchmarks.tasks import (
     empty_results,
 )
 from physground.errors import DataIntegrityError, ValidationError
+from physground.faults import failpoint
 from physground.provenance import content_hash, environment, file_sha256
 from physground.storage import DatasetSpec, dataset_path, read_manifest
 from physground.suite import ScenarioEntry, Suite
@@ -207,8 +208,21 @@ def run_suite(
     ``models`` restricts the suite's models and ``scenarios`` its scenarios (names or
     ``tag:NAME``; the run directory stays the whole suite's, so that finished work is
     shared); ``external`` adds `ExternalSource`s (scored predictions of outside models),
-    which the run remembers in ``external.json``.
+    which the run remembers in ``external.json``. The root is locked for the run
+    (`physground.lock`); stale temporaries are removed first.
     """
+    from physground.lock import root_lock
+
+    with root_lock(Path(root)):
+        return _run_suite(suite, root=Path(root), device=device, executor=executor,
+                          executor_name=executor_name, progress=progress, report=report,
+                          models=models, external=external, scenarios=scenarios)
+
+
+def _run_suite(suite: Suite, *, root: Path, device: str, executor: Executor | None,
+               executor_name: str, progress: bool, report: bool,
+               models: Sequence[str] | None, external: Sequence[Any],
+               scenarios: Sequence[str] | None) -> Path:
     from physground.benchmarks.external import (
         ExternalSource,
         check_source,
@@ -217,7 +231,6 @@ def run_suite(
     )
 
     started = time.perf_counter()
-    root = Path(root)
     run_dir = run_directory(suite, root, device)
     record: dict[str, Any] = {
         "suite": asdict(suite), "suite_hash": suite.config_hash(), "device": device,
@@ -253,6 +266,7 @@ def run_suite(
         def store(task: Any, frame: pd.DataFrame) -> None:
             write_atomic(task_file(run_dir, task),
                          lambda tmp: frame.to_parquet(tmp, index=False))
+            failpoint("evaluate.stored")
 
         pending = [t for t in tasks if not task_file(run_dir, t).exists()]
         runner.stage(f"evaluate {suite.name}", pending, len(tasks), store)
@@ -262,6 +276,7 @@ def run_suite(
             close()
     save_sources(run_dir, sources)  # remembered once all of their tasks succeeded
     results = collect_results(run_dir, tasks)
+    failpoint("results.write")
     settings = {"suite": record["suite"], "suite_hash": record["suite_hash"],
                 "device": device, "environment": record["environment"],
                 "provenance": record["provenance"]}

@@ -19,16 +19,27 @@ import torch
 from torch import nn
 
 from physground.device import resolve_device
-from physground.errors import ValidationError
+from physground.errors import DataIntegrityError, ValidationError
 from physground.learned.checkpoint import (
+    CONFIG,
+    WEIGHTS,
+    CheckpointFiles,
+    TrainerState,
     config_from_dict,
-    load_tensors,
-    read_checkpoint_record,
+    open_checkpoint,
     save_checkpoint,
 )
 from physground.observation import Observation
 from physground.rollout import Rollout
 from physground.world_model import Modality
+
+
+def _trained_steps(files: CheckpointFiles) -> int:
+    steps = files.record["extra"].get("trained_steps", 0)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise DataIntegrityError(f"{files.directory / CONFIG}: extra.trained_steps = "
+                                 f"{steps!r}, expected an integer >= 0")
+    return steps
 
 
 class Normalizer(nn.Module):
@@ -113,9 +124,10 @@ class LearnedModel(abc.ABC):
                  checkpoint: str | Path | None = None) -> None:
         self.device = resolve_device(device)
         if checkpoint is not None:
-            record = read_checkpoint_record(Path(checkpoint), model=self.name)
-            config = config_from_dict(self.config_type, record["config"])
-            self.trained_steps = int(record["extra"].get("trained_steps", 0))
+            files = open_checkpoint(Path(checkpoint), model=self.name)
+            config = config_from_dict(self.config_type, files.record["config"],
+                                      Path(checkpoint) / CONFIG)
+            self.trained_steps = _trained_steps(files)
         else:
             self.trained_steps = 0
         self.config = config if config is not None else self.config_type()
@@ -126,7 +138,13 @@ class LearnedModel(abc.ABC):
         if self.is_built():
             self.module = self.build().to(self.device)
         if checkpoint is not None:
-            self.require_module().load_state_dict(load_tensors(Path(checkpoint), self.device))
+            try:
+                self.require_module().load_state_dict(files.tensors(self.device))
+            except RuntimeError as err:  # missing/unexpected keys, shape mismatch
+                reason = str(err).strip().splitlines()
+                raise DataIntegrityError(
+                    f"{Path(checkpoint) / WEIGHTS} does not fit the {self.name} config "
+                    f"({' '.join(reason[:2])[:300]})") from None
 
     # ------------------------------------------------------------------ model-specific
 
@@ -174,13 +192,16 @@ class LearnedModel(abc.ABC):
             self.module.to(self.device)
         return self
 
-    def save(self, directory: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
-        """Write ``model.safetensors`` and ``config.json`` to ``directory``."""
+    def save(self, directory: str | Path, *, extra: dict[str, Any] | None = None,
+             trainer: TrainerState | None = None, log: str = "") -> Path:
+        """Write the checkpoint (``model.safetensors``, ``config.json``, the trainer state
+        when given, a manifest) to ``directory`` in one atomic rename."""
         module = self.require_module()
         return save_checkpoint(
             Path(directory), model=self.name, config=self.config,
             tensors=dict(module.state_dict()),
             extra={"trained_steps": self.trained_steps, **(extra or {})},
+            trainer=trainer, log=log,
         )
 
     @classmethod

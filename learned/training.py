@@ -32,8 +32,21 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from physground.device import resolve_device
-from physground.errors import ValidationError
+from physground.errors import DataIntegrityError, ValidationError
+from physground.faults import failpoint
 from physground.learned.base import LearnedModel
+from physground.learned.checkpoint import (
+    CONFIG,
+    LOG,
+    MANIFEST,
+    TRAINER_STATE,
+    CheckpointFiles,
+    TrainerState,
+    check_replaceable,
+    log_text,
+    open_checkpoint,
+    read_log,
+)
 from physground.rollout import Rollout
 
 if TYPE_CHECKING:
@@ -41,8 +54,6 @@ if TYPE_CHECKING:
 
 UNROLL_MODES = ("unrolled", "pushforward")
 LOGGERS = ("jsonl", "tensorboard")  # jsonl is always written when there is a checkpoint_dir
-TRAINER_STATE = "trainer.pt"
-LOG = "log.jsonl"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,9 +187,15 @@ def _train(config: TrainConfig, datasets: tuple[Any, ...], model: LearnedModel |
     rollouts = _rollouts(datasets)
     torch.manual_seed(config.seed)
     ckpt = Path(config.checkpoint_dir) if config.checkpoint_dir else None
-    resuming = bool(config.resume and ckpt and (ckpt / TRAINER_STATE).exists())
     data = data_identity(rollouts)
-    if resuming:
+    files = None
+    if ckpt is not None and rank == 0:
+        check_replaceable(ckpt)  # before any work: a save would swap the whole directory
+    if config.resume and ckpt is not None and (ckpt / MANIFEST).exists():
+        files = open_checkpoint(ckpt)
+        if not files.has_trainer_state:
+            files = None  # a model-only checkpoint: train it from step 0
+    if files is not None:
         assert ckpt is not None
         check_resumable(ckpt, config, data)
         model = type(model).load(ckpt, device=device) if model is not None else \
@@ -194,13 +211,11 @@ def _train(config: TrainConfig, datasets: tuple[Any, ...], model: LearnedModel |
     # one generator on every rank: all draw the same global batch and take their slice
     gen = torch.Generator().manual_seed(config.seed * 1000)
     step = 0
-    if resuming:
+    log: list[dict[str, Any]] = []  # the log so far (rewritten into every checkpoint)
+    if files is not None:
         assert ckpt is not None
-        state = torch.load(ckpt / TRAINER_STATE, map_location=device, weights_only=False)
-        optimizer.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        step = int(state["step"])
+        step = _restore_trainer(files, optimizer, gen)
+        log = read_log(ckpt, up_to=step)
     terms = [k for k in config.loss_weights if k != "data"]
     options = dict(config.loss_options)
     if config.log == "tensorboard" and rank == 0:
@@ -239,26 +254,27 @@ def _train(config: TrainConfig, datasets: tuple[Any, ...], model: LearnedModel |
                       **{k: float(v.detach()) for k, v in values.items()},
                       "seconds": time.perf_counter() - start}
             history.append(record)
+            log.append(record)
+            if ckpt is not None and rank == 0 and (ckpt / MANIFEST).exists():
+                with open(ckpt / LOG, "a") as fh:  # live view; the checkpoint keeps its own
+                    fh.write(json.dumps(record) + "\n")
+            failpoint("train.step")
             if on_log is not None:
                 on_log(record)
             if bar is not None:
                 bar.set_postfix({k: f"{v:.3g}" for k, v in record.items()
                                  if k not in ("step", "lr", "seconds")})
-            if ckpt is not None and rank == 0:
-                ckpt.mkdir(parents=True, exist_ok=True)
-                with open(ckpt / LOG, "a") as fh:
-                    fh.write(json.dumps(record) + "\n")
         if bar is not None:
             bar.update(1)
         if ckpt is not None and rank == 0 and config.checkpoint_every and \
                 step % config.checkpoint_every == 0:
-            save_training_state(model, optimizer, gen, step, ckpt, config, data)
+            save_training_state(model, optimizer, gen, step, ckpt, config, data, log)
     if bar is not None:
         bar.close()
     if isinstance(on_log, _Chain):
         on_log.close()
     if ckpt is not None and rank == 0:
-        save_training_state(model, optimizer, gen, step, ckpt, config, data)
+        save_training_state(model, optimizer, gen, step, ckpt, config, data, log)
     module.eval()
     model.history = history  # type: ignore[attr-defined]
     return model
@@ -273,10 +289,9 @@ def finetune(config: TrainConfig, checkpoint: str | Path, *datasets: Any,
 
 
 def _load_any(directory: Path, device: str) -> LearnedModel:
-    from physground.learned.checkpoint import read_checkpoint_record
     from physground.world_model import MODELS
 
-    record = read_checkpoint_record(directory)
+    record = open_checkpoint(directory).record
     cls = MODELS.get(record["model"])
     return cls.load(directory, device=device)
 
@@ -403,13 +418,54 @@ def check_resumable(directory: Path, config: TrainConfig, data: dict[str, Any]) 
 
 def save_training_state(model: LearnedModel, optimizer: torch.optim.Optimizer,
                         gen: torch.Generator, step: int, directory: Path,
-                        config: TrainConfig, data: dict[str, Any] | None = None) -> None:
-    """Model checkpoint plus trainer state (optimizer, step, generators) for resuming; the
-    checkpoint records the training config and the data it was trained on."""
-    from physground.atomic import write_atomic
+                        config: TrainConfig, data: dict[str, Any] | None = None,
+                        log: Sequence[dict[str, Any]] = ()) -> None:
+    """Model plus trainer state (optimizer, step, generators) and the log up to ``step``,
+    published as one checkpoint directory (safetensors and JSON, no pickle); it records
+    the training config and the data it was trained on (``data``), checked on resume."""
+    state = TrainerState(step=step, optimizer=optimizer.state_dict(),
+                         rng={"generator": gen.get_state(), "torch": torch.get_rng_state()})
+    model.save(directory, extra={"train_config": asdict(config), "dataset": data},
+               trainer=state, log=log_text([r for r in log if r["step"] <= step]))
 
-    model.save(directory, extra={"train_config": asdict(config), "dataset": data})
-    state = {"optimizer": optimizer.state_dict(), "generator": gen.get_state(),
-             "torch_rng": torch.get_rng_state(), "step": step}
-    write_atomic(directory / TRAINER_STATE, lambda tmp: torch.save(state, tmp))
 
+def _restore_trainer(files: CheckpointFiles, optimizer: torch.optim.Optimizer,
+                     gen: torch.Generator) -> int:
+    """Load the trainer state of ``files`` into ``optimizer`` and the generators; returns
+    the step. The step must agree with the optimizer's own step count and lie within the
+    training it was saved from; anything else is a tampered or foreign trainer state."""
+    where = files.directory / TRAINER_STATE
+    state = files.trainer_state()
+    saved = files.record["extra"].get("train_config", {})
+    saved_steps = saved.get("steps") if isinstance(saved, dict) else None
+    if not isinstance(saved_steps, int) or not 0 <= state.step <= saved_steps:
+        raise DataIntegrityError(f"{where}: step {state.step} is not within the "
+                                 f"{saved_steps!r} steps of the training recorded in "
+                                 f"{files.directory / CONFIG}")
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    for index, entry in state.optimizer["state"].items():
+        if index >= len(params):
+            raise DataIntegrityError(f"{where}: optimizer state for parameter {index}, the "
+                                     f"model has {len(params)}")
+        counted = entry.get("step")
+        counted = float(counted) if isinstance(counted, torch.Tensor | int | float) else None
+        if counted != state.step:
+            raise DataIntegrityError(f"{where}: step {state.step} disagrees with the "
+                                     f"optimizer's step count {counted}")
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor) and value.dim() and \
+                    value.shape != params[index].shape:
+                raise DataIntegrityError(f"{where}: optimizer '{key}' of parameter {index} "
+                                         f"has shape {tuple(value.shape)}, the parameter "
+                                         f"{tuple(params[index].shape)}")
+    if set(state.rng) != {"generator", "torch"}:
+        raise DataIntegrityError(f"{where}: generator states {sorted(state.rng)}, expected "
+                                 "generator and torch")
+    try:
+        optimizer.load_state_dict(state.optimizer)
+        gen.set_state(state.rng["generator"])
+        torch.set_rng_state(state.rng["torch"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
+        raise DataIntegrityError(f"{where} does not fit this model and optimizer "
+                                 f"({str(err).strip()[:200]})") from None
+    return state.step

@@ -196,7 +196,12 @@ def generate_command(
              for k, v in parse_assignments(param, "--param").items()}
     spec = DatasetSpec(scenario=scenario, split=split, count=count, seed=seed,
                        shard_size=shard_size, config=overrides, fixed_params=fixed)
-    dataset = generate_dataset(spec, root / "data", out=out, progress=not quiet)
+    from physground.lock import root_lock
+
+    with root_lock(root):
+        dataset = generate_dataset(spec, root / "data", out=out, progress=not quiet)
+    if dataset.rebuilt:
+        typer.echo(f"repaired: re-simulated {', '.join(dataset.rebuilt)} (missing or corrupt)")
     rejected = dataset.manifest.get("rejected", 0)
     typer.echo(f"{dataset.path}  ({len(dataset)} rollouts, {rejected} rejected)")
 
@@ -483,8 +488,22 @@ _mount_validate()
 
 
 def main() -> None:
-    """Entry point (errors are handled by `PhysgroundGroup`)."""
-    app()
+    """Entry point: one-line errors for bad input (`PhysgroundGroup`) and for the
+    environment (disk full, read-only, permissions: `physground.environment_errors`), exit
+    code 2; SIGINT and SIGTERM stop the work (pool workers included) with one line, exit 130
+    and 143."""
+    from physground.environment_errors import Stopped, describe_os_error, stop_on_signals
+
+    stop_on_signals()
+    try:
+        app()
+    except OSError as err:
+        typer.echo(f"error: {describe_os_error(err)}", err=True)
+        sys.exit(2)
+    except Stopped as stop:
+        typer.echo(f"stopped by {stop.name}: finished datasets, checkpoints and evaluations "
+                   "are kept; rerun the same command to resume", err=True)
+        sys.exit(128 + stop.signum)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ corrupted or truncated one, naming the file.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,7 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
+from physground import limits
 from physground.atomic import atomic_path, write_json_atomic
 from physground.dataset_card import write_dataset_card
 from physground.errors import (
@@ -26,6 +28,7 @@ from physground.errors import (
     UnknownNameError,
     ValidationError,
 )
+from physground.faults import failpoint
 from physground.provenance import content_hash, file_sha256, library_versions
 from physground.rollout import SPLITS, Camera, Rollout
 from physground.scenario import Scenario, get_scenario
@@ -53,10 +56,11 @@ class DatasetSpec:
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
             raise ValidationError(f"split '{self.split}' is not one of {SPLITS}")
-        if self.count < 1:
-            raise ValidationError(f"count = {self.count}, expected >= 1 rollouts")
-        if self.shard_size < 1:
-            raise ValidationError(f"shard_size = {self.shard_size}, expected >= 1")
+        limits.check("count", self.count, what="count (rollouts)")
+        limits.check("shard_size", self.shard_size, what="shard_size")
+        for key, limit in (("num_frames", "frames"), ("image_size", "image_size")):
+            if key in self.config:
+                limits.check(limit, self.config[key], what=f"config {key}")
 
     def rollout_seeds(self) -> list[int]:
         """Per-rollout seeds, a deterministic function of (seed, index)."""
@@ -103,25 +107,36 @@ def generate_dataset(
     config_hash = content_hash(identity)
     path = Path(out) if out is not None else dataset_path(root, spec, scenario)
     manifest = _load_or_start_manifest(path, spec, identity, config_hash)
-    if manifest.get("complete"):
-        return Dataset(path)
-
     seeds = spec.rollout_seeds()
     shards = [seeds[i : i + spec.shard_size] for i in range(0, len(seeds), spec.shard_size)]
-    done = {s["file"]: s for s in manifest["shards"]}
+    done = {s["file"]: s for s in manifest["shards"]
+            if isinstance(s, dict) and _shard_intact(path, s, config_hash)}
+    expected = {f"shard-{i:05d}.h5" for i in range(len(shards))}
+    rebuilt = sorted(expected - set(done))
+    repairing = bool(manifest.get("complete"))
+    if repairing and not rebuilt:
+        return Dataset(path)
+    if repairing:
+        manifest["complete"] = False
+        write_json_atomic(path / MANIFEST, manifest)
     bar = tqdm(total=spec.count, desc=f"generate {spec.scenario} {spec.split}", unit="rollout",
                disable=not progress)
     for index, shard_seeds in enumerate(shards):
         name = f"shard-{index:05d}.h5"
-        if name in done and (path / name).exists() and file_sha256(path / name) == \
-                done[name]["sha256"]:
+        if name in done:
             bar.update(len(shard_seeds))
             continue
         params = [{**scenario.sample_params(spec.split, s), **spec.fixed_params}
                   for s in shard_seeds]
         rollouts, rejected = _simulate_checked(scenario, params, shard_seeds, spec.split)
+        # HDF5 writes into memory, then one plain write to disk: HDF5 itself writing to a
+        # full disk floods errors from its cache and segfaults when the file is closed;
+        # a Python write raises one clean OSError (ENOSPC).
+        buffer = io.BytesIO()
+        write_shard(buffer, rollouts, config_hash=config_hash)  # type: ignore[arg-type]
         with atomic_path(path / name) as tmp:
-            write_shard(tmp, rollouts)
+            tmp.write_bytes(buffer.getbuffer())
+            failpoint("generate.shard")
         done[name] = {
             "file": name,
             "sha256": file_sha256(path / name),
@@ -139,7 +154,25 @@ def generate_dataset(
     manifest["complete"] = True
     write_json_atomic(path / MANIFEST, manifest)
     write_dataset_card(path, manifest, scenario)
-    return Dataset(path)
+    dataset = Dataset(path)
+    dataset.rebuilt = rebuilt if repairing else []
+    return dataset
+
+
+def _shard_intact(path: Path, entry: Mapping[str, Any], config_hash: str) -> bool:
+    """Whether the shard of manifest ``entry`` exists, matches its sha256 and was written
+    for this dataset's config."""
+    name = entry.get("file")
+    if not isinstance(name, str) or not isinstance(entry.get("sha256"), str):
+        return False
+    file = path / name
+    if not file.is_file() or file_sha256(file) != entry["sha256"]:
+        return False
+    try:
+        with h5py.File(file, "r") as fh:
+            return str(fh.attrs.get("config_hash", "")) == config_hash
+    except OSError:
+        return False
 
 
 def _simulate_checked(
@@ -207,13 +240,98 @@ def _load_or_start_manifest(
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
+    """The parsed manifest, checked against `MANIFEST_SCHEMA` (types and required keys)."""
     manifest_file = Path(path) / MANIFEST
     try:
-        return json.loads(manifest_file.read_text())
+        size = manifest_file.stat().st_size
+        if size > limits.maximum("json_bytes"):
+            raise DataIntegrityError(f"{manifest_file} has {size} bytes, more than the "
+                                     f"maximum {limits.maximum('json_bytes')}")
+        manifest = json.loads(manifest_file.read_text())
     except FileNotFoundError:
         raise DataIntegrityError(f"{manifest_file} not found: not a physground dataset") from None
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DataIntegrityError(f"{manifest_file} is not valid JSON ({err})") from None
+    problem = _schema_problem(manifest, MANIFEST_SCHEMA, "manifest")
+    if problem:
+        raise DataIntegrityError(f"{manifest_file}: {problem}; {REPAIR}")
+    return manifest
+
+
+REPAIR = "rerun `physground generate` (or the run) to rebuild the dataset"
+_SHARD_SCHEMA = {"file": str, "sha256": str, "count": int, "seeds": [int], "rejected": list}
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "format": int, "scenario": str, "split": str, "count": int, "seed": int,
+    "config_hash": str, "identity": dict, "shards": [_SHARD_SCHEMA], "complete": bool,
+}
+
+
+def _schema_problem(value: Any, schema: Any, where: str) -> str | None:
+    """What in ``value`` does not fit ``schema`` (a type, ``[item schema]`` or a dict of
+    required keys), or None."""
+    if isinstance(schema, dict):
+        if not isinstance(value, dict):
+            return f"{where} must be an object, got {type(value).__name__}"
+        for key, sub in schema.items():
+            if key not in value:
+                return f"{where} lacks '{key}'"
+            problem = _schema_problem(value[key], sub, f"{where}.{key}")
+            if problem:
+                return problem
+        return None
+    if isinstance(schema, list):
+        if not isinstance(value, list):
+            return f"{where} must be a list, got {type(value).__name__}"
+        for i, item in enumerate(value):
+            problem = _schema_problem(item, schema[0], f"{where}[{i}]")
+            if problem:
+                return problem
+        return None
+    if schema is int and isinstance(value, bool) or not isinstance(value, schema):
+        return f"{where} must be {schema.__name__}, got {type(value).__name__}"
+    return None
+
+
+def _check_consistency(path: Path, manifest: Mapping[str, Any]) -> None:
+    """The manifest's shards must be ``shard-00000.h5 ...`` without gaps or duplicates,
+    their counts and seeds must add up to the dataset's count and its seeds (stored plus
+    rejected), each seed once."""
+    file = path / MANIFEST
+    spec = manifest["identity"].get("spec", {})
+    try:
+        expected = DatasetSpec(**spec)
+    except (TypeError, ValidationError) as err:
+        raise DataIntegrityError(f"{file}: identity.spec is not a dataset spec ({err}); "
+                                 f"{REPAIR}") from None
+    if (expected.count, expected.seed, expected.split, expected.scenario) != (
+            manifest["count"], manifest["seed"], manifest["split"], manifest["scenario"]):
+        raise DataIntegrityError(f"{file}: count/seed/split/scenario disagree with the "
+                                 f"identity the dataset was generated from; {REPAIR}")
+    shards = manifest["shards"]
+    n = -(-expected.count // expected.shard_size)
+    names = [s["file"] for s in shards]
+    wanted = [f"shard-{i:05d}.h5" for i in range(n)]
+    if names != wanted:
+        missing = sorted(set(wanted) - set(names))
+        extra = [x for x in names if x not in wanted or names.count(x) > 1]
+        raise DataIntegrityError(f"{file}: shards {names[:4]}{'...' if len(names) > 4 else ''}"
+                                 f" do not match the {n} expected (missing {missing[:4]}, "
+                                 f"unexpected or duplicated {extra[:4]}); {REPAIR}")
+    seen: dict[int, str] = {}
+    for shard in shards:
+        if len(shard["seeds"]) != shard["count"]:
+            raise DataIntegrityError(f"{file}: {shard['file']} lists {len(shard['seeds'])} "
+                                     f"seeds for count {shard['count']}; {REPAIR}")
+        rejected = [r.get("seed") for r in shard["rejected"] if isinstance(r, dict)]
+        for seed in [*shard["seeds"], *rejected]:
+            if seed in seen:
+                raise DataIntegrityError(f"{file}: seed {seed} appears in {seen[seed]} and "
+                                         f"{shard['file']} (duplicated shard); {REPAIR}")
+            seen[seed] = shard["file"]
+    if sorted(seen) != sorted(expected.rollout_seeds()):
+        raise DataIntegrityError(f"{file}: the shards hold {len(seen)} seeds, the dataset's "
+                                 f"{expected.count} seeds were expected (rollouts missing or "
+                                 f"foreign); {REPAIR}")
 
 
 # ---------------------------------------------------------------------------- HDF5 shards
@@ -237,10 +355,15 @@ def _write_arrays(group: h5py.Group, arrays: Mapping[str, Any],
         dataset.attrs["units"] = unit_of(key, units)
 
 
-def write_shard(path: Path, rollouts: Sequence[Rollout]) -> None:
-    """Write rollouts to one HDF5 file, deterministically (no timestamps, sorted keys)."""
+def write_shard(path: Path, rollouts: Sequence[Rollout], *, config_hash: str = "") -> None:
+    """Write rollouts to one HDF5 file, deterministically (no timestamps, sorted keys).
+
+    The file records the dataset's ``config_hash`` and its rollouts' seeds, so that a
+    shard copied from another dataset or over another shard is recognized on open."""
     with h5py.File(path, "w", track_order=False) as fh:
         fh.attrs["format"] = FORMAT_VERSION
+        fh.attrs["config_hash"] = config_hash
+        fh.attrs["seeds"] = np.asarray([r.seed for r in rollouts], dtype=np.int64)
         for i, rollout in enumerate(rollouts):
             g = fh.create_group(f"rollout-{i:05d}")
             g.attrs["scenario"] = rollout.scenario
@@ -307,6 +430,23 @@ def _read_rollout(g: h5py.Group) -> Rollout:
     )
 
 
+def _check_shard_contents(file: Path, rollouts: list[Rollout], entry: Mapping[str, Any],
+                          config_hash: str) -> None:
+    """A shard's own record (config hash, seeds) must be what the manifest says of it."""
+    with h5py.File(file, "r") as fh:
+        stored_hash = str(fh.attrs.get("config_hash", ""))
+        stored_seeds = [int(x) for x in fh.attrs.get("seeds", [])]
+    if stored_hash != config_hash:
+        raise DataIntegrityError(f"shard {file} was written for another dataset (config hash "
+                                 f"{stored_hash[:12] or 'none'}, manifest {config_hash[:12]}); "
+                                 f"{REPAIR}")
+    seeds = [r.seed for r in rollouts]
+    if seeds != stored_seeds or seeds != list(entry["seeds"]):
+        raise DataIntegrityError(f"shard {file} holds seeds {seeds[:4]}..., the manifest "
+                                 f"lists {list(entry['seeds'])[:4]}... (a shard copied over "
+                                 f"another); {REPAIR}")
+
+
 class Dataset:
     """A generated dataset directory; iterating yields verified `Rollout`s in order."""
 
@@ -318,7 +458,9 @@ class Dataset:
                 f"dataset {self.path} is incomplete (generation was interrupted); "
                 "rerun generation to finish it"
             )
+        _check_consistency(self.path, self.manifest)
         self._verified: set[str] = set()
+        self.rebuilt: list[str] = []  # shards `generate_dataset` re-simulated (a repair)
 
     @property
     def scenario(self) -> str:
@@ -344,15 +486,17 @@ class Dataset:
             raise DataIntegrityError(f"shard {file} listed in the manifest is missing")
         if file_sha256(file) != shard["sha256"]:
             raise DataIntegrityError(
-                f"shard {file} fails its sha256 check (corrupted or truncated); "
-                "delete it and rerun generation to rebuild it"
+                f"shard {file} fails its sha256 check (corrupted or truncated); {REPAIR}"
             )
         self._verified.add(shard["file"])
         return file
 
     def __iter__(self) -> Iterator[Rollout]:
         for shard in self.manifest["shards"]:
-            yield from read_shard(self._verify_shard(shard))
+            file = self._verify_shard(shard)
+            rollouts = read_shard(file)
+            _check_shard_contents(file, rollouts, shard, self.manifest["config_hash"])
+            yield from rollouts
 
     def rollouts(self) -> list[Rollout]:
         return list(self)

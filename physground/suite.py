@@ -38,6 +38,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from physground import limits
 from physground.errors import PhysgroundError, UnknownNameError, ValidationError, did_you_mean
 from physground.provenance import content_hash
 from physground.rollout import SPLITS
@@ -61,6 +62,8 @@ class ScenarioEntry:
         for key in ("rollouts", "train_rollouts", "context", "horizon"):
             if getattr(self, key) < 1:
                 raise ValidationError(f"scenario '{self.name}': {key} must be >= 1")
+        for key in ("rollouts", "train_rollouts"):
+            limits.check("count", getattr(self, key), what=f"scenario '{self.name}': {key}")
         for split in self.splits:
             if split not in SPLITS:
                 raise ValidationError(
@@ -82,6 +85,9 @@ class TrainingEntry:
     steps: int = 200
     options: dict[str, Any] = field(default_factory=dict)
     scenario: str | None = None
+
+    def __post_init__(self) -> None:
+        limits.check("steps", self.steps, what=f"training of '{self.model}': steps")
 
     def applies(self, model: str, scenario: str) -> bool:
         """Whether this entry configures ``model`` on ``scenario``."""

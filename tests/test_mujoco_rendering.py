@@ -108,3 +108,56 @@ def test_object_permanence_behind_an_occluder():
         x = r.states["pos"][:, 0, 0]
         assert np.all(np.diff(x[hidden[0] - 1 : hidden[-1] + 2]) > 0)
 
+
+
+_FRAMES_DIGEST = """
+import hashlib, sys
+from physground.scenario import get_scenario
+for name in sys.argv[1:]:
+    scenario = get_scenario(name, num_frames=8, image_size=48)
+    params = [scenario.sample_params("test_id", s) for s in range(2)]
+    rollouts = scenario.generate(params, [0, 1], "test_id")
+digest = hashlib.sha256(b"".join(r.frames.tobytes() + r.masks.tobytes() for r in rollouts))
+print(digest.hexdigest())
+"""
+
+
+def test_frames_do_not_depend_on_what_the_process_rendered_before():
+    """rigid/collision generated alone and after rigid/projectile and rigid/bounce in one
+    process (as `physground run` does) gives the same bytes."""
+    import subprocess
+    import sys
+
+    def digest(*names: str) -> str:
+        out = subprocess.run([sys.executable, "-c", _FRAMES_DIGEST, *names], check=True,
+                             capture_output=True, text=True, timeout=120)
+        return out.stdout.strip().splitlines()[-1]
+
+    alone = digest("rigid/collision")
+    assert digest("rigid/projectile", "rigid/bounce", "rigid/collision") == alone
+
+
+_RENDER_THEN_ADAM = """
+from physground.scenario import get_scenario
+scenario = get_scenario("rigid/projectile", num_frames=8, image_size=32)
+scenario.generate([scenario.sample_params("train", 0)], [0], "train")
+import torch
+torch.optim.Adam(torch.nn.Linear(2, 2).parameters())  # imports triton via torch._dynamo
+import triton  # noqa: F401
+print("ok")
+"""
+
+
+def test_rendering_then_triton_does_not_crash():
+    """MuJoCo EGL rendering (Mesa llvmpipe puts libLLVM into the global symbol scope) and
+    then importing triton, as creating an Adam optimizer does with CUDA wheels of torch.
+    Runs wherever triton is installed (CI's second pass, with the newest CUDA wheel)."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("triton") is None:
+        pytest.skip("triton is not installed (CPU wheel of torch)")
+    out = subprocess.run([sys.executable, "-c", _RENDER_THEN_ADAM], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]

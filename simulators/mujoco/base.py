@@ -138,6 +138,10 @@ class ScenarioMuJoCo(Scenario):
     measured from 0); the elastic energy of contact springs is not included.
     """
 
+    # 3 (above the base 2): frames rendered with one MjrContext per model (before, frames
+    # depended on which scenario the process had rendered first)
+    version: ClassVar[str] = "3"
+
     simulator: ClassVar[str] = "mujoco"
     config_type: ClassVar[type[ScenarioConfig]] = MuJoCoConfig
     config: MuJoCoConfig

@@ -7,13 +7,22 @@ One `TiledRenderer` per process and image size is shared by every rollout (`shar
 creating a GL context costs tens of milliseconds, so it is made once. Frames are drawn as
 tiles of one large offscreen buffer (an RGB tile and a segmentation tile per frame) and read
 back with one ``glReadPixels`` per batch of tiles, which amortizes the pipeline flush that
-dominates small renders on software GL. Scenes built only from primitives (spheres, boxes,
-capsules, planes: no meshes, textures or height fields) share the GL context across models.
+dominates small renders on software GL.
+
+Frames are a pure function of (model, states, versions): each model gets its own MuJoCo
+render context (`mujoco.MjrContext`: fog and shadow ranges from the model's extent, line
+width, textures, offscreen buffers) on the shared GL context. Sharing one MjrContext across
+models, as earlier versions did for primitive-only scenes, made `rigid/collision` frames
+differ by +-1 in dozens of pixels depending on which scenario the process had rendered
+before (``tests/test_mujoco_rendering.py`` checks bytes alone vs after others). A context
+costs ~14 ms to make, a few percent of a rollout's generation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import os
 
 import mujoco
@@ -81,9 +90,38 @@ def camera_of(
     return Camera(intrinsics=intrinsics, extrinsics=extrinsics, width=size, height=size)
 
 
+@functools.cache
+def _load_triton_llvm_first() -> None:
+    """Load triton's native library before the first GL context, if triton is installed.
+
+    Mesa's driver loader opens the DRI driver (llvmpipe) with ``RTLD_GLOBAL``, which puts
+    the system ``libLLVM-15.so`` into the process's global symbol scope. ``libtriton.so``
+    (shipped with CUDA wheels of torch) links its own LLVM and exports and references
+    ~76,000 LLVM symbols with default visibility; dlopened after Mesa, those references
+    bind to libLLVM-15's definitions and its static initializers crash (segfault in
+    ``import triton``, reached by ``torch.optim.Adam`` -> ``torch._dynamo``). Loaded first
+    (``RTLD_LOCAL``), libtriton binds to its own LLVM, and Mesa's LLVM, loaded later, binds
+    to itself. Costs ~0.15 s once, only where triton is installed.
+    """
+    import ctypes
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("triton")
+    except (ImportError, ValueError):
+        return
+    if spec is None or spec.origin is None:
+        return
+    library = os.path.join(os.path.dirname(spec.origin), "_C", "libtriton.so")
+    if os.path.exists(library):
+        with contextlib.suppress(OSError):  # a broken triton fails later, in its own import
+            ctypes.CDLL(library, mode=os.RTLD_LOCAL)
+
+
 def _gl_context_class(backend: str) -> type:
     """The GL context class of ``backend``, independent of what MuJoCo picked when it was
     first imported (a process that imported mujoco before physground got GLFW)."""
+    _load_triton_llvm_first()
     if backend == "egl":
         from mujoco.egl import GLContext
     elif backend == "osmesa":
@@ -91,10 +129,6 @@ def _gl_context_class(backend: str) -> type:
     else:
         from mujoco.rendering.classic.gl_context import GLContext
     return GLContext
-
-
-def _has_assets(model: mujoco.MjModel) -> bool:
-    return bool(model.nmesh or model.ntex or model.nhfield or model.nskin or model.nflex)
 
 
 class TiledRenderer:
@@ -124,10 +158,7 @@ class TiledRenderer:
         self._buffer = np.empty((self.side, self.side, 3), np.uint8)
 
     def _ensure_context(self, model: mujoco.MjModel) -> None:
-        """An MjrContext able to draw ``model``: shared across primitive-only models."""
-        if self._context is not None and not _has_assets(model) and not _has_assets(
-                self._context_model):
-            return
+        """The MjrContext of ``model`` (made anew for each model: see the module doc)."""
         if self._context is not None and model is self._context_model:
             return
         if self._context is not None:
