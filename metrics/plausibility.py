@@ -52,8 +52,8 @@ def _energies(batch: Batch) -> tuple[Tensor, Tensor]:
 
     Rotational energy is included when both sides have ``angvel`` and ``quat`` and the
     truth has static ``inertia``; cloth spring energy when the truth has static
-    ``springs``, ``spring_rest_length`` and ``spring_stiffness``. Both sides always use the
-    same terms.
+    ``springs``, ``spring_rest_length`` and ``spring_stiffness``, and its bending energy when
+    it has ``bend_stiffness`` and ``resolution``. Both sides always use the same terms.
     """
     x_truth, x_pred = batch.truth_positions(), batch.pred_positions()
     v_truth, v_pred = batch.velocities()
@@ -74,6 +74,11 @@ def _energies(batch: Batch) -> tuple[Tensor, Tensor]:
         k = batch.static_like(batch.static["spring_stiffness"], 3)
         e_truth = e_truth + q.spring_energy(x_truth, springs, rest, k)
         e_pred = e_pred + q.spring_energy(x_pred, springs, rest, k)
+    if all(k in batch.static for k in ("bend_stiffness", "resolution")):
+        resolution = int(shared_topology(batch, "resolution"))
+        kb = batch.static_like(batch.static["bend_stiffness"], 2)
+        e_truth = e_truth + q.grid_bending_energy(x_truth, resolution, kb)
+        e_pred = e_pred + q.grid_bending_energy(x_pred, resolution, kb)
     return e_truth, e_pred
 
 

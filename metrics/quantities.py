@@ -206,6 +206,21 @@ def spring_energy(x: Tensor, springs: Tensor, rest_length: Tensor,
     return 0.5 * (k * (length - rest) ** 2).sum(-1)
 
 
+def grid_bending_energy(x: Tensor, resolution: int, stiffness: Tensor | float) -> Tensor:
+    """Bending energy of a square ``resolution`` x ``resolution`` node grid [J]:
+    ``kb/2 sum |x_{i-1} - 2 x_i + x_{i+1}|^2`` over rows and columns (second differences
+    of the sheet, zero for a flat or uniformly stretched sheet).
+
+    x [..., N, 3] (m) with N = resolution^2 in row-major grid order, stiffness ``kb`` per
+    stencil (N/m, ``D / h^2`` for a bending rigidity D) -> [...].
+    """
+    grid = x.reshape(*x.shape[:-2], resolution, resolution, x.shape[-1])
+    along_u = grid[..., :, :-2, :] - 2 * grid[..., :, 1:-1, :] + grid[..., :, 2:, :]
+    along_v = grid[..., :-2, :, :] - 2 * grid[..., 1:-1, :, :] + grid[..., 2:, :, :]
+    kb = torch.as_tensor(stiffness, dtype=x.dtype, device=x.device)
+    return 0.5 * kb * ((along_u**2).sum((-3, -2, -1)) + (along_v**2).sum((-3, -2, -1)))
+
+
 def divergence_2d(velocity: Tensor, spacing: float | tuple[float, float]) -> Tensor:
     """Divergence ``du/dx + dv/dy`` [1/s] of a cell-centred 2-D velocity field.
 
