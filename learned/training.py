@@ -197,9 +197,10 @@ def _train(config: TrainConfig, datasets: tuple[Any, ...], model: LearnedModel |
             files = None  # a model-only checkpoint: train it from step 0
     if files is not None:
         assert ckpt is not None
-        check_resumable(ckpt, config, data)
+        # load (and so validate every file) first, then compare config and data
         model = type(model).load(ckpt, device=device) if model is not None else \
             _load_any(ckpt, device)
+        check_resumable(ckpt, config, data)
     elif model is None:
         model = make_model(config)
     model.to(device)

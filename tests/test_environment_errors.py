@@ -93,8 +93,8 @@ def test_run_on_a_full_disk(full_disk, tmp_path):
 def test_train_on_a_full_disk(full_disk, tmp_path):
     disk, cli = full_disk
     result = cli("train", "--scenario", "rigid/projectile", "--count", "4", "--num-frames",
-                 "8", "--steps", "2", "--data-root", str(tmp_path / "data"), "--out",
-                 str(disk / "ckpt"), "--no-progress")
+                 "8", "--steps", "2", "--root", str(tmp_path), "--out",
+                 str(disk / "ckpt"), "-q")
     assert_one_line_error(result, "disk is full", str(disk / "ckpt"))
     _no_temporaries(disk)
     assert not (disk / "ckpt").exists()  # nothing half-written
