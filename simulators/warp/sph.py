@@ -617,15 +617,24 @@ class ScenarioDamBreak(Scenario):
 def render_particles(
     x: np.ndarray, camera: Any, spacing: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Splat particles [T,N,2] as discs of radius ``spacing`` into frames and masks (id 1).
+    """Splat particles [T,N,2] in the plane z = 0 as discs of radius ``spacing``."""
+    steps, n = x.shape[:2]
+    return splat_particles(np.concatenate([x, np.zeros((steps, n, 1))], axis=-1), camera,
+                           spacing)
 
-    Shading by how many discs cover a pixel (a proxy for depth of liquid); deterministic.
+
+def splat_particles(
+    points: np.ndarray, camera: Any, radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Splat 3D particles [T,N,3] as discs of world radius ``radius`` into frames and masks
+    (id 1); the disc size uses the depth of the world origin (cameras facing a plane).
+
+    Shading by how many discs cover a pixel (a proxy for depth of material); deterministic.
     """
     size = camera.width
-    steps, n = x.shape[:2]
-    pts = np.concatenate([x, np.zeros((steps, n, 1))], axis=-1)
-    pix = camera.project(pts)  # [T,N,2] (u, v)
-    radius = spacing * camera.intrinsics[0, 0] / camera.extrinsics[2, 3]
+    steps = points.shape[0]
+    pix = camera.project(points)  # [T,N,2] (u, v)
+    radius = radius * camera.intrinsics[0, 0] / camera.extrinsics[2, 3]
     reach = int(math.ceil(radius))
     offsets = np.array([(du, dv) for du in range(-reach, reach + 1)
                         for dv in range(-reach, reach + 1)])
