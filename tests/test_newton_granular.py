@@ -99,3 +99,12 @@ def test_without_newton_nothing_registers_and_the_extra_is_named():
                           timeout=120)
     assert done.returncode == 1
     assert 'pip install "physground[newton]"' in done.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_runout_study_quick_passes(tmp_path):
+    from physground.benchmarks.validation.base import STUDIES
+
+    result = STUDIES.get("column_runout")(quick=True, out_dir=tmp_path)
+    assert result.passed, result.table.to_string()
+    assert all(p.exists() for p in result.figures)

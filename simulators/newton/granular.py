@@ -187,8 +187,10 @@ class ScenarioColumnCollapse(Scenario):
     # friction (also of the ground) and density must be inferred; solver settings and the
     # mass of a particle (density x cell volume) are withheld.
     given_static: ClassVar[frozenset[str]] = frozenset(
-        {"column", "channel", "particle_radius", "gravity"})
-    latent_static: ClassVar[frozenset[str]] = frozenset({"ground_friction", "particle_mass"})
+        {"column", "channel", "particle_radius"})
+    # gravity (fixed here) is latent by the observation contract: models infer it.
+    latent_static: ClassVar[frozenset[str]] = frozenset(
+        {"ground_friction", "particle_mass", "gravity"})
     withheld_static: ClassVar[frozenset[str]] = frozenset(
         {"voxel_size", "young_modulus", "run_out"})
     given_params: ClassVar[frozenset[str]] = frozenset({"aspect_ratio"})
