@@ -183,6 +183,8 @@ class ScenarioTable(DefaultsTable):
 
     name: str
     config: dict[str, Any] = Field(default_factory=dict)
+    # a tag of an optional extra's family (tag:granular): skipped when nothing carries it
+    optional: bool = False
 
 
 class TrainingTable(StrictModel):
@@ -234,11 +236,15 @@ def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
     explicit = {t.name for t in table.scenario}
     for i, scenario_table in enumerate(table.scenario):
         where = f"{source}:scenario[{i}]"
-        merged = {**defaults, **scenario_table.model_dump(exclude_none=True)}
+        merged = {**defaults, **scenario_table.model_dump(exclude_none=True,
+                                                          exclude={"optional"})}
         pattern = scenario_table.name
+        optional = scenario_table.optional
         try:
             names = SCENARIOS.select([pattern])
         except UnknownNameError as err:
+            if optional and pattern.startswith("tag:"):
+                continue
             raise ValidationError(f"{where}.name: {err}") from None
         if pattern.startswith("tag:"):  # an explicit entry elsewhere wins over the tag
             names = [n for n in names if n not in explicit]

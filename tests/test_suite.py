@@ -53,6 +53,21 @@ def test_tag_selection_expands_and_explicit_entries_win():
     assert all(e.config == {"num_frames": 20} for e in suite.scenarios if e is not flag)
 
 
+def test_an_optional_tag_is_skipped_only_when_nothing_carries_it():
+    """The suites list optional extras' families (tag:granular) with optional = true."""
+    entries = [{"name": "tag:no-such-family", "optional": True},
+               {"name": "rigid/projectile"}]
+    suite = parse_suite({"name": "x", "scenario": entries})
+    assert [e.name for e in suite.scenarios] == ["rigid/projectile"]
+    with pytest.raises(ValidationError, match="no-such-family"):
+        parse_suite({"name": "x", "scenario": [{"name": "tag:no-such-family"}]})
+    with pytest.raises(ValidationError, match="optional"):
+        parse_suite({"name": "x", "scenario": [{"name": "tag:rigid", "optional": "yes"}]})
+    granular = set(SCENARIOS.names("granular"))
+    for name in ("standard", "full"):
+        assert granular <= {e.name for e in load_suite(name).scenarios}
+
+
 @pytest.mark.parametrize(("data", "fragments"), [
     (minimal(modles=["copy-last"]), ["unknown key 'modles'", "did you mean 'models'"]),
     ({"scenario": [{"name": "rigid/projectile"}]}, ["my-suite.toml:name: missing key"]),
