@@ -142,6 +142,22 @@ def ground_penetration(pos: Tensor, radius: Tensor | float, ground_height: float
     return torch.relu(ground_height + r - height)
 
 
+def runout_front(pos: Tensor, origin: float | Tensor = 0.0, axis: int = 0,
+                 temperature: float | None = None) -> Tensor:
+    """Front position of a granular flow along ``axis`` past ``origin`` [m]: the largest
+    particle coordinate, pos [..., N, d] -> [...].
+
+    With ``temperature`` (m) the max is a log-sum-exp softened over that length scale (a
+    differentiable bound: exceeds the max by at most ``temperature * log N``), for losses.
+    """
+    coord = pos[..., axis] - torch.as_tensor(origin, dtype=pos.dtype, device=pos.device)
+    if temperature is None:
+        return coord.amax(dim=-1)
+    if not temperature > 0:
+        raise ValidationError(f"temperature = {temperature}, expected > 0 m")
+    return temperature * torch.logsumexp(coord / temperature, dim=-1)
+
+
 def box_ground_clearance(pos: Tensor, quat: Tensor, half_size: Tensor,
                          ground_height: float | Tensor = 0.0,
                          up: Tensor | None = None) -> Tensor:

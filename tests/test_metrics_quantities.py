@@ -224,3 +224,16 @@ def test_box_ground_clearance_known_answers() -> None:
                                                                    dtype=torch.float64),
                                                       side, hs),
                                torch.zeros(1, dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+def test_runout_front_is_the_leading_particle_and_its_soft_bound():
+    pos = torch.tensor([[[0.1, 0.0, 0.0], [0.35, 0.0, 0.1], [0.2, 1.0, 0.0]]],
+                       dtype=torch.float64)  # [T=1, N=3, 3]
+    assert q.runout_front(pos, origin=0.1).item() == pytest.approx(0.25)
+    soft = q.runout_front(pos, origin=0.1, temperature=1e-3).item()
+    assert 0.25 - 1e-12 <= soft <= 0.25 + 1e-3 * math.log(3)
+    pos.requires_grad_(True)
+    q.runout_front(pos, temperature=0.05).sum().backward()
+    assert pos.grad[0, 1, 0] > pos.grad[0, 2, 0] > 0  # the leader weighs most
+    with pytest.raises(ValidationError, match="temperature"):
+        q.runout_front(pos, temperature=0.0)
