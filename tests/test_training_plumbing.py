@@ -32,6 +32,7 @@ model = train(TrainConfig(steps=5, batch_size=4, progress=False, seed=3, log_eve
 if dist.get_rank() == 0:
     save_file({k: v.contiguous() for k, v in model.require_module().state_dict().items()},
               sys.argv[2])
+dist.barrier()  # neither rank tears gloo down while the other still uses it
 dist.destroy_process_group()
 """
 
