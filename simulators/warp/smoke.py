@@ -259,21 +259,11 @@ def smoke_divergence(
     div[b, i, j] = (u[b, i, j + 1] - u[b, i, j] + v[b, i + 1, j] - v[b, i, j]) / dx
 
 
-@wp.kernel
-def smoke_sor_sweep(
-    phi: wp.array3d(dtype=wp.float32),
-    div: wp.array3d(dtype=wp.float32),
-    dx: float,
-    color: int,
-    omega: float,
-    phi_out: wp.array3d(dtype=wp.float32),
-):
-    """Half a red-black SOR iteration of the Neumann Poisson problem L phi = div."""
-    b, i, j = wp.tid()
-    old = phi[b, i, j]
-    if (i + j) % 2 != color:
-        phi_out[b, i, j] = old
-        return
+@wp.func
+def smoke_gauss_seidel(phi: wp.array3d(dtype=wp.float32), div: wp.array3d(dtype=wp.float32),
+                       dx: float, b: int, i: int, j: int) -> float:
+    """Gauss-Seidel value of cell (i, j): mean of its in-grid neighbours minus dx^2 div /
+    count (Neumann walls: missing neighbours are left out)."""
     height = phi.shape[1]
     width = phi.shape[2]
     total = wp.float32(0.0)
@@ -290,7 +280,25 @@ def smoke_sor_sweep(
     if j < width - 1:
         total += phi[b, i, j + 1]
         count += 1.0
-    gauss_seidel = (total - dx * dx * div[b, i, j]) / count
+    return (total - dx * dx * div[b, i, j]) / count
+
+
+@wp.kernel
+def smoke_sor_sweep(
+    phi: wp.array3d(dtype=wp.float32),
+    div: wp.array3d(dtype=wp.float32),
+    dx: float,
+    color: int,
+    omega: float,
+    phi_out: wp.array3d(dtype=wp.float32),
+):
+    """Half a red-black SOR iteration of the Neumann Poisson problem L phi = div."""
+    b, i, j = wp.tid()
+    old = phi[b, i, j]
+    if (i + j) % 2 != color:
+        phi_out[b, i, j] = old
+        return
+    gauss_seidel = smoke_gauss_seidel(phi, div, dx, b, i, j)
     phi_out[b, i, j] = old + omega * (gauss_seidel - old)
 
 
@@ -307,26 +315,11 @@ def smoke_sor_sweep_inplace(
     so the result equals `smoke_sor_sweep` bit for bit (fast path, not for `wp.Tape`)."""
     b, i, half = wp.tid()
     j = 2 * half + (i + color) % 2
-    height = phi.shape[1]
     width = phi.shape[2]
     if j >= width:
         return
-    total = wp.float32(0.0)
-    count = wp.float32(0.0)
-    if i > 0:
-        total += phi[b, i - 1, j]
-        count += 1.0
-    if i < height - 1:
-        total += phi[b, i + 1, j]
-        count += 1.0
-    if j > 0:
-        total += phi[b, i, j - 1]
-        count += 1.0
-    if j < width - 1:
-        total += phi[b, i, j + 1]
-        count += 1.0
     old = phi[b, i, j]
-    gauss_seidel = (total - dx * dx * div[b, i, j]) / count
+    gauss_seidel = smoke_gauss_seidel(phi, div, dx, b, i, j)
     phi[b, i, j] = old + omega * (gauss_seidel - old)
 
 
