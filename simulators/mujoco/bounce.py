@@ -8,17 +8,20 @@ contacts the flight is ballistic; total energy never increases; and each apex he
 rebound speed is e times the impact speed.
 
 The contact is MuJoCo's soft spring-damper (stiffness 5e5 / s^2, contact ~4.4 ms). Gravity
-acts during contact: MuJoCo mixes the reference acceleration with the unconstrained one
-(impedance d), and the one-sided force releases the ball when ``k x + b x' = -d g``, below
-the ground, so the apex ratio falls short of the damping-only restitution by a relative
-~3 g / (sqrt(k) v) at impact speed v. `bounce_damping` solves the damping for e on the
-exact 1-D model of that contact (gravity, clamp, impedance) at the rollout's reference
-impact speed: the harmonic mean of its first impact speed and `SLOWEST_IMPACT`, which
-balances the residual over the bounces faster than 1 m/s. Integrator RK4 at 1/15360 s by
-default (0.046 / sqrt(k)); measured first-bounce apex ratios are within 2.4 % of e^2 for
-e >= 0.5 and 5.8 % for e = 0.3 at impacts of 1-5.4 m/s (the touch-down kink, where the
-damping force jumps, and gravity weigh most at heavy damping; `benchmarks/validation`
-runs the grid).
+acts during contact only through the impedance d: MuJoCo mixes the reference acceleration
+with the unconstrained one, ``(1 - d) g``, and the one-sided force releases the ball below
+the ground, so with a constant d = 0.99 the apex ratio fell short of the damping-only
+restitution by a relative ~3 g / (sqrt(k) v) at impact speed v, and the damping force,
+jumping to b v at touch-down, made RK4 at 1/15360 s scatter the apex ratio by +-3 % (e =
+0.3) with where in a step the contact began. The impedance now rises from 0.05 to 0.99
+over the first 0.1 mm (`CONTACT_SOLIMP`): the force grows smoothly from ~0, and gravity in
+that layer offsets most of the 1/v deficit. `bounce_damping` solves the damping for e on
+the exact 1-D model of that contact (`contact_rebound`: gravity, impedance ramp, clamp) at
+the rollout's reference impact speed: the harmonic mean of its first impact speed and
+`SLOWEST_IMPACT`, which balances the residual over the bounces faster than 1 m/s.
+Integrator RK4 at 1/15360 s by default (0.046 / sqrt(k)); measured first-bounce apex
+ratios are within 1.6 % of e^2 for e in [0.3, 0.95] at impacts of 1-8 m/s
+(`benchmarks/validation` runs the grid).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any, ClassVar
 
 import mujoco
 import numpy as np
+from scipy.integrate import solve_ivp
 from scipy.optimize import brentq
 
 from physground.params import Param, ParamSpace, Uniform
@@ -39,7 +43,12 @@ GRAVITY = 9.81  # m/s^2
 # 1/s^2: contacts last ~pi / sqrt(k) = 4.4 ms and sink at most v / sqrt(k) (1.2 cm at 8.4 m/s).
 # Stiffer contacts shrink gravity's share of the contact impulse (~g / (sqrt(k) v)).
 CONTACT_STIFFNESS = 5e5
-CONTACT_IMPEDANCE = 0.99  # MuJoCo solimp d (constant: d0 = dmax)
+# MuJoCo solimp (d0, dmax, width, midpoint, power): the impedance rises from 0.05 at the
+# surface to 0.99 over the first 0.1 mm (smoothly, power 2), so the damping force grows from
+# ~0 instead of jumping to b v at touch-down (a kink RK4 at 1/15360 s resolved only to +-3 %
+# of the apex ratio, by where in a step the contact began), and gravity still acts in that
+# layer, which offsets the rebound lost by leaving below the ground (~g / (sqrt(k) v)).
+CONTACT_SOLIMP = (0.05, 0.99, 1e-4, 0.5, 2.0)
 SLOWEST_IMPACT = 1.0  # m/s: the restitution law is tuned to hold for impacts at least this fast
 
 PARAMS = (
@@ -60,48 +69,54 @@ TRAIN = {
 OOD = {"drop_height": Uniform(2.5, 3.5), "restitution": Uniform(0.85, 0.95)}
 
 
+def impedance(depth: float, solimp: tuple[float, ...] = CONTACT_SOLIMP) -> float:
+    """MuJoCo's constraint impedance d at penetration ``depth`` [m] for ``solimp`` (d0,
+    dmax, width, midpoint, power): d0 at the surface, dmax from ``width`` down, joined by
+    two power-law pieces that meet at ``midpoint`` (a C1 sigmoid for power 2)."""
+    d0, dmax, width, mid, power = solimp
+    x = min(max(depth / width, 0.0), 1.0)
+    if x <= mid:
+        y = x**power / mid ** (power - 1) if x > 0 else 0.0
+    else:
+        y = 1 - (1 - x) ** power / (1 - mid) ** (power - 1)
+    return d0 + y * (dmax - d0)
+
+
 def contact_rebound(
     damping: float, impact_speed: float, *, stiffness: float = CONTACT_STIFFNESS,
-    impedance: float = CONTACT_IMPEDANCE, gravity: float = GRAVITY,
+    solimp: tuple[float, ...] = CONTACT_SOLIMP, gravity: float = GRAVITY,
 ) -> float:
     """Square root of the apex ratio (rebound apex / drop height) of one bounce on MuJoCo's
     soft contact, from the exact 1-D model of it.
 
-    With penetration x (down), MuJoCo's constrained acceleration during contact is
-    ``x'' = (1 - d) g - k x - b x'`` (the reference spring-damper ``-k x - b x'`` mixed with
-    the unconstrained ``g`` by the impedance d; in direct solref form MuJoCo scales k and b
-    so that these are the effective values). The force ``m d (k x + b x' + d g) / d`` is
-    one-sided, so the ball leaves at ``k x + b x' = -d g`` with upward speed u at depth x,
-    and its apex gap is ``u^2 / 2g - x``. Closed form of the linear ODE; the release time is
-    the first sign change of the force, refined by Brent's method.
+    With penetration x (down) and impedance d(x), MuJoCo's constrained acceleration is the
+    unconstrained one (g) mixed with the reference ``-b_r x' - k_r d x``:
+    ``x'' = (1 - d) g - d b_r x' - d^2 k_r x``, where the direct solref form sets
+    ``k_r = k / dmax^2`` and ``b_r = b / dmax`` (so k and b are the effective values below
+    ``width``). The force, proportional to ``g + b_r x' + k_r d x``, is one-sided: the ball
+    leaves where it reaches zero, with upward speed u at depth x, and its apex gap is
+    ``u^2 / 2g - x``. Integrated by DOP853 (rtol 1e-9) with the release as a terminal
+    event; it matches MuJoCo at a 1/245760 s step to 1e-4 relative.
     """
-    k, b, d, g, v0 = stiffness, damping, impedance, gravity, impact_speed
-    omega = math.sqrt(k)
-    zeta = b / (2 * omega)
-    if not 0 <= zeta < 1:
-        raise ValueError(f"damping ratio {zeta} outside [0, 1)")
-    wd = omega * math.sqrt(1 - zeta * zeta)
-    xp = (1 - d) * g / k  # particular solution of the forced ODE
-    y0, c = -xp, (v0 - zeta * omega * xp) / wd  # y = x - xp = exp(-zeta w t)(y0 cos + c sin)
+    k, b, g, v0 = stiffness, damping, gravity, impact_speed
+    dmax, width = solimp[1], solimp[2]
+    k_ref, b_ref = k / dmax**2, b / dmax
 
-    def state(t: float) -> tuple[float, float]:
-        decay, cos, sin = math.exp(-zeta * omega * t), math.cos(wd * t), math.sin(wd * t)
-        y = decay * (y0 * cos + c * sin)
-        dy = decay * ((c * wd - zeta * omega * y0) * cos - (y0 * wd + zeta * omega * c) * sin)
-        return y + xp, dy
+    def rhs(_t: float, s: np.ndarray) -> tuple[float, float]:
+        d = impedance(s[0], solimp)
+        return s[1], (1 - d) * g - d * b_ref * s[1] - d * d * k_ref * s[0]
 
-    def force(t: float) -> float:  # k x + b x' + d g, proportional to the contact force
-        x, dx = state(t)
-        return k * x + b * dx + d * g
+    def force(_t: float, s: np.ndarray) -> float:
+        return g + b_ref * s[1] + k_ref * impedance(s[0], solimp) * s[0]
 
-    grid = np.linspace(0.0, 2 * math.pi / wd, 4001)[1:]
-    values = np.array([force(t) for t in grid])
-    first = int(np.argmax(values < 0))
-    if values[first] >= 0:
+    force.terminal, force.direction = True, -1  # type: ignore[attr-defined]
+    period = 2 * math.pi / math.sqrt(k)
+    sol = solve_ivp(rhs, (0.0, 4 * period), (0.0, v0), method="DOP853", rtol=1e-9,
+                    atol=1e-12 * v0 / math.sqrt(k), events=force,
+                    first_step=min(width / v0, period) / 20)
+    if not sol.t_events[0].size:
         raise ValueError("the contact never releases the ball")
-    lo = grid[first - 1] if first else 0.0
-    t_release = brentq(force, lo, grid[first], xtol=1e-15, rtol=1e-15)
-    x, dx = state(t_release)
+    x, dx = sol.y_events[0][0]
     apex = dx * dx / (2 * g) - x
     return math.sqrt(max(apex, 0.0) / (v0 * v0 / (2 * g)))
 
@@ -109,21 +124,21 @@ def contact_rebound(
 @functools.cache
 def bounce_damping(
     restitution: float, impact_speed: float, *, stiffness: float = CONTACT_STIFFNESS,
-    impedance: float = CONTACT_IMPEDANCE, gravity: float = GRAVITY,
+    solimp: tuple[float, ...] = CONTACT_SOLIMP, gravity: float = GRAVITY,
 ) -> float:
     """Contact damping b [1/s] whose bounce at ``impact_speed`` [m/s] has apex ratio e^2.
 
     Inverts `contact_rebound` (decreasing in b) by Brent's method. A restitution above
     what an undamped contact gives at this speed gets b = 0 (gravity alone costs more).
     """
-    kw = {"stiffness": stiffness, "impedance": impedance, "gravity": gravity}
+    kw = {"stiffness": stiffness, "solimp": solimp, "gravity": gravity}
     top = 2 * 0.999 * math.sqrt(stiffness)
     if contact_rebound(0.0, impact_speed, **kw) <= restitution:
         return 0.0
     if contact_rebound(top, impact_speed, **kw) >= restitution:
         return top
     return float(brentq(lambda b: contact_rebound(b, impact_speed, **kw) - restitution,
-                        0.0, top, xtol=1e-10))
+                        0.0, top, xtol=1e-7 * top))
 
 
 def reference_impact_speed(drop_height: float, gravity: float = GRAVITY) -> float:
@@ -140,8 +155,8 @@ class ScenarioBounce(ScenarioMuJoCo):
     take_perturbation: ClassVar[dict[str, float]] = {
         "drop_height": 0.002, "horizontal_speed": 0.01, "restitution": 0.005}
     # 4 (above the MuJoCo base 3): damping solved with gravity during contact, stiffer
-    # contact, 512 substeps.
-    version: ClassVar[str] = "4"
+    # contact, 512 substeps. 5: impedance ramp over the first 0.1 mm (`CONTACT_SOLIMP`).
+    version: ClassVar[str] = "5"
     param_space: ClassVar[ParamSpace] = ParamSpace.from_train(PARAMS, TRAIN, OOD)
     laws: ClassVar[frozenset[str]] = frozenset(
         {"ballistic", "energy_nonincreasing", "non_penetration", "object_permanence"}
@@ -162,11 +177,11 @@ class ScenarioBounce(ScenarioMuJoCo):
     def mjcf(self, params: dict[str, float]) -> str:
         solref = self.contact_solref(params)
         mu = params["friction"]
-        d = CONTACT_IMPEDANCE
+        solimp = " ".join(f"{x:g}" for x in CONTACT_SOLIMP)
         return f"""
 <mujoco model="bounce">
   <option gravity="0 0 -{GRAVITY}" cone="elliptic"/>{visual_header(self.config.image_size)}
-  <default><geom solref="{solref}" solimp="{d} {d} 0.001" friction="{mu:.9g} 0 0"
+  <default><geom solref="{solref}" solimp="{solimp}" friction="{mu:.9g} 0 0"
     condim="3"/></default>
   <worldbody>
     <light pos="1 -3 6" dir="0 0.4 -1" directional="true"/>
