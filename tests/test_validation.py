@@ -43,11 +43,26 @@ def test_slow_study_passes_within_its_tolerance(name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured: the SPH front runs 6-8 % ahead of Martin & "
-                   "Moyce at T = 1.2 (dx = 25 mm) and 14 % at dx = 12.5 mm; open")
+@pytest.mark.xfail(strict=True, reason="measured: the SPH front runs +8.3 % ahead of Martin & "
+                   "Moyce at T = 1.21 (dx = 25 mm), +14.2 % at 12.5 mm and +17.9 % at "
+                   "6.25 mm (it grows with resolution); delayed by dT = 0.065-0.225 it is "
+                   "within 4.5 %: a late experimental start, not a slow front; open")
 def test_dam_break_front_within_5_percent_of_martin_moyce(tmp_path):
     result = STUDIES.get("dam_break_front")(True, tmp_path)
     assert result.passed, result.table.to_string()
+
+
+def test_release_delay_recovers_the_shift_of_a_delayed_copy():
+    from physground.benchmarks.validation.study_fluid import release_delay
+
+    points = martin_moyce()
+    points = points[points["a_inch"] == 2.25].sort_values("T")
+    big_t = np.linspace(0.0, 12.0, 2401)
+    early = np.interp(big_t + 0.15, points["T"], points["Z"])  # starts 0.15 earlier
+    delay, errors = release_delay(big_t, early, points[points["T"] <= 3.0])
+    assert delay == pytest.approx(0.15, abs=1e-9) and np.abs(errors).max() < 1e-3
+    delay, _ = release_delay(big_t, np.interp(big_t, points["T"], points["Z"]), points)
+    assert delay == 0.0
 
 
 def test_martin_moyce_data_file_is_the_published_2_to_1_series():

@@ -44,8 +44,36 @@ def summation_density(x: np.ndarray, static: dict) -> np.ndarray:
     return rho
 
 
+def release_delay(
+    big_t: np.ndarray, front: np.ndarray, points: pd.DataFrame, most: float = 0.5
+) -> tuple[float, np.ndarray]:
+    """The time shift dT (>= 0) of the simulated front Z(T - dT) that minimises the largest
+    relative error against ``points`` (columns ``T``, ``Z``), and those errors.
+
+    A diagnostic, not the pass criterion: it separates a late start of the experiment
+    (finite release of the column) from an error in the front's shape.
+    """
+    best_shift, best_errors = 0.0, np.full(len(points), np.inf)
+    for shift in np.arange(0.0, most + 1e-9, 0.005):
+        errors = np.interp(points["T"].to_numpy() - shift, big_t, front) / points["Z"] - 1
+        if np.abs(errors).max() < np.abs(best_errors).max():
+            best_shift, best_errors = float(shift), np.asarray(errors)
+    return best_shift, best_errors
+
+
 def dam_break_front(quick: bool, out_dir: Path) -> StudyResult:
-    """Front position Z = x / a against T = t sqrt(2 g / a) for T <= 3."""
+    """Front position Z = x / a against T = t sqrt(2 g / a) for T <= 3.
+
+    Measured (leading particle, viscosity 0.1, free-slip floor): the front runs ahead of the
+    published points most at T = 1.2, by +8.3 %, +14.2 % and +17.9 % at dx = 25, 12.5 and
+    6.25 mm; the error grows as the resolution (and with it the artificial viscosity, which
+    scales with h) goes down, towards the inviscid solution's fast jet along the floor. The
+    shape matches within 4.5 % at every spacing once the simulated front is delayed by dT =
+    0.065, 0.165, 0.225 (`release_delay`, reported per spacing), i.e. the published front
+    starts late rather than moves slowly. A no-slip floor (wall ghosts with reversed
+    tangential velocity under the same artificial viscosity) falls behind instead, -14.8 %
+    at T = 2.95 (dx = 25 mm), and converges back to the free-slip front as h shrinks.
+    """
     from physground.scenario import get_scenario
 
     spacings = (0.025,) if quick else (0.025, 0.0125)
@@ -65,12 +93,14 @@ def dam_break_front(quick: bool, out_dir: Path) -> StudyResult:
         big_t = t * math.sqrt(2 * G / a)
         front = r.states["x"][:, :, 0].max(axis=1) / a
         curves[dx] = (big_t, front)
-        for _, point in points.iterrows():
+        delay, delayed = release_delay(big_t, front, points)
+        for k, (_, point) in enumerate(points.iterrows()):
             z = float(np.interp(point["T"], big_t, front))
             rel = z / point["Z"] - 1
             rows.append({"spacing_m": dx, "series_a_inch": point["a_inch"], "T": point["T"],
                          "Z_measured": point["Z"], "Z_sph": z, "rel_error": rel,
-                         "passed": abs(rel) <= 0.05})
+                         "passed": abs(rel) <= 0.05, "release_delay_T": delay,
+                         "rel_error_delayed": float(delayed[k])})
     table = pd.DataFrame(rows)
 
     import matplotlib.pyplot as plt
@@ -86,13 +116,18 @@ def dam_break_front(quick: bool, out_dir: Path) -> StudyResult:
     ax.legend(fontsize=8)
     figure = save_figure(fig, out_dir / "dam_break_front.png")
     worst = table.loc[table["rel_error"].abs().idxmax()]
+    delays = ", ".join(f"{g['release_delay_T'].iloc[0]:.3f}"
+                       for _, g in table.groupby("spacing_m", sort=False))
     return StudyResult(
         name="dam_break_front", title="Dam break: surge front against Martin & Moyce (1952)",
         reference="Martin, J. C. & Moyce, W. J. (1952), Phil. Trans. R. Soc. Lond. A 244, "
                   "312-324, Fig. 3 (n² = 2), doi:10.1098/rsta.1952.0006",
         tolerance="|Z_sph / Z_measured - 1| <= 5 % at every published point with T <= 3",
         passed=bool(table["passed"].all()), table=table, figures=(figure,),
-        summary=f"worst {100 * worst['rel_error']:+.1f} % at T = {worst['T']:.2f}",
+        summary=f"worst {100 * worst['rel_error']:+.1f} % at T = {worst['T']:.2f} (dx = "
+                f"{1000 * worst['spacing_m']:g} mm); delayed by dT = {delays} (per spacing) "
+                f"the front is within {100 * table['rel_error_delayed'].abs().max():.1f} % "
+                "of every point",
         settings={"column": "a x 2a, a = 0.25 m", "box_width_m": 2.0, "viscosity": 0.1,
                   "front": "largest particle x"},
     )
