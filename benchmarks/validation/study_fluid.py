@@ -92,8 +92,8 @@ def dam_break_front(quick: bool, out_dir: Path) -> StudyResult:
         t = np.arange(r.num_frames) * r.dt
         big_t = t * math.sqrt(2 * G / a)
         front = r.states["x"][:, :, 0].max(axis=1) / a
-        curves[dx] = (big_t, front)
         delay, delayed = release_delay(big_t, front, points)
+        curves[dx] = (big_t, front, delay)
         for k, (_, point) in enumerate(points.iterrows()):
             z = float(np.interp(point["T"], big_t, front))
             rel = z / point["Z"] - 1
@@ -106,9 +106,11 @@ def dam_break_front(quick: bool, out_dir: Path) -> StudyResult:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for dx, (big_t, front) in curves.items():
+    for dx, (big_t, front, delay) in curves.items():
         keep = big_t <= 3.3
-        ax.plot(big_t[keep], front[keep], "-", label=f"SPH, dx = {dx * 1000:g} mm")
+        (line,) = ax.plot(big_t[keep], front[keep], "-", label=f"SPH, dx = {dx * 1000:g} mm")
+        ax.plot(big_t[keep] + delay, front[keep], "--", color=line.get_color(), lw=1,
+                label=f"same, delayed by ΔT = {delay:.3f}")
     for a_inch, series in reference[reference["T"] <= 3.3].groupby("a_inch"):
         ax.plot(series["T"], series["Z"], "o", mfc="none", label=f"Martin & Moyce, a = {a_inch} in")
     ax.set_xlabel("T = t √(2g/a)")
