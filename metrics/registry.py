@@ -138,7 +138,19 @@ class Metric:
             return False
         if "state" in model:
             return True
-        return "pixels" in model and renders and self.derivable_from_pixels and "pos" in names
+        return renders and self.scorable_with(model, names)
+
+    def scorable_with(self, modalities: Iterable[str], state_names: Iterable[str]) -> bool:
+        """Whether a model with ``modalities`` can be scored on this metric in a scenario
+        with ``state_names`` (that emits what the metric needs): pixel metrics need
+        frames; state metrics need states, or frames when their positions can come from
+        object masks, i.e. one mask per rigid body (states ``pos``; cloth nodes and
+        particles have no masks of their own)."""
+        have = set(modalities)
+        if self.modality == "pixels":
+            return "pixels" in have
+        return "state" in have or ("pixels" in have and self.derivable_from_pixels
+                                   and "pos" in set(state_names))
 
 
 class _SingleFromBatch:
