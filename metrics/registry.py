@@ -32,7 +32,8 @@ REDUCTIONS = ("mean", "last")
 # Controlled corruptions of the truth (`physground.benchmarks.validity`): nuisances are
 # not physics errors (a metric declares those it tolerates: score >= 90), violations are
 # (a metric declares those it detects: score falls monotonically with the magnitude).
-NUISANCES = ("state_noise", "pixel_noise", "pixel_shift", "downscale", "quantise")
+NUISANCES = ("state_noise", "pixel_noise", "pixel_shift", "downscale", "quantise",
+             "h264_crf23", "downscale_half", "gif")
 VIOLATIONS = ("frozen", "time_reversed", "delayed", "gravity_scaled", "restitution_changed",
               "energy_injected", "mass_not_conserved", "vanish_reappear",
               "interpenetration", "teleport")
