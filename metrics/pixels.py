@@ -22,10 +22,15 @@
 - Speed: frames stay uint8 (PSNR/MSE from exact integer sums), SSIM blurs with OpenCV's
   separable filter only where the images differ, and masks are computed once per batch
   (`benchmarks/speed/bench_metrics.py` times this against the previous implementation).
-- Positions from pixels: the soft centroid of object ``id`` is cast back into the world
-  through the camera at the depth of body ``id - 1`` at the last context frame (exact for
-  motion parallel to the image plane, as in the side-view rigid scenarios), so that state
-  metrics apply to models that only output frames.
+- Positions from pixels: the centroid of object ``id`` tracked by colour mixtures
+  (`physground.metrics.pixel_tracking`, robust to codecs and resizing; it replaced the
+  soft-mask centroid, so frames-only values of non-exact predictions changed, exact
+  frames still give the truth's values) is cast back into the world through the camera at
+  the depth of body ``id - 1`` at the last context frame (exact for motion parallel to the
+  image plane, as in the side-view rigid scenarios), so that state metrics apply to
+  models that only output frames. Displacements from the truth's own tracked positions
+  below `PIXEL_RESOLUTION` px are not resolved (`snap_to_truth`). Object areas for
+  `object_permanence` come from the same tracker.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import pandas as pd
 import torch
 
 from physground.metrics.batch import Batch, MissingInputError
+from physground.metrics.pixel_tracking import tracked_moments
 from physground.metrics.registry import batched_metric
 
 Tensor = torch.Tensor
@@ -478,7 +484,7 @@ def positions_from_frames(batch: Batch, side: str) -> Tensor:
     bodies = last.shape[1]
     if any(c is None for c in batch.cameras):
         raise MissingInputError(f"truth of {batch.scenario} has no camera to map pixels back")
-    area, centroid = soft_area_centroid(batch, bodies, side)
+    area, centroid = tracked_moments(batch, bodies, side)
     out = []
     for r, camera in enumerate(batch.cameras):
         ext = torch.as_tensor(camera.extrinsics, dtype=torch.float64)  # type: ignore[union-attr]
@@ -487,6 +493,35 @@ def positions_from_frames(batch: Batch, side: str) -> Tensor:
         visible = (area[r] > 0.5).unsqueeze(-1)  # at least half a pixel of object
         out.append(torch.where(visible, points, torch.full_like(points, float("nan"))))
     return torch.stack(out)
+
+
+# centroids from codec-degraded frames are resolved to about this (pixels): H.264 CRF 23
+# and a half-size round trip move the tracked centroids of the truth by 0.2-0.5 px
+# (median, `benchmarks/validity/codec_table.py`)
+PIXEL_RESOLUTION = 0.5
+
+
+def pixel_resolution(batch: Batch) -> Tensor:
+    """``PIXEL_RESOLUTION`` px in metres at each body's camera depth at the last context
+    frame [R, B] (the pinhole scale ``depth / f``)."""
+    last = batch.truth_context(batch.position_name())[:, -1]  # [R, B, 3]
+    out = []
+    for r, camera in enumerate(batch.cameras):
+        ext = torch.as_tensor(camera.extrinsics, dtype=torch.float64)  # type: ignore[union-attr]
+        k = torch.as_tensor(camera.intrinsics, dtype=torch.float64)  # type: ignore[union-attr]
+        depth = (last[r] @ ext[:3, :3].T + ext[:3, 3])[:, 2]
+        out.append(PIXEL_RESOLUTION * depth.abs() / torch.sqrt(k[0, 0] * k[1, 1]))
+    return torch.stack(out)
+
+
+def snap_to_truth(pred: Tensor, truth: Tensor, resolution: Tensor) -> Tensor:
+    """Positions [R, T, B, 3] measured from frames whose displacement from the truth's
+    (measured the same way) is below ``resolution`` [R, B] (m) are not resolved and taken
+    as the truth's; larger displacements are kept as measured (a hard threshold: a
+    soft one would shrink the errors of every frames-only prediction, a frozen video's
+    below copy-last's)."""
+    norm = torch.linalg.vector_norm(pred - truth, dim=-1, keepdim=True)
+    return torch.where(norm < resolution[:, None, :, None], truth, pred)
 
 
 # -- object permanence ----------------------------------------------------------------------
@@ -507,8 +542,8 @@ def object_areas(batch: Batch) -> tuple[Tensor, Tensor]:
         return truth, pred
     if batch.truth_frames is None:
         raise MissingInputError(f"truth of {batch.scenario} has no frames")
-    truth, _ = soft_area_centroid(batch, num, "truth")
-    pred, _ = soft_area_centroid(batch, num, "pred")
+    truth, _ = tracked_moments(batch, num, "truth")
+    pred, _ = tracked_moments(batch, num, "pred")
     truth = truth[:, batch.context:]
     return truth, pred
 
