@@ -158,19 +158,47 @@ def tracked_moments(batch: Batch, num_objects: int, side: str = "pred"
 def _tracked_moments(batch: Batch, num_objects: int, side: str) -> tuple[Tensor, Tensor]:
     import torch
 
-    if batch.truth_frames is None or batch.truth_masks is None:
-        raise MissingInputError(
-            f"truth of {batch.scenario} has no frames and masks to learn object colours from")
     frames = batch.pred_frames if side == "pred" else batch.truth_frames
     if frames is None:
         raise MissingInputError("prediction has no frames")
     areas, centroids = [], []
     for r in range(batch.size):
-        tracker = batch.cached(f"colour_tracker_{r}_{num_objects}", lambda r=r: ColourTracker.fit(
-            batch.truth_frames[r, : batch.context].cpu().numpy(),  # type: ignore[index]
-            batch.truth_masks[r, : batch.context].cpu().numpy(),  # type: ignore[index]
-            num_objects))
-        area, centroid = tracker.moments(frames[r].cpu().numpy())
+        area, centroid = _tracker(batch, r, num_objects).moments(frames[r].cpu().numpy())
         areas.append(area)
         centroids.append(centroid)
     return torch.from_numpy(np.stack(areas)), torch.from_numpy(np.stack(centroids))
+
+
+MOTION_COVERAGE = 0.3  # change of an object's coverage of a pixel that counts as motion
+
+
+def tracked_motion(batch: Batch, side: str = "pred") -> np.ndarray:
+    """Motion masks [R, H, h, w] bool of the predicted or true frames: pixels where some
+    object's coverage (`ColourTracker.coverage`) changed by at least `MOTION_COVERAGE`
+    since the previous frame (the truth's last context frame before step 1); once per
+    batch. A codec's noise, blur and ringing of the background change no coverage."""
+    def compute() -> np.ndarray:
+        num = int(batch.truth_masks[:, : batch.context].amax().item())  # type: ignore[index]
+        if side == "pred" and batch.pred_frames is None:
+            raise MissingInputError("prediction has no frames")
+        out = []
+        for r in range(batch.size):
+            tracker = _tracker(batch, r, num)
+            last = batch.truth_frames[r, batch.context - 1:batch.context]  # type: ignore[index]
+            window = (batch.pred_frames[r] if side == "pred"  # type: ignore[index]
+                      else batch.truth_frames[r, batch.context:])  # type: ignore[index]
+            cover = tracker.coverage(np.concatenate([last.cpu().numpy(),
+                                                     window.cpu().numpy()]))
+            out.append((np.abs(np.diff(cover, axis=1)) >= MOTION_COVERAGE).any(0))
+        return np.stack(out)
+    return batch.cached(f"tracked_motion_{side}", compute)
+
+
+def _tracker(batch: Batch, r: int, num_objects: int) -> ColourTracker:
+    if batch.truth_frames is None or batch.truth_masks is None:
+        raise MissingInputError(
+            f"truth of {batch.scenario} has no frames and masks to learn object colours from")
+    return batch.cached(f"colour_tracker_{r}_{num_objects}", lambda: ColourTracker.fit(
+        batch.truth_frames[r, : batch.context].cpu().numpy(),  # type: ignore[index]
+        batch.truth_masks[r, : batch.context].cpu().numpy(),  # type: ignore[index]
+        num_objects))

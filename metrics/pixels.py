@@ -2,8 +2,13 @@
 
 - PSNR and SSIM (Gaussian window 11 px, sigma 1.5, K1 = 0.01, K2 = 0.03) per frame.
 - physground's own motion-mask metrics, after those of the Physics-IQ benchmark: a pixel is
-  *moving* at step t when its grey level changed by more than ``MOTION_THRESHOLD`` since
-  the previous frame (the last context frame before step 1). Physics-IQ's own masks
+  *moving* at step t when an object's coverage of it changed by at least
+  ``pixel_tracking.MOTION_COVERAGE`` since the previous frame (the last context frame
+  before step 1), objects tracked by colour mixtures
+  (`physground.metrics.pixel_tracking`), which a codec's noise and blur do not move; in
+  scenes without object masks, when its grey level changed by more than
+  ``MOTION_THRESHOLD`` (the definition before the codec-robust masks; on exact frames
+  both give IoU 1). Physics-IQ's own masks
   (blur, running background, morphology) are in `physground.metrics.physics_iq`
   (``piq_*``), whose numbers compare with its leaderboard; these do not. Spatial IoU
   compares where motion happened (union over steps 1..t), spatiotemporal IoU where and
@@ -241,9 +246,11 @@ def motion_masks(previous: Tensor, frames: Tensor,
 
 
 def _motion_pair(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-    """(truth, pred) motion masks [R, H, h*w] bool, once per batch: grey change above
-    ``MOTION_THRESHOLD`` since the previous frame (the last context frame before step 1),
-    on exact integer grey levels."""
+    """(truth, pred) motion masks [R, H, h*w] bool, once per batch: where a tracked
+    object's coverage changed (`pixel_tracking.tracked_motion`, on both sides) since the
+    previous frame (the truth's last context frame before step 1); for truths without
+    object masks in the context, grey change above ``MOTION_THRESHOLD`` on exact integer
+    grey levels."""
     def compute() -> tuple[np.ndarray, np.ndarray]:
         truth, pred = _uint8_frames(batch)
         r, hz, h, w, _ = pred.shape
@@ -254,6 +261,11 @@ def _motion_pair(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         def masks(frames: np.ndarray) -> np.ndarray:
             gray = np.concatenate([g_last, _gray_milli(frames).reshape(r, hz, h * w)], 1)
             return np.abs(np.diff(gray, axis=1)) > limit
+        if batch.truth_masks is not None and bool(batch.truth_masks[:, : batch.context].any()):
+            from physground.metrics.pixel_tracking import tracked_motion
+
+            return (tracked_motion(batch, "truth").reshape(r, hz, h * w),
+                    tracked_motion(batch, "pred").reshape(r, hz, h * w))
         return masks(truth), masks(pred)
     return batch.cached("motion_pair", compute)
 

@@ -72,6 +72,38 @@ def test_tracker_keeps_area_and_centroid_through_blur_and_chroma_loss():
     np.testing.assert_allclose(centroid[1, 0], (12.5, 10.5), atol=0.1)
 
 
+def test_motion_masks_ignore_background_flicker_and_chroma_loss():
+    """A 4x4 red square moving 2 px per frame over a grey background: a prediction with
+    +-14 grey levels of background flicker (above the grey-difference threshold, 12.75)
+    and a quarter of the square's chroma lost keeps every motion-mask IoU at 1. (Step 1
+    compares the prediction with the exact last context frame, so a larger chroma loss,
+    H.264's on 1-2 px objects, shows as motion there.)"""
+    from physground.metrics.evaluate import evaluate
+    from physground.rollout import Prediction, Rollout
+
+    t, h, w = 8, 16, 24
+    frames = np.full((t, h, w, 3), 120, np.uint8)
+    masks = np.zeros((t, h, w), np.uint8)
+    for i in range(t):
+        frames[i, 6:10, 2 + 2 * i:6 + 2 * i] = (220, 40, 30)
+        masks[i, 6:10, 2 + 2 * i:6 + 2 * i] = 1
+    truth = Rollout(scenario="rigid/projectile", split="test_id", seed=0, params={}, dt=0.05,
+                    frames=frames, masks=masks)
+    pred = frames[3:].astype(np.int16)
+    flicker = np.where(np.arange(t - 3)[:, None, None] % 2 == 0, 14, -14)
+    pred[masks[3:] == 0] += np.broadcast_to(flicker, masks[3:].shape)[masks[3:] == 0][:, None]
+    obj = masks[3:] == 1
+    grey = pred[obj].mean(-1, keepdims=True)
+    pred[obj] = grey + (pred[obj] - grey) * 3 // 4  # a quarter of the chroma lost
+    prediction = Prediction.for_rollout(truth, model="video", context=3, horizon=t - 3,
+                                        frames=np.clip(pred, 0, 255).astype(np.uint8))
+    names = ["spatial_iou_running", "spatiotemporal_iou_running",
+             "weighted_spatial_iou_running"]
+    rows = evaluate(truth, prediction, names)
+    assert (rows["failure"] == "").all()
+    np.testing.assert_allclose(rows["value"], 1.0)
+
+
 @pytest.mark.slow
 def test_h264_and_png_truth_score_at_least_90_and_frozen_no_better_than_copy_last(tmp_path):
     suite = parse_suite(SUITE, "codec-in.toml")
