@@ -135,15 +135,19 @@ class ColourTracker:
         """Areas [T, K] (px) and centroids [T, K, 2] (u, v px, pixel centres at +0.5) of
         the objects in uint8 frames [T, h, w, 3]; an object not found has area 0 and a
         NaN centroid."""
-        cover = self.coverage(frames)  # [K, T, h, w]
-        h, w = cover.shape[-2:]
-        area = cover.sum((-2, -1))
-        su = (cover.sum(-2) * (np.arange(w) + 0.5)).sum(-1)
-        sv = (cover.sum(-1) * (np.arange(h) + 0.5)).sum(-1)
-        with np.errstate(all="ignore"):
-            centroid = np.stack([su / area, sv / area], -1)
-        centroid[area <= 0] = np.nan
-        return area.T, centroid.transpose(1, 0, 2)
+        return moments_of(self.coverage(frames))
+
+
+def moments_of(cover: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Areas [T, K] and centroids [T, K, 2] (u, v px) of coverages [K, T, h, w]."""
+    h, w = cover.shape[-2:]
+    area = cover.sum((-2, -1))
+    su = (cover.sum(-2) * (np.arange(w) + 0.5)).sum(-1)
+    sv = (cover.sum(-1) * (np.arange(h) + 0.5)).sum(-1)
+    with np.errstate(all="ignore"):
+        centroid = np.stack([su / area, sv / area], -1)
+    centroid[area <= 0] = np.nan
+    return area.T, centroid.transpose(1, 0, 2)
 
 
 def tracked_moments(batch: Batch, num_objects: int, side: str = "pred"
@@ -163,7 +167,7 @@ def _tracked_moments(batch: Batch, num_objects: int, side: str) -> tuple[Tensor,
         raise MissingInputError("prediction has no frames")
     areas, centroids = [], []
     for r in range(batch.size):
-        area, centroid = _tracker(batch, r, num_objects).moments(frames[r].cpu().numpy())
+        area, centroid = moments_of(_coverage(batch, r, num_objects, side))
         areas.append(area)
         centroids.append(centroid)
     return torch.from_numpy(np.stack(areas)), torch.from_numpy(np.stack(centroids))
@@ -183,15 +187,23 @@ def tracked_motion(batch: Batch, side: str = "pred") -> np.ndarray:
             raise MissingInputError("prediction has no frames")
         out = []
         for r in range(batch.size):
-            tracker = _tracker(batch, r, num)
-            last = batch.truth_frames[r, batch.context - 1:batch.context]  # type: ignore[index]
-            window = (batch.pred_frames[r] if side == "pred"  # type: ignore[index]
-                      else batch.truth_frames[r, batch.context:])  # type: ignore[index]
-            cover = tracker.coverage(np.concatenate([last.cpu().numpy(),
-                                                     window.cpu().numpy()]))
+            truth = _coverage(batch, r, num, "truth")[:, batch.context - 1:]
+            cover = truth if side == "truth" else np.concatenate(
+                [truth[:, :1], _coverage(batch, r, num, "pred")], 1)
             out.append((np.abs(np.diff(cover, axis=1)) >= MOTION_COVERAGE).any(0))
         return np.stack(out)
     return batch.cached(f"tracked_motion_{side}", compute)
+
+
+def _coverage(batch: Batch, r: int, num_objects: int, side: str) -> np.ndarray:
+    """Coverage [K, T, h, w] of rollout ``r``'s predicted (T = H) or true (T = C + H)
+    frames, once per batch (shared by the moments and the motion masks)."""
+    def compute() -> np.ndarray:
+        frames = batch.pred_frames if side == "pred" else batch.truth_frames
+        if frames is None:
+            raise MissingInputError("prediction has no frames")
+        return _tracker(batch, r, num_objects).coverage(frames[r].cpu().numpy())
+    return batch.cached(f"tracked_coverage_{side}_{r}_{num_objects}", compute)
 
 
 def _tracker(batch: Batch, r: int, num_objects: int) -> ColourTracker:
