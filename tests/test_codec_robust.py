@@ -105,7 +105,6 @@ def test_motion_masks_ignore_background_flicker_and_chroma_loss():
     np.testing.assert_allclose(rows["value"], 1.0)
 
 
-@pytest.mark.slow
 def test_h264_and_png_truth_score_at_least_90_and_frozen_no_better_than_copy_last(tmp_path):
     suite = parse_suite(SUITE, "codec-in.toml")
     index = json.loads(export_context(suite, tmp_path, tmp_path / "context", progress=False
