@@ -76,7 +76,8 @@ def run_plan(suite: Suite, root: Path, device: str, *, models: Sequence[str] | N
         metrics = metrics_for(suite, entry.name, entry)
         for split in entry.splits:
             for model in models_here:
-                usable = metrics_for_modalities(metrics, model_modalities(model))
+                usable = metrics_for_modalities(metrics, model_modalities(model),
+                                                entry.name)
                 evaluations.append({"model": model, "scenario": entry.name, "split": split,
                                     "metrics": len(usable), "cached": False})
     return {"suite": suite.name, "run_dir": str(run_dir), "datasets": datasets,

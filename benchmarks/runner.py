@@ -113,27 +113,22 @@ def pixel_family(metrics: Sequence[str], mode: str) -> tuple[str, ...]:
     return tuple(m for m in metrics if m not in piq)
 
 
-def metrics_for_modalities(metrics: Sequence[str], modalities: Iterable[str]
-                           ) -> tuple[str, ...]:
-    """The metrics a model with ``modalities`` can be scored on: pixel metrics need frames;
-    state metrics need states, unless their positions can come from the frames' masks.
+def metrics_for_modalities(metrics: Sequence[str], modalities: Iterable[str],
+                           scenario: str | None = None) -> tuple[str, ...]:
+    """The metrics a model with ``modalities`` can be scored on in ``scenario``
+    (`Metric.scorable_with`): pixel metrics need frames; state metrics need states, unless
+    their positions can come from the frames' masks (rigid bodies only).
 
-    A state-only model is not failed on PSNR, nor a video model on a velocity field it
-    cannot output; its scores average over the metrics of its own modalities.
+    A state-only model is not failed on PSNR, nor a video model on a velocity field or
+    cloth nodes it cannot output; its scores average over the metrics of its own
+    modalities, so exact frames score 100.
     """
     from physground.metrics import METRICS
+    from physground.scenario import SCENARIOS
 
     have = set(modalities)
-    out = []
-    for name in metrics:
-        metric = METRICS.get(name)
-        if metric.modality == "pixels":
-            ok = "pixels" in have
-        else:
-            ok = "state" in have or ("pixels" in have and metric.derivable_from_pixels)
-        if ok:
-            out.append(name)
-    return tuple(out)
+    names = SCENARIOS.get(scenario).state_names if scenario is not None else ("pos",)
+    return tuple(n for n in metrics if METRICS.get(n).scorable_with(have, names))
 
 
 def model_modalities(model: str) -> frozenset[str]:
@@ -468,7 +463,7 @@ def plan_tasks(
                         checkpoint_hash=checkpoint_digest(checkpoint) if checkpoint else None,
                         failure=outcome.get("failure"),
                         **{**common, "metrics": metrics_for_modalities(
-                            metrics, model_modalities(model))},
+                            metrics, model_modalities(model), entry.name)},
                     ))
             tasks += [AnchorTask(kind=kind, scenario=entry.name, split=split, dataset=path,
                                  dataset_hash=dataset_hash, context=entry.context,
@@ -477,7 +472,8 @@ def plan_tasks(
             for source in external:
                 modalities = source.modalities(entry.name, split)
                 tasks.append(ExternalTask(source=source.describe(), **{
-                    **common, "metrics": metrics_for_modalities(metrics, modalities)}))
+                    **common, "metrics": metrics_for_modalities(metrics, modalities,
+                                                                entry.name)}))
     return tasks
 
 

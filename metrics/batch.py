@@ -188,9 +188,15 @@ class Batch:
         """Positions measured from frames; hidden objects handled as in `truth_positions`:
         where the object is hidden in both the true and the predicted frame, the
         prediction is taken as right (the simulator state on both sides); hidden only in
-        the prediction, it stays NaN and the metric records a failure."""
+        the prediction, it stays NaN and the metric records a failure. Predicted
+        positions within `pixels.PIXEL_RESOLUTION` px of the truth's are snapped to them
+        (`pixels.snap_to_truth`): a codec's centroid jitter is no physics error."""
         if "pixel_positions" not in self._cache:
-            from physground.metrics.pixels import positions_from_frames
+            from physground.metrics.pixels import (
+                pixel_resolution,
+                positions_from_frames,
+                snap_to_truth,
+            )
 
             if self.truth_frames is None or self.pred_frames is None:
                 raise MissingInputError(f"truth of {self.scenario} has no frames")
@@ -200,6 +206,9 @@ class Batch:
             hidden = torch.isnan(truth)
             window = hidden[:, self.context:] & torch.isnan(pred)
             pred = torch.where(window, state[:, self.context:], pred)
+            # displacements below the pixel resolution are not measured
+            pred = snap_to_truth(pred, torch.where(hidden, state, truth)[:, self.context:],
+                                 pixel_resolution(self))
             self._cache["pixel_positions"] = {"truth": torch.where(hidden, state, truth),
                                               "pred": pred}
         return self._cache["pixel_positions"][side]

@@ -2,8 +2,13 @@
 
 - PSNR and SSIM (Gaussian window 11 px, sigma 1.5, K1 = 0.01, K2 = 0.03) per frame.
 - physground's own motion-mask metrics, after those of the Physics-IQ benchmark: a pixel is
-  *moving* at step t when its grey level changed by more than ``MOTION_THRESHOLD`` since
-  the previous frame (the last context frame before step 1). Physics-IQ's own masks
+  *moving* at step t when an object's coverage of it changed by at least
+  ``pixel_tracking.MOTION_COVERAGE`` since the previous frame (the last context frame
+  before step 1), objects tracked by colour mixtures
+  (`physground.metrics.pixel_tracking`), which a codec's noise and blur do not move; in
+  scenes without object masks, when its grey level changed by more than
+  ``MOTION_THRESHOLD`` (the definition before the codec-robust masks; on exact frames
+  both give IoU 1). Physics-IQ's own masks
   (blur, running background, morphology) are in `physground.metrics.physics_iq`
   (``piq_*``), whose numbers compare with its leaderboard; these do not. Spatial IoU
   compares where motion happened (union over steps 1..t), spatiotemporal IoU where and
@@ -22,10 +27,15 @@
 - Speed: frames stay uint8 (PSNR/MSE from exact integer sums), SSIM blurs with OpenCV's
   separable filter only where the images differ, and masks are computed once per batch
   (`benchmarks/speed/bench_metrics.py` times this against the previous implementation).
-- Positions from pixels: the soft centroid of object ``id`` is cast back into the world
-  through the camera at the depth of body ``id - 1`` at the last context frame (exact for
-  motion parallel to the image plane, as in the side-view rigid scenarios), so that state
-  metrics apply to models that only output frames.
+- Positions from pixels: the centroid of object ``id`` tracked by colour mixtures
+  (`physground.metrics.pixel_tracking`, robust to codecs and resizing; it replaced the
+  soft-mask centroid, so frames-only values of non-exact predictions changed, exact
+  frames still give the truth's values) is cast back into the world through the camera at
+  the depth of body ``id - 1`` at the last context frame (exact for motion parallel to the
+  image plane, as in the side-view rigid scenarios), so that state metrics apply to
+  models that only output frames. Displacements from the truth's own tracked positions
+  below `PIXEL_RESOLUTION` px are not resolved (`snap_to_truth`). Object areas for
+  `object_permanence` come from the same tracker.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ import pandas as pd
 import torch
 
 from physground.metrics.batch import Batch, MissingInputError
+from physground.metrics.pixel_tracking import tracked_moments
 from physground.metrics.registry import batched_metric
 
 Tensor = torch.Tensor
@@ -235,9 +246,11 @@ def motion_masks(previous: Tensor, frames: Tensor,
 
 
 def _motion_pair(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-    """(truth, pred) motion masks [R, H, h*w] bool, once per batch: grey change above
-    ``MOTION_THRESHOLD`` since the previous frame (the last context frame before step 1),
-    on exact integer grey levels."""
+    """(truth, pred) motion masks [R, H, h*w] bool, once per batch: where a tracked
+    object's coverage changed (`pixel_tracking.tracked_motion`, on both sides) since the
+    previous frame (the truth's last context frame before step 1); for truths without
+    object masks in the context, grey change above ``MOTION_THRESHOLD`` on exact integer
+    grey levels."""
     def compute() -> tuple[np.ndarray, np.ndarray]:
         truth, pred = _uint8_frames(batch)
         r, hz, h, w, _ = pred.shape
@@ -248,6 +261,11 @@ def _motion_pair(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         def masks(frames: np.ndarray) -> np.ndarray:
             gray = np.concatenate([g_last, _gray_milli(frames).reshape(r, hz, h * w)], 1)
             return np.abs(np.diff(gray, axis=1)) > limit
+        if batch.truth_masks is not None and bool(batch.truth_masks[:, : batch.context].any()):
+            from physground.metrics.pixel_tracking import tracked_motion
+
+            return (tracked_motion(batch, "truth").reshape(r, hz, h * w),
+                    tracked_motion(batch, "pred").reshape(r, hz, h * w))
         return masks(truth), masks(pred)
     return batch.cached("motion_pair", compute)
 
@@ -478,7 +496,7 @@ def positions_from_frames(batch: Batch, side: str) -> Tensor:
     bodies = last.shape[1]
     if any(c is None for c in batch.cameras):
         raise MissingInputError(f"truth of {batch.scenario} has no camera to map pixels back")
-    area, centroid = soft_area_centroid(batch, bodies, side)
+    area, centroid = tracked_moments(batch, bodies, side)
     out = []
     for r, camera in enumerate(batch.cameras):
         ext = torch.as_tensor(camera.extrinsics, dtype=torch.float64)  # type: ignore[union-attr]
@@ -487,6 +505,35 @@ def positions_from_frames(batch: Batch, side: str) -> Tensor:
         visible = (area[r] > 0.5).unsqueeze(-1)  # at least half a pixel of object
         out.append(torch.where(visible, points, torch.full_like(points, float("nan"))))
     return torch.stack(out)
+
+
+# centroids from codec-degraded frames are resolved to about this (pixels): H.264 CRF 23
+# and a half-size round trip move the tracked centroids of the truth by 0.2-0.5 px
+# (median, `benchmarks/validity/codec_table.py`)
+PIXEL_RESOLUTION = 0.5
+
+
+def pixel_resolution(batch: Batch) -> Tensor:
+    """``PIXEL_RESOLUTION`` px in metres at each body's camera depth at the last context
+    frame [R, B] (the pinhole scale ``depth / f``)."""
+    last = batch.truth_context(batch.position_name())[:, -1]  # [R, B, 3]
+    out = []
+    for r, camera in enumerate(batch.cameras):
+        ext = torch.as_tensor(camera.extrinsics, dtype=torch.float64)  # type: ignore[union-attr]
+        k = torch.as_tensor(camera.intrinsics, dtype=torch.float64)  # type: ignore[union-attr]
+        depth = (last[r] @ ext[:3, :3].T + ext[:3, 3])[:, 2]
+        out.append(PIXEL_RESOLUTION * depth.abs() / torch.sqrt(k[0, 0] * k[1, 1]))
+    return torch.stack(out)
+
+
+def snap_to_truth(pred: Tensor, truth: Tensor, resolution: Tensor) -> Tensor:
+    """Positions [R, T, B, 3] measured from frames whose displacement from the truth's
+    (measured the same way) is below ``resolution`` [R, B] (m) are not resolved and taken
+    as the truth's; larger displacements are kept as measured (a hard threshold: a
+    soft one would shrink the errors of every frames-only prediction, a frozen video's
+    below copy-last's)."""
+    norm = torch.linalg.vector_norm(pred - truth, dim=-1, keepdim=True)
+    return torch.where(norm < resolution[:, None, :, None], truth, pred)
 
 
 # -- object permanence ----------------------------------------------------------------------
@@ -507,8 +554,8 @@ def object_areas(batch: Batch) -> tuple[Tensor, Tensor]:
         return truth, pred
     if batch.truth_frames is None:
         raise MissingInputError(f"truth of {batch.scenario} has no frames")
-    truth, _ = soft_area_centroid(batch, num, "truth")
-    pred, _ = soft_area_centroid(batch, num, "pred")
+    truth, _ = tracked_moments(batch, num, "truth")
+    pred, _ = tracked_moments(batch, num, "pred")
     truth = truth[:, batch.context:]
     return truth, pred
 

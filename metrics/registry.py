@@ -32,7 +32,8 @@ REDUCTIONS = ("mean", "last")
 # Controlled corruptions of the truth (`physground.benchmarks.validity`): nuisances are
 # not physics errors (a metric declares those it tolerates: score >= 90), violations are
 # (a metric declares those it detects: score falls monotonically with the magnitude).
-NUISANCES = ("state_noise", "pixel_noise", "pixel_shift", "downscale", "quantise")
+NUISANCES = ("state_noise", "pixel_noise", "pixel_shift", "downscale", "quantise",
+             "h264_crf23", "downscale_half", "gif")
 VIOLATIONS = ("frozen", "time_reversed", "delayed", "gravity_scaled", "restitution_changed",
               "energy_injected", "mass_not_conserved", "vanish_reappear",
               "interpenetration", "teleport")
@@ -138,7 +139,19 @@ class Metric:
             return False
         if "state" in model:
             return True
-        return "pixels" in model and renders and self.derivable_from_pixels and "pos" in names
+        return renders and self.scorable_with(model, names)
+
+    def scorable_with(self, modalities: Iterable[str], state_names: Iterable[str]) -> bool:
+        """Whether a model with ``modalities`` can be scored on this metric in a scenario
+        with ``state_names`` (that emits what the metric needs): pixel metrics need
+        frames; state metrics need states, or frames when their positions can come from
+        object masks, i.e. one mask per rigid body (states ``pos``; cloth nodes and
+        particles have no masks of their own)."""
+        have = set(modalities)
+        if self.modality == "pixels":
+            return "pixels" in have
+        return "state" in have or ("pixels" in have and self.derivable_from_pixels
+                                   and "pos" in set(state_names))
 
 
 class _SingleFromBatch:

@@ -4,12 +4,13 @@ Each corruption maps (truth rollout, context C, horizon H, magnitude) to a `Pred
 frames [C, C + H), or None where it does not apply to that rollout (no gravity to scale, no
 frames to shift, no restitution parameter ...). Nuisances have one magnitude and are not
 physics errors; violations have five increasing magnitudes. `CORRUPTIONS` is a registry:
-another module adds rows with ``CORRUPTIONS.register(name, Corruption(...))`` (e.g. an
-H.264 round trip of the frames).
+another module adds rows with ``CORRUPTIONS.register(name, Corruption(...))``; the codec
+rows (H.264, half size, GIF) come from `physground.benchmarks.validity.codecs`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from physground.benchmarks.validity.codecs import CODECS
 from physground.metrics.registry import NUISANCES, VIOLATIONS
 from physground.registry import Registry
 from physground.rollout import Prediction, Rollout
@@ -38,6 +40,7 @@ class Corruption:
     make: Callable[..., Prediction | None]
     unit: str = ""
     doc: str = ""
+    frames_only: bool = False  # a video file: no states, no masks (scored as a video model)
 
 
 CORRUPTIONS: Registry[Corruption] = Registry("corruption")
@@ -104,6 +107,23 @@ def _with_frames(fn: Callable[[np.ndarray, Any], np.ndarray]) -> Callable[..., A
                            ).astype(np.uint8)
         return w.prediction(truth, fn.__name__, c, h)
     return make
+
+
+def _codec_frames(name: str, codec: Callable[[np.ndarray], np.ndarray]
+                  ) -> Callable[..., Prediction | None]:
+    """A nuisance that passes the window's uint8 frames through ``codec``: frames only, as
+    a video file is (its states come from the frames where they can)."""
+    def make(truth: Rollout, c: int, h: int, m: float, rng: Any) -> Prediction | None:
+        if truth.frames is None:
+            return None
+        frames = codec(np.asarray(truth.frames[c:c + h], dtype=np.uint8))
+        return Window({}, frames, None).prediction(truth, name, c, h)
+    return make
+
+
+def as_video(prediction: Prediction) -> Prediction:
+    """The frames of ``prediction`` alone (no states, no masks), as a video model's file."""
+    return dataclasses.replace(prediction, states={}, masks=None)
 
 
 def pixel_noise(frames: np.ndarray, rng: Any) -> np.ndarray:
@@ -300,6 +320,10 @@ def _register() -> None:
     }
     for name, (fn, doc) in nuisances.items():
         CORRUPTIONS.register(name, Corruption(name, "nuisance", one, fn, doc=doc))
+    for name, (codec, doc) in CODECS.items():
+        nuisances[name] = (_codec_frames(name, codec), doc)
+        CORRUPTIONS.register(name, Corruption(name, "nuisance", one, nuisances[name][0],
+                                              doc=doc, frames_only=True))
     violations = {
         "frozen": (frozen, FRACTIONS, "1", "last fraction of the horizon frozen"),
         "time_reversed": (time_reversed, FRACTIONS, "1", "last fraction played backwards"),

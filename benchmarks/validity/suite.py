@@ -75,7 +75,25 @@ def score_scenario(name: str, config: dict[str, Any], context: int, horizon: int
                    rollouts: int, seed: int = 0,
                    corruptions: list[str] | None = None) -> pd.DataFrame:
     """Scores [model = ``corruption@magnitude``] of every corruption of one scenario."""
+    table = scenario_scores(name, config, context, horizon, rollouts, seed, corruptions)
+    table = table[table["model"].str.contains("@")].copy()
+    table[["corruption", "magnitude"]] = table["model"].str.split("@", expand=True)
+    table["magnitude"] = table["magnitude"].astype(float)
+    return table
+
+
+def scenario_scores(name: str, config: dict[str, Any], context: int, horizon: int,
+                    rollouts: int, seed: int = 0, corruptions: list[str] | None = None,
+                    videos: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Normalized scores of every corruption (model ``corruption@magnitude``) of one
+    scenario, with the anchors and baselines (``copy-last`` ...) scored beside them.
+
+    Frames-only corruptions (codecs), and those named in ``videos`` again as
+    ``<name>-video@magnitude`` with their frames alone, are scored on the metrics of a
+    frames-only model (`metrics_for_modalities`)."""
+    from physground.benchmarks.runner import metrics_for_modalities
     from physground.benchmarks.tasks import score
+    from physground.benchmarks.validity.corruptions import as_video
     from physground.metrics.evaluate import applicable_metrics
     from physground.metrics.scores import normalized_scores
 
@@ -87,6 +105,7 @@ def score_scenario(name: str, config: dict[str, Any], context: int, horizon: int
         for kind in ("truth", "second-take", "shuffled")}
     predictions.update(_baselines(truths, context, horizon))
     rng = np.random.default_rng(seed)
+    video: set[str] = set()
     for cname in corruptions or CORRUPTIONS.names():
         corruption: Corruption = CORRUPTIONS.get(cname)
         for magnitude in corruption.magnitudes:
@@ -96,13 +115,16 @@ def score_scenario(name: str, config: dict[str, Any], context: int, horizon: int
             if any(p is None for p in made):
                 continue
             predictions[f"{cname}@{magnitude:g}"] = made
+            if corruption.frames_only:
+                video.add(f"{cname}@{magnitude:g}")
+            if cname in videos and truths[0].frames is not None:
+                predictions[f"{cname}-video@{magnitude:g}"] = [as_video(p) for p in made]
+                video.add(f"{cname}-video@{magnitude:g}")
+    pixels_only = metrics_for_modalities(metrics, {"pixels"}, name)
     for model, preds in predictions.items():
-        frames.append(score(model, truths, preds, metrics, None))
-    table = normalized_scores(pd.concat(frames, ignore_index=True))
-    table = table[table["model"].str.contains("@")].copy()
-    table[["corruption", "magnitude"]] = table["model"].str.split("@", expand=True)
-    table["magnitude"] = table["magnitude"].astype(float)
-    return table
+        frames.append(score(model, truths, preds, pixels_only if model in video else metrics,
+                            None))
+    return normalized_scores(pd.concat(frames, ignore_index=True))
 
 
 def judge(scores: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,216 @@
+"""Object areas and centroids from frames that survive video codecs and resizing.
+
+A video model's frames come back through H.264 (yuv420p: chroma averaged over 2x2
+pixels, quantisation noise, ringing), a resize to the scoring grid, or a GIF palette.
+All of these *mix* neighbouring colours; few of them invent new ones. The tracker
+therefore explains every pixel ``p`` as a mixture of the static background ``b`` at that
+pixel and one object colour ``c_k``::
+
+    p ~ b + a_k (c_k - b),    a_k = clip(<p - b, c_k - b> / |c_k - b|^2, 0, 1)
+
+and takes ``a_k`` as the pixel's coverage by object ``k`` when the mixture explains the
+pixel (residual below `RESIDUAL` of the object's contrast ``|c_k - b|``) better than the
+background alone does (the distance of ``p`` to the range of the background colours of
+its 3x3 neighbourhood: a smeared background edge is no object) and the coverage is above
+the codec noise (`MIN_COVERAGE`); the object a pixel belongs to is the one with the
+smallest residual. Coverage sums are conserved by any averaging filter (area resize,
+chroma subsampling, blur), so the area ``sum a_k`` and the centroid ``sum a_k (u, v) /
+sum a_k`` of an object change little when its pixels are smeared, where a nearest-colour
+or softmax mask loses a 1-2 px object entirely.
+
+Everything is learnt from the truth's context, which the scorer has: the object colours
+are their mean colours where ``masks == k`` in the context frames; the background image is
+the per-pixel median of the context frames where no object covers the pixel (pixels
+covered in every context frame are filled by inpainting). The coordinates are pixels of
+the frames given, so the estimator does not depend on the resolution (objects of at least
+~2 px survive a half-size round trip; 1 px objects lose half their contrast to it).
+Truth and prediction are measured by the same estimator, so on exact frames both give
+identical values.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from physground.metrics.batch import MissingInputError
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from physground.metrics.batch import Batch
+
+RESIDUAL = 0.5  # max residual of the mixture, relative to the object's contrast |c_k - b|
+MIN_COVERAGE = 0.12  # coverage below this is codec noise (a few grey levels of contrast)
+MIN_CONTRAST = 8.0  # grey levels: an object colour this close to the background is unseen
+
+
+CHROMA_WEIGHT = 0.5  # scale of the chroma axes against luma in `weighted_ycc`
+_YCC = np.array([[0.299, 0.587, 0.114],
+                 [-0.168736 * CHROMA_WEIGHT, -0.331264 * CHROMA_WEIGHT, 0.5 * CHROMA_WEIGHT],
+                 [0.5 * CHROMA_WEIGHT, -0.418688 * CHROMA_WEIGHT, -0.081312 * CHROMA_WEIGHT]])
+
+
+def weighted_ycc(rgb: np.ndarray) -> np.ndarray:
+    """RGB [..., 3] (0..255) as BT.601 Y, Cb, Cr with the chroma scaled by
+    `CHROMA_WEIGHT`: a linear map, so mixtures of colours stay mixtures."""
+    return rgb @ _YCC.T
+
+
+@dataclass(frozen=True)
+class ColourTracker:
+    """Object colours [K, 3] and the static background image [h, w, 3] (float, 0..255)."""
+
+    colours: np.ndarray
+    background: np.ndarray
+
+    @classmethod
+    def fit(cls, frames: np.ndarray, masks: np.ndarray, num_objects: int) -> ColourTracker:
+        """From context frames uint8 [T, h, w, 3] and masks [T, h, w] (0 background,
+        k for object k); an object never visible gets NaN colour (never found)."""
+        f = np.asarray(frames, dtype=np.float64)
+        m = np.asarray(masks)
+        colours = np.full((num_objects, 3), np.nan)
+        for k in range(1, num_objects + 1):
+            hit = m == k
+            if hit.any():
+                colours[k - 1] = f[hit].mean(0)
+        free = m == 0
+        stack = np.where(free[..., None], f, np.nan)
+        with warnings.catch_warnings():  # all-NaN columns: pixels covered in every frame
+            warnings.simplefilter("ignore", RuntimeWarning)
+            background = np.nanmedian(stack, axis=0)
+        hidden = ~free.any(0)
+        if hidden.all():
+            background = np.zeros_like(f[0])
+        elif hidden.any():
+            filled = np.where(hidden[..., None], 0.0, background)
+            image = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
+            painted = cv2.inpaint(image, hidden.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+            background = np.where(hidden[..., None], painted.astype(np.float64), background)
+        return cls(colours, background)
+
+    def coverage(self, frames: np.ndarray) -> np.ndarray:
+        """Coverage [K, T, h, w] in [0, 1] of each object in uint8 frames [T, h, w, 3]
+        of the background's size; colours compared in `weighted_ycc` (chroma, which
+        yuv420p keeps at a quarter of the resolution, weighs less than luma)."""
+        p = weighted_ycc(np.asarray(frames, dtype=np.float64))
+        if p.shape[1:3] != self.background.shape[:2]:
+            raise ValueError(f"frames of {p.shape[1:3]} px, tracker fitted on "
+                             f"{self.background.shape[:2]} px")
+        background = weighted_ycc(self.background)
+        d = p - background  # [T, h, w, 3]
+        # what the background alone explains: any colour within the per-channel range of
+        # the background in the pixel's 3x3 neighbourhood (a resized or blurred edge)
+        kernel = np.ones((3, 3), np.uint8)
+        low = cv2.erode(background.astype(np.float32), kernel).astype(np.float64)
+        high = cv2.dilate(background.astype(np.float32), kernel).astype(np.float64)
+        outside = np.sqrt(((p - np.clip(p, low, high)) ** 2).sum(-1))  # [T, h, w]
+        k = self.colours.shape[0]
+        best = np.full(p.shape[:3], np.inf)
+        owner = np.full(p.shape[:3], -1)
+        alphas = np.zeros((k, *p.shape[:3]))
+        for i in range(k):
+            if not np.isfinite(self.colours[i]).all():
+                continue
+            e = weighted_ycc(self.colours[i]) - background  # [h, w, 3]
+            norm2 = (e * e).sum(-1)
+            seen = norm2 > MIN_CONTRAST**2
+            a = np.clip((d * e).sum(-1) / np.maximum(norm2, 1e-9), 0.0, 1.0)
+            residual = np.sqrt(((d - a[..., None] * e) ** 2).sum(-1) / np.maximum(norm2, 1e-9))
+            ok = (seen & (a >= MIN_COVERAGE) & (residual <= RESIDUAL)
+                  & (residual * np.sqrt(norm2) < outside))
+            alphas[i] = np.where(ok, a, 0.0)
+            better = ok & (residual < best)
+            best = np.where(better, residual, best)
+            owner = np.where(better, i, owner)
+        ids = np.arange(k).reshape(-1, 1, 1, 1)
+        return np.where(owner[None] == ids, alphas, 0.0)
+
+    def moments(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Areas [T, K] (px) and centroids [T, K, 2] (u, v px, pixel centres at +0.5) of
+        the objects in uint8 frames [T, h, w, 3]; an object not found has area 0 and a
+        NaN centroid."""
+        return moments_of(self.coverage(frames))
+
+
+def moments_of(cover: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Areas [T, K] and centroids [T, K, 2] (u, v px) of coverages [K, T, h, w]."""
+    h, w = cover.shape[-2:]
+    area = cover.sum((-2, -1))
+    su = (cover.sum(-2) * (np.arange(w) + 0.5)).sum(-1)
+    sv = (cover.sum(-1) * (np.arange(h) + 0.5)).sum(-1)
+    with np.errstate(all="ignore"):
+        centroid = np.stack([su / area, sv / area], -1)
+    centroid[area <= 0] = np.nan
+    return area.T, centroid.transpose(1, 0, 2)
+
+
+def tracked_moments(batch: Batch, num_objects: int, side: str = "pred"
+                    ) -> tuple[Tensor, Tensor]:
+    """Areas [R, T, K] (px) and centroids [R, T, K, 2] (u, v px) of the objects in the
+    predicted frames (``side='pred'``, T = H) or the true ones (``'truth'``, T = C + H),
+    with a `ColourTracker` fitted on each rollout's true context; once per batch."""
+    return batch.cached(f"tracked_moments_{side}_{num_objects}",
+                        lambda: _tracked_moments(batch, num_objects, side))
+
+
+def _tracked_moments(batch: Batch, num_objects: int, side: str) -> tuple[Tensor, Tensor]:
+    import torch
+
+    frames = batch.pred_frames if side == "pred" else batch.truth_frames
+    if frames is None:
+        raise MissingInputError("prediction has no frames")
+    areas, centroids = [], []
+    for r in range(batch.size):
+        area, centroid = moments_of(_coverage(batch, r, num_objects, side))
+        areas.append(area)
+        centroids.append(centroid)
+    return torch.from_numpy(np.stack(areas)), torch.from_numpy(np.stack(centroids))
+
+
+MOTION_COVERAGE = 0.3  # change of an object's coverage of a pixel that counts as motion
+
+
+def tracked_motion(batch: Batch, side: str = "pred") -> np.ndarray:
+    """Motion masks [R, H, h, w] bool of the predicted or true frames: pixels where some
+    object's coverage (`ColourTracker.coverage`) changed by at least `MOTION_COVERAGE`
+    since the previous frame (the truth's last context frame before step 1); once per
+    batch. A codec's noise, blur and ringing of the background change no coverage."""
+    def compute() -> np.ndarray:
+        num = int(batch.truth_masks[:, : batch.context].amax().item())  # type: ignore[index]
+        if side == "pred" and batch.pred_frames is None:
+            raise MissingInputError("prediction has no frames")
+        out = []
+        for r in range(batch.size):
+            truth = _coverage(batch, r, num, "truth")[:, batch.context - 1:]
+            cover = truth if side == "truth" else np.concatenate(
+                [truth[:, :1], _coverage(batch, r, num, "pred")], 1)
+            out.append((np.abs(np.diff(cover, axis=1)) >= MOTION_COVERAGE).any(0))
+        return np.stack(out)
+    return batch.cached(f"tracked_motion_{side}", compute)
+
+
+def _coverage(batch: Batch, r: int, num_objects: int, side: str) -> np.ndarray:
+    """Coverage [K, T, h, w] of rollout ``r``'s predicted (T = H) or true (T = C + H)
+    frames, once per batch (shared by the moments and the motion masks)."""
+    def compute() -> np.ndarray:
+        frames = batch.pred_frames if side == "pred" else batch.truth_frames
+        if frames is None:
+            raise MissingInputError("prediction has no frames")
+        return _tracker(batch, r, num_objects).coverage(frames[r].cpu().numpy())
+    return batch.cached(f"tracked_coverage_{side}_{r}_{num_objects}", compute)
+
+
+def _tracker(batch: Batch, r: int, num_objects: int) -> ColourTracker:
+    if batch.truth_frames is None or batch.truth_masks is None:
+        raise MissingInputError(
+            f"truth of {batch.scenario} has no frames and masks to learn object colours from")
+    return batch.cached(f"colour_tracker_{r}_{num_objects}", lambda: ColourTracker.fit(
+        batch.truth_frames[r, : batch.context].cpu().numpy(),  # type: ignore[index]
+        batch.truth_masks[r, : batch.context].cpu().numpy(),  # type: ignore[index]
+        num_objects))
