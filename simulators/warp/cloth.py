@@ -69,6 +69,8 @@ from physground.scenario import Scenario, ScenarioConfig
 from physground.simulators.warp.common import (
     WarpConfig,
     check_batch,
+    chunk_count,
+    chunk_size,
     look_at_camera,
     start_warp,
     torch_to_warp,
@@ -91,20 +93,26 @@ def cloth_spring_forces(
     kappa: wp.array(dtype=wp.float32),
     stiffness: wp.array(dtype=wp.float32),
     damping: wp.array(dtype=wp.float32),
+    chunk: int,
     f: wp.array2d(dtype=wp.vec3),
 ):
-    """Damped springs; launch dim (batch, springs); accumulates into f [B,N]."""
-    b, s = wp.tid()
-    i = springs[s, 0]
-    j = springs[s, 1]
-    d = x[b, j] - x[b, i]
-    length = wp.length(d)
-    direction = d / length
-    rel = wp.dot(v[b, j] - v[b, i], direction)
-    magnitude = kappa[s] * (stiffness[b] * (length - rest[s]) + damping[b] * rel)
-    force = magnitude * direction
-    wp.atomic_add(f, b, i, force)
-    wp.atomic_sub(f, b, j, force)
+    """Damped springs, accumulated into f [B,N]; launch dim (batch, threads): thread t
+    takes springs [t chunk, (t + 1) chunk) in order (see `chunk_size`)."""
+    b, t = wp.tid()
+    k = stiffness[b]
+    c = damping[b]
+    start = t * chunk
+    for s in range(start, wp.min(start + chunk, springs.shape[0])):
+        i = springs[s, 0]
+        j = springs[s, 1]
+        d = x[b, j] - x[b, i]
+        length = wp.length(d)
+        direction = d / length
+        rel = wp.dot(v[b, j] - v[b, i], direction)
+        magnitude = kappa[s] * (k * (length - rest[s]) + c * rel)
+        force = magnitude * direction
+        wp.atomic_add(f, b, i, force)
+        wp.atomic_sub(f, b, j, force)
 
 
 @wp.kernel
@@ -114,26 +122,31 @@ def cloth_drag_forces(
     quads: wp.array2d(dtype=wp.int32),
     wind: wp.array(dtype=wp.vec3),
     drag: float,
+    chunk: int,
     f: wp.array2d(dtype=wp.vec3),
 ):
-    """Linear normal drag against the wind per grid cell; launch dim (batch, cells).
+    """Linear normal drag against the wind per grid cell; launch dim (batch, threads),
+    thread t taking cells [t chunk, (t + 1) chunk) in order.
 
     The cell's vector area ``S = (x_d - x_a) x (x_c - x_b) / 2`` (its two diagonals) does
     not depend on how the cell is split into triangles, so mirror-image cells get
     mirror-image forces."""
-    b, q = wp.tid()
-    a = quads[q, 0]
-    i = quads[q, 1]
-    j = quads[q, 2]
-    k = quads[q, 3]
-    cross = wp.cross(x[b, k] - x[b, a], x[b, j] - x[b, i])  # = 2 S
-    rel = wind[b] - 0.25 * (v[b, a] + v[b, i] + v[b, j] + v[b, k])
-    # A n (n . u) = S (S . u) / |S|, shared by the four corners
-    force = cross * (drag * wp.dot(cross, rel) / (8.0 * wp.length(cross)))
-    wp.atomic_add(f, b, a, force)
-    wp.atomic_add(f, b, i, force)
-    wp.atomic_add(f, b, j, force)
-    wp.atomic_add(f, b, k, force)
+    b, t = wp.tid()
+    w = wind[b]
+    start = t * chunk
+    for q in range(start, wp.min(start + chunk, quads.shape[0])):
+        a = quads[q, 0]
+        i = quads[q, 1]
+        j = quads[q, 2]
+        k = quads[q, 3]
+        cross = wp.cross(x[b, k] - x[b, a], x[b, j] - x[b, i])  # = 2 S
+        rel = w - 0.25 * (v[b, a] + v[b, i] + v[b, j] + v[b, k])
+        # A n (n . u) = S (S . u) / |S|, shared by the four corners
+        force = cross * (drag * wp.dot(cross, rel) / (8.0 * wp.length(cross)))
+        wp.atomic_add(f, b, a, force)
+        wp.atomic_add(f, b, i, force)
+        wp.atomic_add(f, b, j, force)
+        wp.atomic_add(f, b, k, force)
 
 
 @wp.func
@@ -195,39 +208,45 @@ def cloth_integrate(
     friction: wp.array(dtype=wp.float32),
     ground: float,
     thickness: float,
+    chunk: int,
     x_out: wp.array2d(dtype=wp.vec3),
     v_out: wp.array2d(dtype=wp.vec3),
 ):
     """Symplectic Euler substep with bending, sphere and ground contact; launch dim
-    (batch, nodes). ``clear_forces = 1`` zeroes ``f`` after reading it (fast path; not under
-    `wp.Tape`, whose adjoint needs ``f``)."""
-    b, n = wp.tid()
-    force = f[b, n]
-    if clear_forces != 0:
-        f[b, n] = wp.vec3(0.0, 0.0, 0.0)
-    if free[b, n] == 0.0:
-        x_out[b, n] = x[b, n]
-        v_out[b, n] = wp.vec3(0.0, 0.0, 0.0)
-        return
-    if bend > 0.0:
-        force += bending_force(x, b, n, resolution, bend)
+    (batch, threads), thread t taking nodes [t chunk, (t + 1) chunk). ``clear_forces = 1``
+    zeroes ``f`` after reading it (fast path; not under `wp.Tape`, whose adjoint needs
+    ``f``)."""
+    b, t = wp.tid()
     node_mass = mass[b] * inv_nodes
-    vel = v[b, n] + dt * (force / node_mass + gravity)
-    pos = x[b, n] + dt * vel
     radius = sphere_radius[b]
-    if radius > 0.0:
-        offset = pos - sphere_center[b]
-        dist = wp.length(offset)
-        reach = radius + thickness
-        if dist < reach:
-            normal = offset / dist
-            pos = sphere_center[b] + normal * reach
-            vel = contact_velocity(vel, normal, friction[b])
-    if pos[2] < ground + thickness:
-        pos = wp.vec3(pos[0], pos[1], ground + thickness)
-        vel = contact_velocity(vel, wp.vec3(0.0, 0.0, 1.0), friction[b])
-    x_out[b, n] = pos
-    v_out[b, n] = vel
+    centre = sphere_center[b]
+    mu = friction[b]
+    start = t * chunk
+    for n in range(start, wp.min(start + chunk, x.shape[1])):
+        force = f[b, n]
+        if clear_forces != 0:
+            f[b, n] = wp.vec3(0.0, 0.0, 0.0)
+        if free[b, n] == 0.0:
+            x_out[b, n] = x[b, n]
+            v_out[b, n] = wp.vec3(0.0, 0.0, 0.0)
+        else:
+            if bend > 0.0:
+                force += bending_force(x, b, n, resolution, bend)
+            vel = v[b, n] + dt * (force / node_mass + gravity)
+            pos = x[b, n] + dt * vel
+            if radius > 0.0:
+                offset = pos - centre
+                dist = wp.length(offset)
+                reach = radius + thickness
+                if dist < reach:
+                    normal = offset / dist
+                    pos = centre + normal * reach
+                    vel = contact_velocity(vel, normal, mu)
+            if pos[2] < ground + thickness:
+                pos = wp.vec3(pos[0], pos[1], ground + thickness)
+                vel = contact_velocity(vel, wp.vec3(0.0, 0.0, 1.0), mu)
+            x_out[b, n] = pos
+            v_out[b, n] = vel
 
 
 @wp.kernel
@@ -428,6 +447,18 @@ class ClothEnvParams:
         return self.stiffness.shape[0]
 
 
+@dataclass
+class _ClothFrame:
+    """Double-buffered state, force buffer and captured frame graph of one rollout shape."""
+
+    key: tuple[int, int, int]
+    env: ClothEnvParams  # held so that id(env) stays unique while the graph reads it
+    x: list[wp.array]
+    v: list[wp.array]
+    f: wp.array
+    graph: Any
+
+
 class SimulatorWarpCloth:
     """Batched cloth stepper: holds the topology on a device and launches the substeps.
 
@@ -466,6 +497,7 @@ class SimulatorWarpCloth:
         self.spring_rest = wp.array(topology.spring_rest, dtype=wp.float32, device=device)
         self.kappa = wp.array(topology.kappa, dtype=wp.float32, device=device)
         self.quads = wp.array(topology.quads, dtype=wp.int32, device=device)
+        self._frame_cache: _ClothFrame | None = None
 
     def substep(
         self, x: wp.array, v: wp.array, f: wp.array, env: ClothEnvParams,
@@ -474,23 +506,26 @@ class SimulatorWarpCloth:
         """One substep of every environment; ``f`` must be zero on entry (and is zeroed on
         exit with ``clear_forces``, the fast path that `wp.Tape` cannot differentiate)."""
         batch = x.shape[0]
+        chunk = chunk_size(self.device, self.springs.shape[0])
         wp.launch(
-            cloth_spring_forces, dim=(batch, self.springs.shape[0]),
+            cloth_spring_forces, dim=(batch, chunk_count(self.springs.shape[0], chunk)),
             inputs=[x, v, self.springs, self.spring_rest, self.kappa, env.stiffness,
-                    env.damping], outputs=[f], device=self.device,
+                    env.damping, chunk], outputs=[f], device=self.device,
         )
         if self.air_drag > 0.0:
+            chunk = chunk_size(self.device, self.quads.shape[0])
             wp.launch(
-                cloth_drag_forces, dim=(batch, self.quads.shape[0]),
-                inputs=[x, v, self.quads, env.wind, self.air_drag], outputs=[f],
+                cloth_drag_forces, dim=(batch, chunk_count(self.quads.shape[0], chunk)),
+                inputs=[x, v, self.quads, env.wind, self.air_drag, chunk], outputs=[f],
                 device=self.device,
             )
+        chunk = chunk_size(self.device, x.shape[1])
         wp.launch(
-            cloth_integrate, dim=(batch, x.shape[1]),
+            cloth_integrate, dim=(batch, chunk_count(x.shape[1], chunk)),
             inputs=[x, v, f, env.free, env.mass, 1.0 / x.shape[1], self.topology.resolution,
                     self.bend_stiffness, int(clear_forces), self.gravity, self.dt,
                     env.sphere_center, env.sphere_radius, env.friction, self.ground,
-                    self.thickness],
+                    self.thickness, chunk],
             outputs=[x_out, v_out], device=self.device,
         )
 
@@ -500,7 +535,8 @@ class SimulatorWarpCloth:
     ) -> Any:
         """Capture ``substeps`` substeps from ``(x[0], v[0])`` back into ``(x[0], v[0])`` as a
         Warp graph (CPU and CUDA): replaying it runs exactly the same kernels on the same
-        buffers without Python launch overhead. Kernels must already be loaded."""
+        buffers without Python launch overhead. Capturing records the launches without
+        running them (kernels are loaded on the way)."""
         with wp.ScopedCapture(device=self.device) as capture:
             cur = 0
             for _ in range(substeps):
@@ -511,38 +547,44 @@ class SimulatorWarpCloth:
                 wp.copy(v[0], v[1])
         return capture.graph
 
+    def _frame(self, batch: int, env: ClothEnvParams, substeps: int) -> _ClothFrame:
+        """The state buffers and captured frame graph for this batch, environment and
+        substep count, captured once and reused by later rollouts (the graph reads ``env``'s
+        arrays, so a different `ClothEnvParams` object is captured anew)."""
+        key = (batch, substeps, id(env))
+        cached = self._frame_cache
+        if cached is None or cached.key != key:
+            nodes = self.topology.num_nodes
+            x = [wp.zeros((batch, nodes), dtype=wp.vec3, device=self.device) for _ in range(2)]
+            v = [wp.zeros((batch, nodes), dtype=wp.vec3, device=self.device) for _ in range(2)]
+            f = wp.zeros_like(x[0])
+            cached = _ClothFrame(key=key, env=env, x=x, v=v, f=f,
+                                 graph=self.frame_graph(x, v, f, env, substeps))
+            self._frame_cache = cached
+        return cached
+
     def rollout(
         self, x0: np.ndarray, v0: np.ndarray, env: ClothEnvParams, num_frames: int,
         substeps: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Positions and velocities [B,T,N,3] at every stored frame.
 
-        The first frame runs launch by launch (loading the kernels); the others replay a
-        captured graph of one frame's substeps, with bit-identical results."""
-        x = [wp.array(x0, dtype=wp.vec3, device=self.device) for _ in range(2)]
-        v = [wp.array(v0, dtype=wp.vec3, device=self.device) for _ in range(2)]
-        f = wp.zeros_like(x[0])
+        Every frame replays one captured Warp graph of the frame's substeps (bit-identical
+        to launching the kernels one by one), captured once per batch size, environment
+        and substep count and reused by later calls."""
         batch, nodes = x0.shape[:2]
+        frame_state = self._frame(batch, env, substeps)
+        x, v = frame_state.x[0], frame_state.v[0]
+        x.assign(np.ascontiguousarray(x0, np.float32))
+        v.assign(np.ascontiguousarray(v0, np.float32))
+        frame_state.f.zero_()  # zero between substeps; cleared here after a failed call
         xs = np.empty((batch, num_frames, nodes, 3), np.float32)
         vs = np.empty_like(xs)
         xs[:, 0], vs[:, 0] = x0, v0
-        graph = None
         for frame in range(1, num_frames):
-            if graph is None:
-                cur = 0
-                for _ in range(substeps):
-                    self.substep(x[cur], v[cur], f, env, x[1 - cur], v[1 - cur],
-                                 clear_forces=True)
-                    cur = 1 - cur
-                if cur:
-                    wp.copy(x[0], x[1])
-                    wp.copy(v[0], v[1])
-                if frame + 1 < num_frames:
-                    graph = self.frame_graph(x, v, f, env, substeps)
-            else:
-                wp.capture_launch(graph)
-            xs[:, frame] = x[0].numpy()
-            vs[:, frame] = v[0].numpy()
+            wp.capture_launch(frame_state.graph)
+            xs[:, frame] = x.numpy()
+            vs[:, frame] = v.numpy()
         return xs, vs
 
     def render(
