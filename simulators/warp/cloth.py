@@ -84,6 +84,33 @@ GRAVITY = np.array([0.0, 0.0, -9.81])  # m/s^2, z up
 # ----------------------------------------------------------------------------- kernels
 
 
+@wp.func
+def _spring_force(
+    x: wp.array2d(dtype=wp.vec3),
+    v: wp.array2d(dtype=wp.vec3),
+    springs: wp.array2d(dtype=wp.int32),
+    rest: wp.array(dtype=wp.float32),
+    kappa: wp.array(dtype=wp.float32),
+    k: float,
+    c: float,
+    b: int,
+    s: int,
+    f: wp.array2d(dtype=wp.vec3),
+):
+    """Damped spring ``s`` of environment ``b`` (stiffness ``k``, damping ``c`` per unit
+    weight), accumulated into ``f``."""
+    i = springs[s, 0]
+    j = springs[s, 1]
+    d = x[b, j] - x[b, i]
+    length = wp.length(d)
+    direction = d / length
+    rel = wp.dot(v[b, j] - v[b, i], direction)
+    magnitude = kappa[s] * (k * (length - rest[s]) + c * rel)
+    force = magnitude * direction
+    wp.atomic_add(f, b, i, force)
+    wp.atomic_sub(f, b, j, force)
+
+
 @wp.kernel
 def cloth_spring_forces(
     x: wp.array2d(dtype=wp.vec3),
@@ -103,16 +130,37 @@ def cloth_spring_forces(
     c = damping[b]
     start = t * chunk
     for s in range(start, wp.min(start + chunk, springs.shape[0])):
-        i = springs[s, 0]
-        j = springs[s, 1]
-        d = x[b, j] - x[b, i]
-        length = wp.length(d)
-        direction = d / length
-        rel = wp.dot(v[b, j] - v[b, i], direction)
-        magnitude = kappa[s] * (k * (length - rest[s]) + c * rel)
-        force = magnitude * direction
-        wp.atomic_add(f, b, i, force)
-        wp.atomic_sub(f, b, j, force)
+        _spring_force(x, v, springs, rest, kappa, k, c, b, s, f)
+
+
+@wp.func
+def _cell_drag(
+    x: wp.array2d(dtype=wp.vec3),
+    v: wp.array2d(dtype=wp.vec3),
+    quads: wp.array2d(dtype=wp.int32),
+    w: wp.vec3,
+    drag: float,
+    b: int,
+    q: int,
+    f: wp.array2d(dtype=wp.vec3),
+):
+    """Drag on grid cell ``q`` in the wind ``w``, shared by its four corners.
+
+    The cell's vector area ``S = (x_d - x_a) x (x_c - x_b) / 2`` (its two diagonals) does
+    not depend on how the cell is split into triangles, so mirror-image cells get
+    mirror-image forces."""
+    a = quads[q, 0]
+    i = quads[q, 1]
+    j = quads[q, 2]
+    k = quads[q, 3]
+    cross = wp.cross(x[b, k] - x[b, a], x[b, j] - x[b, i])  # = 2 S
+    rel = w - 0.25 * (v[b, a] + v[b, i] + v[b, j] + v[b, k])
+    # A n (n . u) = S (S . u) / |S|, shared by the four corners
+    force = cross * (drag * wp.dot(cross, rel) / (8.0 * wp.length(cross)))
+    wp.atomic_add(f, b, a, force)
+    wp.atomic_add(f, b, i, force)
+    wp.atomic_add(f, b, j, force)
+    wp.atomic_add(f, b, k, force)
 
 
 @wp.kernel
@@ -125,28 +173,13 @@ def cloth_drag_forces(
     chunk: int,
     f: wp.array2d(dtype=wp.vec3),
 ):
-    """Linear normal drag against the wind per grid cell; launch dim (batch, threads),
-    thread t taking cells [t chunk, (t + 1) chunk) in order.
-
-    The cell's vector area ``S = (x_d - x_a) x (x_c - x_b) / 2`` (its two diagonals) does
-    not depend on how the cell is split into triangles, so mirror-image cells get
-    mirror-image forces."""
+    """Linear normal drag against the wind per grid cell (`_cell_drag`); launch dim
+    (batch, threads), thread t taking cells [t chunk, (t + 1) chunk) in order."""
     b, t = wp.tid()
     w = wind[b]
     start = t * chunk
     for q in range(start, wp.min(start + chunk, quads.shape[0])):
-        a = quads[q, 0]
-        i = quads[q, 1]
-        j = quads[q, 2]
-        k = quads[q, 3]
-        cross = wp.cross(x[b, k] - x[b, a], x[b, j] - x[b, i])  # = 2 S
-        rel = w - 0.25 * (v[b, a] + v[b, i] + v[b, j] + v[b, k])
-        # A n (n . u) = S (S . u) / |S|, shared by the four corners
-        force = cross * (drag * wp.dot(cross, rel) / (8.0 * wp.length(cross)))
-        wp.atomic_add(f, b, a, force)
-        wp.atomic_add(f, b, i, force)
-        wp.atomic_add(f, b, j, force)
-        wp.atomic_add(f, b, k, force)
+        _cell_drag(x, v, quads, w, drag, b, q, f)
 
 
 @wp.func
@@ -161,17 +194,55 @@ def _line_curvature(x: wp.array2d(dtype=wp.vec3), b: int, n: int, step: int, ind
 
 
 @wp.func
-def bending_force(x: wp.array2d(dtype=wp.vec3), b: int, n: int, res: int,
-                  kb: float) -> wp.vec3:
-    """-dE/dx_n of E = kb/2 sum |x_{m-1} - 2 x_m + x_{m+1}|^2 over rows and columns."""
-    row = n / res
-    col = n - row * res
-    lap = (_line_curvature(x, b, n - 1, 1, col - 1, res)
-           - 2.0 * _line_curvature(x, b, n, 1, col, res)
-           + _line_curvature(x, b, n + 1, 1, col + 1, res))
-    lap += (_line_curvature(x, b, n - res, res, row - 1, res)
-            - 2.0 * _line_curvature(x, b, n, res, row, res)
-            + _line_curvature(x, b, n + res, res, row + 1, res))
+def _node_curvature(x: wp.array2d(dtype=wp.vec3), b: int, row: int, col: int, res: int,
+                    curvature: wp.array2d(dtype=wp.vec3)):
+    """Second differences of node (row, col) along its row (``curvature[b, n]``) and its
+    column (``curvature[b, N + n]``)."""
+    n = row * res + col
+    curvature[b, n] = _line_curvature(x, b, n, 1, col, res)
+    curvature[b, res * res + n] = _line_curvature(x, b, n, res, row, res)
+
+
+@wp.kernel
+def cloth_curvature(
+    x: wp.array2d(dtype=wp.vec3),
+    resolution: int,
+    chunk: int,
+    curvature: wp.array2d(dtype=wp.vec3),
+):
+    """Second differences of every node (`_node_curvature`), zero where the stencil leaves
+    the sheet: computed once per node for `bending_force`. Launch dim (batch, threads)
+    over the row-major nodes."""
+    b, t = wp.tid()
+    start = t * chunk
+    end = wp.min(start + chunk, x.shape[1])
+    for row in range(start // resolution, (end + resolution - 1) // resolution):
+        first = wp.max(start - row * resolution, 0)
+        for col in range(first, wp.min(end - row * resolution, resolution)):
+            _node_curvature(x, b, row, col, resolution, curvature)
+
+
+@wp.func
+def bending_force(curvature: wp.array2d(dtype=wp.vec3), b: int, n: int, row: int, col: int,
+                  res: int, kb: float) -> wp.vec3:
+    """-dE/dx_n of E = kb/2 sum |x_{m-1} - 2 x_m + x_{m+1}|^2 over rows and columns, from
+    the second differences of `cloth_curvature` (neighbours off the line contribute 0)."""
+    nodes = res * res
+    zero = wp.vec3(0.0, 0.0, 0.0)
+    before = zero
+    after = zero
+    if col > 0:
+        before = curvature[b, n - 1]
+    if col < res - 1:
+        after = curvature[b, n + 1]
+    lap = before - 2.0 * curvature[b, n] + after
+    below = zero
+    above = zero
+    if row > 0:
+        below = curvature[b, nodes + n - res]
+    if row < res - 1:
+        above = curvature[b, nodes + n + res]
+    lap += below - 2.0 * curvature[b, nodes + n] + above
     return -kb * lap
 
 
@@ -190,11 +261,64 @@ def contact_velocity(vel: wp.vec3, normal: wp.vec3, mu: float) -> wp.vec3:
     return out
 
 
+@wp.func
+def _integrate_node(
+    x: wp.array2d(dtype=wp.vec3),
+    v: wp.array2d(dtype=wp.vec3),
+    f: wp.array2d(dtype=wp.vec3),
+    curvature: wp.array2d(dtype=wp.vec3),
+    free: wp.array2d(dtype=wp.float32),
+    b: int,
+    row: int,
+    col: int,
+    res: int,
+    bend: float,
+    clear_forces: int,
+    node_mass: float,
+    gravity: wp.vec3,
+    dt: float,
+    centre: wp.vec3,
+    radius: float,
+    mu: float,
+    ground: float,
+    thickness: float,
+    x_out: wp.array2d(dtype=wp.vec3),
+    v_out: wp.array2d(dtype=wp.vec3),
+):
+    """Symplectic Euler update of node (row, col) with bending, sphere and ground contact."""
+    n = row * res + col
+    force = f[b, n]
+    if clear_forces != 0:
+        f[b, n] = wp.vec3(0.0, 0.0, 0.0)
+    if free[b, n] == 0.0:
+        x_out[b, n] = x[b, n]
+        v_out[b, n] = wp.vec3(0.0, 0.0, 0.0)
+    else:
+        if bend > 0.0:
+            force += bending_force(curvature, b, n, row, col, res, bend)
+        vel = v[b, n] + dt * (force / node_mass + gravity)
+        pos = x[b, n] + dt * vel
+        if radius > 0.0:
+            offset = pos - centre
+            dist = wp.length(offset)
+            reach = radius + thickness
+            if dist < reach:
+                normal = offset / dist
+                pos = centre + normal * reach
+                vel = contact_velocity(vel, normal, mu)
+        if pos[2] < ground + thickness:
+            pos = wp.vec3(pos[0], pos[1], ground + thickness)
+            vel = contact_velocity(vel, wp.vec3(0.0, 0.0, 1.0), mu)
+        x_out[b, n] = pos
+        v_out[b, n] = vel
+
+
 @wp.kernel
 def cloth_integrate(
     x: wp.array2d(dtype=wp.vec3),
     v: wp.array2d(dtype=wp.vec3),
     f: wp.array2d(dtype=wp.vec3),
+    curvature: wp.array2d(dtype=wp.vec3),
     free: wp.array2d(dtype=wp.float32),
     mass: wp.array(dtype=wp.float32),
     inv_nodes: float,
@@ -212,41 +336,104 @@ def cloth_integrate(
     x_out: wp.array2d(dtype=wp.vec3),
     v_out: wp.array2d(dtype=wp.vec3),
 ):
-    """Symplectic Euler substep with bending, sphere and ground contact; launch dim
-    (batch, threads), thread t taking nodes [t chunk, (t + 1) chunk). ``clear_forces = 1``
-    zeroes ``f`` after reading it (fast path; not under `wp.Tape`, whose adjoint needs
-    ``f``)."""
+    """Symplectic Euler substep (`_integrate_node`; ``curvature`` from `cloth_curvature`,
+    read only if ``bend > 0``); launch dim (batch, threads), thread t taking the row-major
+    nodes [t chunk, (t + 1) chunk). ``clear_forces = 1`` zeroes ``f`` after reading it
+    (fast path; not under `wp.Tape`, whose adjoint needs ``f``)."""
     b, t = wp.tid()
     node_mass = mass[b] * inv_nodes
-    radius = sphere_radius[b]
-    centre = sphere_center[b]
-    mu = friction[b]
     start = t * chunk
-    for n in range(start, wp.min(start + chunk, x.shape[1])):
-        force = f[b, n]
-        if clear_forces != 0:
-            f[b, n] = wp.vec3(0.0, 0.0, 0.0)
-        if free[b, n] == 0.0:
-            x_out[b, n] = x[b, n]
-            v_out[b, n] = wp.vec3(0.0, 0.0, 0.0)
-        else:
+    end = wp.min(start + chunk, x.shape[1])
+    for row in range(start // resolution, (end + resolution - 1) // resolution):
+        first = wp.max(start - row * resolution, 0)
+        for col in range(first, wp.min(end - row * resolution, resolution)):
+            _integrate_node(x, v, f, curvature, free, b, row, col, resolution, bend,
+                            clear_forces, node_mass, gravity, dt, sphere_center[b],
+                            sphere_radius[b], friction[b], ground, thickness, x_out, v_out)
+
+
+@wp.kernel
+def cloth_substep_rows(
+    x: wp.array2d(dtype=wp.vec3),
+    v: wp.array2d(dtype=wp.vec3),
+    f: wp.array2d(dtype=wp.vec3),
+    curvature: wp.array2d(dtype=wp.vec3),
+    springs: wp.array2d(dtype=wp.int32),
+    rest: wp.array(dtype=wp.float32),
+    kappa: wp.array(dtype=wp.float32),
+    quads: wp.array2d(dtype=wp.int32),
+    stiffness: wp.array(dtype=wp.float32),
+    damping: wp.array(dtype=wp.float32),
+    wind: wp.array(dtype=wp.vec3),
+    drag: float,
+    free: wp.array2d(dtype=wp.float32),
+    mass: wp.array(dtype=wp.float32),
+    inv_nodes: float,
+    res: int,
+    bend: float,
+    gravity: wp.vec3,
+    dt: float,
+    sphere_center: wp.array(dtype=wp.vec3),
+    sphere_radius: wp.array(dtype=wp.float32),
+    friction: wp.array(dtype=wp.float32),
+    ground: float,
+    thickness: float,
+    x_out: wp.array2d(dtype=wp.vec3),
+    v_out: wp.array2d(dtype=wp.vec3),
+):
+    """The whole substep of `cloth_spring_forces`, `cloth_drag_forces`, `cloth_curvature`
+    and `cloth_integrate` (with cleared forces) in one sweep down the sheet's rows, one
+    thread per environment (CPU fast path; the `cloth_topology` spring and cell layout).
+
+    Step ``s`` takes the row springs of row ``s``, the column springs between rows
+    ``s - 1`` and ``s``, the two diagonal families of cell row ``s - 2`` and ``s - 3``, the
+    drag of cell row ``s - 4``, the second differences of node row ``s - 4`` and integrates
+    node row ``s - 5``. Every node so receives its force terms in exactly the order of the
+    separate kernels (all row springs, all column springs, ..., then drag), so the result
+    is bit-identical, while the data in use is a few rows instead of whole arrays."""
+    b = wp.tid()
+    k = stiffness[b]
+    c = damping[b]
+    w = wind[b]
+    node_mass = mass[b] * inv_nodes
+    centre = sphere_center[b]
+    radius = sphere_radius[b]
+    mu = friction[b]
+    line = res - 1  # springs per row, cells per cell row
+    columns = res * line  # offset of the column springs
+    diagonals = 2 * res * line  # offset of the first diagonal family
+    cells = line * line
+    for step in range(res + 5):
+        if step < res:
+            for s in range(step * line, (step + 1) * line):
+                _spring_force(x, v, springs, rest, kappa, k, c, b, s, f)
+        band = step - 1
+        if band >= 0 and band < line:
+            for s in range(columns + band * res, columns + (band + 1) * res):
+                _spring_force(x, v, springs, rest, kappa, k, c, b, s, f)
+        first = step - 2
+        if first >= 0 and first < line:
+            for s in range(diagonals + first * line, diagonals + (first + 1) * line):
+                _spring_force(x, v, springs, rest, kappa, k, c, b, s, f)
+        second = step - 3
+        if second >= 0 and second < line:
+            start = diagonals + cells + second * line
+            for s in range(start, start + line):
+                _spring_force(x, v, springs, rest, kappa, k, c, b, s, f)
+        ready = step - 4
+        if ready >= 0 and ready < res:
+            if drag > 0.0 and ready < line:
+                for q in range(ready * line, (ready + 1) * line):
+                    _cell_drag(x, v, quads, w, drag, b, q, f)
             if bend > 0.0:
-                force += bending_force(x, b, n, resolution, bend)
-            vel = v[b, n] + dt * (force / node_mass + gravity)
-            pos = x[b, n] + dt * vel
-            if radius > 0.0:
-                offset = pos - centre
-                dist = wp.length(offset)
-                reach = radius + thickness
-                if dist < reach:
-                    normal = offset / dist
-                    pos = centre + normal * reach
-                    vel = contact_velocity(vel, normal, mu)
-            if pos[2] < ground + thickness:
-                pos = wp.vec3(pos[0], pos[1], ground + thickness)
-                vel = contact_velocity(vel, wp.vec3(0.0, 0.0, 1.0), mu)
-            x_out[b, n] = pos
-            v_out[b, n] = vel
+                for col in range(res):
+                    _node_curvature(x, b, ready, col, res, curvature)
+        done = step - 5
+        if done >= 0:
+            for col in range(res):
+                _integrate_node(x, v, f, curvature, free, b, done, col, res, bend, 1,
+                                node_mass, gravity, dt, centre, radius, mu, ground, thickness,
+                                x_out, v_out)
 
 
 @wp.kernel
@@ -449,13 +636,14 @@ class ClothEnvParams:
 
 @dataclass
 class _ClothFrame:
-    """Double-buffered state, force buffer and captured frame graph of one rollout shape."""
+    """Double-buffered state, force and curvature buffers and the captured frame graph."""
 
     key: tuple[int, int, int]
     env: ClothEnvParams  # held so that id(env) stays unique while the graph reads it
     x: list[wp.array]
     v: list[wp.array]
     f: wp.array
+    curvature: wp.array
     graph: Any
 
 
@@ -498,14 +686,38 @@ class SimulatorWarpCloth:
         self.kappa = wp.array(topology.kappa, dtype=wp.float32, device=device)
         self.quads = wp.array(topology.quads, dtype=wp.int32, device=device)
         self._frame_cache: _ClothFrame | None = None
+        # The row-sweep kernel runs one thread per environment: for the CPU only, and it
+        # relies on the spring and cell order of `cloth_topology`.
+        grid = cloth_topology(topology.resolution)
+        self.rows_kernel = wp.get_device(device).is_cpu and (
+            np.array_equal(topology.springs, grid.springs)
+            and np.array_equal(topology.quads, grid.quads))
 
     def substep(
         self, x: wp.array, v: wp.array, f: wp.array, env: ClothEnvParams,
         x_out: wp.array, v_out: wp.array, clear_forces: bool = False,
+        curvature: wp.array | None = None,
     ) -> None:
         """One substep of every environment; ``f`` must be zero on entry (and is zeroed on
-        exit with ``clear_forces``, the fast path that `wp.Tape` cannot differentiate)."""
-        batch = x.shape[0]
+        exit with ``clear_forces``, the fast path that `wp.Tape` cannot differentiate; on
+        the CPU it is the single row-sweep kernel `cloth_substep_rows`, bit-identical to
+        the separate kernels). ``curvature [B, 2N]`` is scratch for the bending stencils (a
+        fresh array when not given, as `wp.Tape` needs one per substep)."""
+        batch, nodes = x.shape
+        if curvature is None:
+            curvature = wp.zeros((batch, 2 * nodes), dtype=wp.vec3, device=self.device,
+                                 requires_grad=x.requires_grad)
+        if clear_forces and self.rows_kernel:
+            wp.launch(
+                cloth_substep_rows, dim=batch,
+                inputs=[x, v, f, curvature, self.springs, self.spring_rest, self.kappa,
+                        self.quads, env.stiffness, env.damping, env.wind, self.air_drag,
+                        env.free, env.mass, 1.0 / nodes, self.topology.resolution,
+                        self.bend_stiffness, self.gravity, self.dt, env.sphere_center,
+                        env.sphere_radius, env.friction, self.ground, self.thickness],
+                outputs=[x_out, v_out], device=self.device,
+            )
+            return
         chunk = chunk_size(self.device, self.springs.shape[0])
         wp.launch(
             cloth_spring_forces, dim=(batch, chunk_count(self.springs.shape[0], chunk)),
@@ -519,28 +731,34 @@ class SimulatorWarpCloth:
                 inputs=[x, v, self.quads, env.wind, self.air_drag, chunk], outputs=[f],
                 device=self.device,
             )
-        chunk = chunk_size(self.device, x.shape[1])
+        chunk = chunk_size(self.device, nodes)
+        threads = chunk_count(nodes, chunk)
+        if self.bend_stiffness > 0.0:
+            wp.launch(cloth_curvature, dim=(batch, threads),
+                      inputs=[x, self.topology.resolution, chunk], outputs=[curvature],
+                      device=self.device)
         wp.launch(
-            cloth_integrate, dim=(batch, chunk_count(x.shape[1], chunk)),
-            inputs=[x, v, f, env.free, env.mass, 1.0 / x.shape[1], self.topology.resolution,
-                    self.bend_stiffness, int(clear_forces), self.gravity, self.dt,
-                    env.sphere_center, env.sphere_radius, env.friction, self.ground,
-                    self.thickness, chunk],
+            cloth_integrate, dim=(batch, threads),
+            inputs=[x, v, f, curvature, env.free, env.mass, 1.0 / nodes,
+                    self.topology.resolution, self.bend_stiffness, int(clear_forces),
+                    self.gravity, self.dt, env.sphere_center, env.sphere_radius,
+                    env.friction, self.ground, self.thickness, chunk],
             outputs=[x_out, v_out], device=self.device,
         )
 
     def frame_graph(
-        self, x: list[wp.array], v: list[wp.array], f: wp.array, env: ClothEnvParams,
-        substeps: int,
+        self, x: list[wp.array], v: list[wp.array], f: wp.array, curvature: wp.array,
+        env: ClothEnvParams, substeps: int,
     ) -> Any:
         """Capture ``substeps`` substeps from ``(x[0], v[0])`` back into ``(x[0], v[0])`` as a
         Warp graph (CPU and CUDA): replaying it runs exactly the same kernels on the same
         buffers without Python launch overhead. Capturing records the launches without
-        running them (kernels are loaded on the way)."""
+        running them (kernels are loaded on the way). The caller keeps the buffers alive."""
         with wp.ScopedCapture(device=self.device) as capture:
             cur = 0
             for _ in range(substeps):
-                self.substep(x[cur], v[cur], f, env, x[1 - cur], v[1 - cur], clear_forces=True)
+                self.substep(x[cur], v[cur], f, env, x[1 - cur], v[1 - cur], clear_forces=True,
+                             curvature=curvature)
                 cur = 1 - cur
             if cur:
                 wp.copy(x[0], x[1])
@@ -558,8 +776,9 @@ class SimulatorWarpCloth:
             x = [wp.zeros((batch, nodes), dtype=wp.vec3, device=self.device) for _ in range(2)]
             v = [wp.zeros((batch, nodes), dtype=wp.vec3, device=self.device) for _ in range(2)]
             f = wp.zeros_like(x[0])
-            cached = _ClothFrame(key=key, env=env, x=x, v=v, f=f,
-                                 graph=self.frame_graph(x, v, f, env, substeps))
+            curvature = wp.zeros((batch, 2 * nodes), dtype=wp.vec3, device=self.device)
+            cached = _ClothFrame(key=key, env=env, x=x, v=v, f=f, curvature=curvature,
+                                 graph=self.frame_graph(x, v, f, curvature, env, substeps))
             self._frame_cache = cached
         return cached
 
