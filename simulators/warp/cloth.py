@@ -84,138 +84,145 @@ GRAVITY = np.array([0.0, 0.0, -9.81])  # m/s^2, z up
 # ----------------------------------------------------------------------------- kernels
 
 
+# Node arrays are passed flattened, [B*N] (environment b's node n at b N + n), so that the
+# row-sweep kernel, whose arrays are then all one-dimensional, gets Warp's CPU
+# specialisation for contiguous arrays; the separate kernels share the same functions.
+
+
 @wp.func
 def _spring_force(
-    x: wp.array2d(dtype=wp.vec3),
-    v: wp.array2d(dtype=wp.vec3),
-    springs: wp.array2d(dtype=wp.int32),
-    rest: wp.array(dtype=wp.float32),
-    kappa: wp.array(dtype=wp.float32),
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    i: int,
+    j: int,
+    rest: float,
+    kappa: float,
     k: float,
     c: float,
-    b: int,
-    s: int,
-    f: wp.array2d(dtype=wp.vec3),
+    f: wp.array(dtype=wp.vec3),
 ):
-    """Damped spring ``s`` of environment ``b`` (stiffness ``k``, damping ``c`` per unit
-    weight), accumulated into ``f``."""
-    i = springs[s, 0]
-    j = springs[s, 1]
-    d = x[b, j] - x[b, i]
+    """Damped spring between the flat node indices ``i`` and ``j`` (rest length ``rest``,
+    weight ``kappa``; stiffness ``k``, damping ``c`` per unit weight), into ``f``."""
+    d = x[j] - x[i]
     length = wp.length(d)
     direction = d / length
-    rel = wp.dot(v[b, j] - v[b, i], direction)
-    magnitude = kappa[s] * (k * (length - rest[s]) + c * rel)
+    rel = wp.dot(v[j] - v[i], direction)
+    magnitude = kappa * (k * (length - rest) + c * rel)
     force = magnitude * direction
-    wp.atomic_add(f, b, i, force)
-    wp.atomic_sub(f, b, j, force)
+    wp.atomic_add(f, i, force)
+    wp.atomic_sub(f, j, force)
 
 
 @wp.kernel
 def cloth_spring_forces(
-    x: wp.array2d(dtype=wp.vec3),
-    v: wp.array2d(dtype=wp.vec3),
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
     springs: wp.array2d(dtype=wp.int32),
     rest: wp.array(dtype=wp.float32),
     kappa: wp.array(dtype=wp.float32),
     stiffness: wp.array(dtype=wp.float32),
     damping: wp.array(dtype=wp.float32),
+    nodes: int,
     chunk: int,
-    f: wp.array2d(dtype=wp.vec3),
+    f: wp.array(dtype=wp.vec3),
 ):
-    """Damped springs, accumulated into f [B,N]; launch dim (batch, threads): thread t
+    """Damped springs, accumulated into f [B*N]; launch dim (batch, threads): thread t
     takes springs [t chunk, (t + 1) chunk) in order (see `chunk_size`)."""
     b, t = wp.tid()
     k = stiffness[b]
     c = damping[b]
+    base = b * nodes
     start = t * chunk
     for s in range(start, wp.min(start + chunk, springs.shape[0])):
-        _spring_force(x, v, springs, rest, kappa, k, c, b, s, f)
+        _spring_force(x, v, base + springs[s, 0], base + springs[s, 1], rest[s], kappa[s],
+                      k, c, f)
 
 
 @wp.func
 def _cell_drag(
-    x: wp.array2d(dtype=wp.vec3),
-    v: wp.array2d(dtype=wp.vec3),
-    quads: wp.array2d(dtype=wp.int32),
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    a: int,
+    i: int,
+    j: int,
+    k: int,
     w: wp.vec3,
     drag: float,
-    b: int,
-    q: int,
-    f: wp.array2d(dtype=wp.vec3),
+    f: wp.array(dtype=wp.vec3),
 ):
-    """Drag on grid cell ``q`` in the wind ``w``, shared by its four corners.
+    """Drag on the grid cell with corners (a, i, j, k) = (row, col), (row, col + 1),
+    (row + 1, col), (row + 1, col + 1) (flat indices) in the wind ``w``, shared by the four.
 
-    The cell's vector area ``S = (x_d - x_a) x (x_c - x_b) / 2`` (its two diagonals) does
+    The cell's vector area ``S = (x_k - x_a) x (x_j - x_i) / 2`` (its two diagonals) does
     not depend on how the cell is split into triangles, so mirror-image cells get
     mirror-image forces."""
-    a = quads[q, 0]
-    i = quads[q, 1]
-    j = quads[q, 2]
-    k = quads[q, 3]
-    cross = wp.cross(x[b, k] - x[b, a], x[b, j] - x[b, i])  # = 2 S
-    rel = w - 0.25 * (v[b, a] + v[b, i] + v[b, j] + v[b, k])
+    cross = wp.cross(x[k] - x[a], x[j] - x[i])  # = 2 S
+    rel = w - 0.25 * (v[a] + v[i] + v[j] + v[k])
     # A n (n . u) = S (S . u) / |S|, shared by the four corners
     force = cross * (drag * wp.dot(cross, rel) / (8.0 * wp.length(cross)))
-    wp.atomic_add(f, b, a, force)
-    wp.atomic_add(f, b, i, force)
-    wp.atomic_add(f, b, j, force)
-    wp.atomic_add(f, b, k, force)
+    wp.atomic_add(f, a, force)
+    wp.atomic_add(f, i, force)
+    wp.atomic_add(f, j, force)
+    wp.atomic_add(f, k, force)
 
 
 @wp.kernel
 def cloth_drag_forces(
-    x: wp.array2d(dtype=wp.vec3),
-    v: wp.array2d(dtype=wp.vec3),
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
     quads: wp.array2d(dtype=wp.int32),
     wind: wp.array(dtype=wp.vec3),
     drag: float,
+    nodes: int,
     chunk: int,
-    f: wp.array2d(dtype=wp.vec3),
+    f: wp.array(dtype=wp.vec3),
 ):
     """Linear normal drag against the wind per grid cell (`_cell_drag`); launch dim
     (batch, threads), thread t taking cells [t chunk, (t + 1) chunk) in order."""
     b, t = wp.tid()
     w = wind[b]
+    base = b * nodes
     start = t * chunk
     for q in range(start, wp.min(start + chunk, quads.shape[0])):
-        _cell_drag(x, v, quads, w, drag, b, q, f)
+        _cell_drag(x, v, base + quads[q, 0], base + quads[q, 1], base + quads[q, 2],
+                   base + quads[q, 3], w, drag, f)
 
 
 @wp.func
-def _line_curvature(x: wp.array2d(dtype=wp.vec3), b: int, n: int, step: int, index: int,
+def _line_curvature(x: wp.array(dtype=wp.vec3), n: int, step: int, index: int,
                     count: int) -> wp.vec3:
     """Second difference x[n-step] - 2 x[n] + x[n+step] at position ``index`` of a grid line
     of ``count`` nodes; zero where the stencil leaves the line."""
     out = wp.vec3(0.0, 0.0, 0.0)
     if index > 0 and index < count - 1:
-        out = x[b, n - step] - 2.0 * x[b, n] + x[b, n + step]
+        out = x[n - step] - 2.0 * x[n] + x[n + step]
     return out
 
 
 @wp.func
-def _node_curvature(x: wp.array2d(dtype=wp.vec3), b: int, row: int, col: int, res: int,
-                    curvature: wp.array2d(dtype=wp.vec3)):
-    """Second differences of node (row, col) along its row (``curvature[b, n]``) and its
-    column (``curvature[b, N + n]``)."""
+def _node_curvature(x: wp.array(dtype=wp.vec3), b: int, row: int, col: int, res: int,
+                    curvature: wp.array(dtype=wp.vec3)):
+    """Second differences of node (row, col) of environment ``b`` along its row
+    (``curvature[2 b N + n]``) and its column (``curvature[2 b N + N + n]``)."""
+    nodes = res * res
     n = row * res + col
-    curvature[b, n] = _line_curvature(x, b, n, 1, col, res)
-    curvature[b, res * res + n] = _line_curvature(x, b, n, res, row, res)
+    curvature[2 * b * nodes + n] = _line_curvature(x, b * nodes + n, 1, col, res)
+    curvature[(2 * b + 1) * nodes + n] = _line_curvature(x, b * nodes + n, res, row, res)
 
 
 @wp.kernel
 def cloth_curvature(
-    x: wp.array2d(dtype=wp.vec3),
+    x: wp.array(dtype=wp.vec3),
     resolution: int,
     chunk: int,
-    curvature: wp.array2d(dtype=wp.vec3),
+    curvature: wp.array(dtype=wp.vec3),
 ):
     """Second differences of every node (`_node_curvature`), zero where the stencil leaves
     the sheet: computed once per node for `bending_force`. Launch dim (batch, threads)
     over the row-major nodes."""
     b, t = wp.tid()
     start = t * chunk
-    end = wp.min(start + chunk, x.shape[1])
+    end = wp.min(start + chunk, resolution * resolution)
     for row in range(start // resolution, (end + resolution - 1) // resolution):
         first = wp.max(start - row * resolution, 0)
         for col in range(first, wp.min(end - row * resolution, resolution)):
@@ -223,26 +230,28 @@ def cloth_curvature(
 
 
 @wp.func
-def bending_force(curvature: wp.array2d(dtype=wp.vec3), b: int, n: int, row: int, col: int,
-                  res: int, kb: float) -> wp.vec3:
+def bending_force(curvature: wp.array(dtype=wp.vec3), b: int, row: int, col: int, res: int,
+                  kb: float) -> wp.vec3:
     """-dE/dx_n of E = kb/2 sum |x_{m-1} - 2 x_m + x_{m+1}|^2 over rows and columns, from
     the second differences of `cloth_curvature` (neighbours off the line contribute 0)."""
     nodes = res * res
+    u = 2 * b * nodes + row * res + col
+    w = u + nodes
     zero = wp.vec3(0.0, 0.0, 0.0)
     before = zero
     after = zero
     if col > 0:
-        before = curvature[b, n - 1]
+        before = curvature[u - 1]
     if col < res - 1:
-        after = curvature[b, n + 1]
-    lap = before - 2.0 * curvature[b, n] + after
+        after = curvature[u + 1]
+    lap = before - 2.0 * curvature[u] + after
     below = zero
     above = zero
     if row > 0:
-        below = curvature[b, nodes + n - res]
+        below = curvature[w - res]
     if row < res - 1:
-        above = curvature[b, nodes + n + res]
-    lap += below - 2.0 * curvature[b, nodes + n] + above
+        above = curvature[w + res]
+    lap += below - 2.0 * curvature[w] + above
     return -kb * lap
 
 
@@ -263,11 +272,11 @@ def contact_velocity(vel: wp.vec3, normal: wp.vec3, mu: float) -> wp.vec3:
 
 @wp.func
 def _integrate_node(
-    x: wp.array2d(dtype=wp.vec3),
-    v: wp.array2d(dtype=wp.vec3),
-    f: wp.array2d(dtype=wp.vec3),
-    curvature: wp.array2d(dtype=wp.vec3),
-    free: wp.array2d(dtype=wp.float32),
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    f: wp.array(dtype=wp.vec3),
+    curvature: wp.array(dtype=wp.vec3),
+    free: wp.array(dtype=wp.float32),
     b: int,
     row: int,
     col: int,
@@ -282,22 +291,23 @@ def _integrate_node(
     mu: float,
     ground: float,
     thickness: float,
-    x_out: wp.array2d(dtype=wp.vec3),
-    v_out: wp.array2d(dtype=wp.vec3),
+    x_out: wp.array(dtype=wp.vec3),
+    v_out: wp.array(dtype=wp.vec3),
 ):
-    """Symplectic Euler update of node (row, col) with bending, sphere and ground contact."""
-    n = row * res + col
-    force = f[b, n]
+    """Symplectic Euler update of node (row, col) of environment ``b`` with bending,
+    sphere and ground contact."""
+    n = b * res * res + row * res + col
+    force = f[n]
     if clear_forces != 0:
-        f[b, n] = wp.vec3(0.0, 0.0, 0.0)
-    if free[b, n] == 0.0:
-        x_out[b, n] = x[b, n]
-        v_out[b, n] = wp.vec3(0.0, 0.0, 0.0)
+        f[n] = wp.vec3(0.0, 0.0, 0.0)
+    if free[n] == 0.0:
+        x_out[n] = x[n]
+        v_out[n] = wp.vec3(0.0, 0.0, 0.0)
     else:
         if bend > 0.0:
-            force += bending_force(curvature, b, n, row, col, res, bend)
-        vel = v[b, n] + dt * (force / node_mass + gravity)
-        pos = x[b, n] + dt * vel
+            force += bending_force(curvature, b, row, col, res, bend)
+        vel = v[n] + dt * (force / node_mass + gravity)
+        pos = x[n] + dt * vel
         if radius > 0.0:
             offset = pos - centre
             dist = wp.length(offset)
@@ -309,17 +319,17 @@ def _integrate_node(
         if pos[2] < ground + thickness:
             pos = wp.vec3(pos[0], pos[1], ground + thickness)
             vel = contact_velocity(vel, wp.vec3(0.0, 0.0, 1.0), mu)
-        x_out[b, n] = pos
-        v_out[b, n] = vel
+        x_out[n] = pos
+        v_out[n] = vel
 
 
 @wp.kernel
 def cloth_integrate(
-    x: wp.array2d(dtype=wp.vec3),
-    v: wp.array2d(dtype=wp.vec3),
-    f: wp.array2d(dtype=wp.vec3),
-    curvature: wp.array2d(dtype=wp.vec3),
-    free: wp.array2d(dtype=wp.float32),
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    f: wp.array(dtype=wp.vec3),
+    curvature: wp.array(dtype=wp.vec3),
+    free: wp.array(dtype=wp.float32),
     mass: wp.array(dtype=wp.float32),
     inv_nodes: float,
     resolution: int,
@@ -333,8 +343,8 @@ def cloth_integrate(
     ground: float,
     thickness: float,
     chunk: int,
-    x_out: wp.array2d(dtype=wp.vec3),
-    v_out: wp.array2d(dtype=wp.vec3),
+    x_out: wp.array(dtype=wp.vec3),
+    v_out: wp.array(dtype=wp.vec3),
 ):
     """Symplectic Euler substep (`_integrate_node`; ``curvature`` from `cloth_curvature`,
     read only if ``bend > 0``); launch dim (batch, threads), thread t taking the row-major
@@ -343,7 +353,7 @@ def cloth_integrate(
     b, t = wp.tid()
     node_mass = mass[b] * inv_nodes
     start = t * chunk
-    end = wp.min(start + chunk, x.shape[1])
+    end = wp.min(start + chunk, resolution * resolution)
     for row in range(start // resolution, (end + resolution - 1) // resolution):
         first = wp.max(start - row * resolution, 0)
         for col in range(first, wp.min(end - row * resolution, resolution)):
@@ -354,19 +364,17 @@ def cloth_integrate(
 
 @wp.kernel
 def cloth_substep_rows(
-    x: wp.array2d(dtype=wp.vec3),
-    v: wp.array2d(dtype=wp.vec3),
-    f: wp.array2d(dtype=wp.vec3),
-    curvature: wp.array2d(dtype=wp.vec3),
-    springs: wp.array2d(dtype=wp.int32),
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    f: wp.array(dtype=wp.vec3),
+    curvature: wp.array(dtype=wp.vec3),
     rest: wp.array(dtype=wp.float32),
     kappa: wp.array(dtype=wp.float32),
-    quads: wp.array2d(dtype=wp.int32),
     stiffness: wp.array(dtype=wp.float32),
     damping: wp.array(dtype=wp.float32),
     wind: wp.array(dtype=wp.vec3),
     drag: float,
-    free: wp.array2d(dtype=wp.float32),
+    free: wp.array(dtype=wp.float32),
     mass: wp.array(dtype=wp.float32),
     inv_nodes: float,
     res: int,
@@ -378,12 +386,13 @@ def cloth_substep_rows(
     friction: wp.array(dtype=wp.float32),
     ground: float,
     thickness: float,
-    x_out: wp.array2d(dtype=wp.vec3),
-    v_out: wp.array2d(dtype=wp.vec3),
+    x_out: wp.array(dtype=wp.vec3),
+    v_out: wp.array(dtype=wp.vec3),
 ):
     """The whole substep of `cloth_spring_forces`, `cloth_drag_forces`, `cloth_curvature`
     and `cloth_integrate` (with cleared forces) in one sweep down the sheet's rows, one
-    thread per environment (CPU fast path; the `cloth_topology` spring and cell layout).
+    thread per environment (CPU fast path for the `cloth_topology` spring and cell order,
+    whose endpoints it computes instead of loading them).
 
     Step ``s`` takes the row springs of row ``s``, the column springs between rows
     ``s - 1`` and ``s``, the two diagonal families of cell row ``s - 2`` and ``s - 3``, the
@@ -403,28 +412,37 @@ def cloth_substep_rows(
     columns = res * line  # offset of the column springs
     diagonals = 2 * res * line  # offset of the first diagonal family
     cells = line * line
+    base = b * res * res
     for step in range(res + 5):
         if step < res:
-            for s in range(step * line, (step + 1) * line):
-                _spring_force(x, v, springs, rest, kappa, k, c, b, s, f)
+            for col in range(line):
+                s = step * line + col
+                n = base + step * res + col
+                _spring_force(x, v, n, n + 1, rest[s], kappa[s], k, c, f)
         band = step - 1
         if band >= 0 and band < line:
-            for s in range(columns + band * res, columns + (band + 1) * res):
-                _spring_force(x, v, springs, rest, kappa, k, c, b, s, f)
+            for col in range(res):
+                s = columns + band * res + col
+                n = base + band * res + col
+                _spring_force(x, v, n, n + res, rest[s], kappa[s], k, c, f)
         first = step - 2
         if first >= 0 and first < line:
-            for s in range(diagonals + first * line, diagonals + (first + 1) * line):
-                _spring_force(x, v, springs, rest, kappa, k, c, b, s, f)
+            for col in range(line):
+                s = diagonals + first * line + col
+                n = base + first * res + col
+                _spring_force(x, v, n, n + res + 1, rest[s], kappa[s], k, c, f)
         second = step - 3
         if second >= 0 and second < line:
-            start = diagonals + cells + second * line
-            for s in range(start, start + line):
-                _spring_force(x, v, springs, rest, kappa, k, c, b, s, f)
+            for col in range(line):
+                s = diagonals + cells + second * line + col
+                n = base + second * res + col
+                _spring_force(x, v, n + 1, n + res, rest[s], kappa[s], k, c, f)
         ready = step - 4
         if ready >= 0 and ready < res:
             if drag > 0.0 and ready < line:
-                for q in range(ready * line, (ready + 1) * line):
-                    _cell_drag(x, v, quads, w, drag, b, q, f)
+                for col in range(line):
+                    n = base + ready * res + col
+                    _cell_drag(x, v, n, n + 1, n + res, n + res + 1, w, drag, f)
             if bend > 0.0:
                 for col in range(res):
                     _node_curvature(x, b, ready, col, res, curvature)
@@ -707,43 +725,46 @@ class SimulatorWarpCloth:
         if curvature is None:
             curvature = wp.zeros((batch, 2 * nodes), dtype=wp.vec3, device=self.device,
                                  requires_grad=x.requires_grad)
+        # Node arrays flattened to [B*N] (views, gradients included).
+        xf, vf, ff, cf = x.flatten(), v.flatten(), f.flatten(), curvature.flatten()
+        xo, vo, free = x_out.flatten(), v_out.flatten(), env.free.flatten()
         if clear_forces and self.rows_kernel:
             wp.launch(
                 cloth_substep_rows, dim=batch,
-                inputs=[x, v, f, curvature, self.springs, self.spring_rest, self.kappa,
-                        self.quads, env.stiffness, env.damping, env.wind, self.air_drag,
-                        env.free, env.mass, 1.0 / nodes, self.topology.resolution,
-                        self.bend_stiffness, self.gravity, self.dt, env.sphere_center,
-                        env.sphere_radius, env.friction, self.ground, self.thickness],
-                outputs=[x_out, v_out], device=self.device,
+                inputs=[xf, vf, ff, cf, self.spring_rest, self.kappa, env.stiffness,
+                        env.damping, env.wind, self.air_drag, free, env.mass, 1.0 / nodes,
+                        self.topology.resolution, self.bend_stiffness, self.gravity, self.dt,
+                        env.sphere_center, env.sphere_radius, env.friction, self.ground,
+                        self.thickness],
+                outputs=[xo, vo], device=self.device,
             )
             return
         chunk = chunk_size(self.device, self.springs.shape[0])
         wp.launch(
             cloth_spring_forces, dim=(batch, chunk_count(self.springs.shape[0], chunk)),
-            inputs=[x, v, self.springs, self.spring_rest, self.kappa, env.stiffness,
-                    env.damping, chunk], outputs=[f], device=self.device,
+            inputs=[xf, vf, self.springs, self.spring_rest, self.kappa, env.stiffness,
+                    env.damping, nodes, chunk], outputs=[ff], device=self.device,
         )
         if self.air_drag > 0.0:
             chunk = chunk_size(self.device, self.quads.shape[0])
             wp.launch(
                 cloth_drag_forces, dim=(batch, chunk_count(self.quads.shape[0], chunk)),
-                inputs=[x, v, self.quads, env.wind, self.air_drag, chunk], outputs=[f],
-                device=self.device,
+                inputs=[xf, vf, self.quads, env.wind, self.air_drag, nodes, chunk],
+                outputs=[ff], device=self.device,
             )
         chunk = chunk_size(self.device, nodes)
         threads = chunk_count(nodes, chunk)
         if self.bend_stiffness > 0.0:
             wp.launch(cloth_curvature, dim=(batch, threads),
-                      inputs=[x, self.topology.resolution, chunk], outputs=[curvature],
+                      inputs=[xf, self.topology.resolution, chunk], outputs=[cf],
                       device=self.device)
         wp.launch(
             cloth_integrate, dim=(batch, threads),
-            inputs=[x, v, f, curvature, env.free, env.mass, 1.0 / nodes,
-                    self.topology.resolution, self.bend_stiffness, int(clear_forces),
-                    self.gravity, self.dt, env.sphere_center, env.sphere_radius,
-                    env.friction, self.ground, self.thickness, chunk],
-            outputs=[x_out, v_out], device=self.device,
+            inputs=[xf, vf, ff, cf, free, env.mass, 1.0 / nodes, self.topology.resolution,
+                    self.bend_stiffness, int(clear_forces), self.gravity, self.dt,
+                    env.sphere_center, env.sphere_radius, env.friction, self.ground,
+                    self.thickness, chunk],
+            outputs=[xo, vo], device=self.device,
         )
 
     def frame_graph(
