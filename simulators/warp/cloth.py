@@ -33,12 +33,17 @@ Semi-implicit (symplectic) Euler with a fixed number of substeps per stored fram
 ``v += dt (f(x, v) / m + g)``, ``x += dt v``, then contact projection. Chosen over XPBD and
 over implicit Euler because
 
-1. it is *differentiable as written*: each substep is three data-parallel kernels (springs,
-   drag, integrate) with no iterative solve, so `wp.Tape` records an exact discrete adjoint;
+1. it is *differentiable as written*: each substep is four data-parallel kernels (springs,
+   drag, second differences for bending, integrate) with no iterative solve, so `wp.Tape`
+   records an exact discrete adjoint;
    XPBD's Gauss-Seidel constraint sweeps race on shared nodes (or need graph colouring) and
    implicit Euler needs a linear solve whose adjoint is a second solve;
 2. it is *batched and device independent*: one launch covers every spring of every
-   environment, the same kernels run on ``cpu`` and ``cuda``;
+   environment, the same kernels run on ``cpu`` and ``cuda`` (one element per thread on
+   CUDA, one environment per thread on the CPU, see `chunk_size`); the non-differentiable
+   fast path of a rollout replays one captured graph per frame and, on the CPU, runs each
+   substep as a single row sweep (`cloth_substep_rows`) that applies the same force terms
+   to every node in the same order, so every path gives bit-identical states;
 3. it is *the same integrator in NumPy* (`cloth_substep_numpy`) for the speed benchmark and
    for a two-formulation test;
 4. it is symplectic, so without damping the energy error stays bounded instead of drifting,
@@ -164,6 +169,48 @@ def _cell_drag(
     wp.atomic_add(f, i, force)
     wp.atomic_add(f, j, force)
     wp.atomic_add(f, k, force)
+
+
+@wp.func
+def _cell_row_drag(
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    first: int,
+    res: int,
+    w: wp.vec3,
+    drag: float,
+    f: wp.array(dtype=wp.vec3),
+):
+    """`_cell_drag` of the cells of one cell row, left to right (``first`` = flat index of
+    the row's first node), with the two corners a cell shares with the next kept in
+    registers: the same operations on the same values, in the same order."""
+    xa = x[first]
+    xj = x[first + res]
+    va = v[first]
+    vj = v[first + res]
+    fa = f[first]
+    fj = f[first + res]
+    for col in range(res - 1):
+        a = first + col
+        xi = x[a + 1]
+        xk = x[a + res + 1]
+        vi = v[a + 1]
+        vk = v[a + res + 1]
+        cross = wp.cross(xk - xa, xj - xi)  # = 2 S
+        rel = w - 0.25 * (va + vi + vj + vk)
+        force = cross * (drag * wp.dot(cross, rel) / (8.0 * wp.length(cross)))
+        f[a] = fa + force
+        fi = f[a + 1] + force
+        f[a + res] = fj + force
+        fk = f[a + res + 1] + force
+        xa = xi
+        xj = xk
+        va = vi
+        vj = vk
+        fa = fi
+        fj = fk
+    f[first + res - 1] = fa
+    f[first + 2 * res - 1] = fj
 
 
 @wp.kernel
@@ -362,7 +409,7 @@ def cloth_integrate(
                             sphere_radius[b], friction[b], ground, thickness, x_out, v_out)
 
 
-@wp.kernel
+@wp.kernel(enable_backward=False)
 def cloth_substep_rows(
     x: wp.array(dtype=wp.vec3),
     v: wp.array(dtype=wp.vec3),
@@ -399,7 +446,8 @@ def cloth_substep_rows(
     drag of cell row ``s - 4``, the second differences of node row ``s - 4`` and integrates
     node row ``s - 5``. Every node so receives its force terms in exactly the order of the
     separate kernels (all row springs, all column springs, ..., then drag), so the result
-    is bit-identical, while the data in use is a few rows instead of whole arrays."""
+    is bit-identical, while the data in use is a few rows instead of whole arrays. Forward
+    only (it clears the forces the adjoint would need): no adjoint is compiled."""
     b = wp.tid()
     k = stiffness[b]
     c = damping[b]
@@ -440,9 +488,7 @@ def cloth_substep_rows(
         ready = step - 4
         if ready >= 0 and ready < res:
             if drag > 0.0 and ready < line:
-                for col in range(line):
-                    n = base + ready * res + col
-                    _cell_drag(x, v, n, n + 1, n + res, n + res + 1, w, drag, f)
+                _cell_row_drag(x, v, base + ready * res, res, w, drag, f)
             if bend > 0.0:
                 for col in range(res):
                     _node_curvature(x, b, ready, col, res, curvature)

@@ -23,7 +23,10 @@ Discretisation, one substep of length ``dt`` (operator splitting):
    exactly, so the discrete divergence after projection equals the solver residual.
 
 Every kernel writes fresh output arrays, so a substep recorded on `wp.Tape` is differentiated
-exactly (including through the fixed SOR iteration).
+exactly (including through the fixed SOR iteration). A rollout instead takes the fast path:
+reused temporaries, the SOR in place (on the CPU all its half iterations in one launch) and
+one captured graph per frame, replayed; kernels run one element per thread on CUDA and one
+environment per thread on the CPU (see `chunk_size`). Both paths give bit-identical states.
 
 States: ``density [T,H,W]`` (dimensionless, 1 = initial smoke), the cell-centred velocity
 ``velocity [T,H,W,2]`` (m/s, components (u_x, u_y)); row ``i`` is at ``y = (i + 1/2) dx``
@@ -379,7 +382,7 @@ def smoke_sor_sweep(
                 phi_out[b, i, j] = old + omega * (gauss_seidel - old)
 
 
-@wp.kernel
+@wp.kernel(enable_backward=False)
 def smoke_sor_sweep_inplace(
     phi: wp.array3d(dtype=wp.float32),
     div: wp.array3d(dtype=wp.float32),
@@ -393,7 +396,8 @@ def smoke_sor_sweep_inplace(
     of one colour only; launch dim (batch, threads), thread t taking the half-grid cells
     [t chunk, (t + 1) chunk) of the row-major H x ceil(W / 2) grid of one colour.
     Race-free: a cell reads only neighbours of the other colour, so each half iteration
-    equals `smoke_sor_sweep` bit for bit (fast path, not for `wp.Tape`). ``sweeps > 1``
+    equals `smoke_sor_sweep` bit for bit (fast path, not for `wp.Tape`: no adjoint is
+    compiled). ``sweeps > 1``
     needs one thread per environment (``chunk`` covering the half grid): the next colour
     reads the whole previous half iteration."""
     b, t = wp.tid()
