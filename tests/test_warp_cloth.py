@@ -255,3 +255,11 @@ def test_reused_frame_graph_gives_the_same_rollout_as_a_fresh_simulator() -> Non
     fresh = SimulatorWarpCloth(topo, dt=1 / 2400, bending=3e-3).rollout(starts[1], v0, env, 3, 7)
     for a, b in zip(again, fresh, strict=True):
         np.testing.assert_array_equal(a, b)
+    # An env given a new array is captured anew, not replayed with the old array.
+    import warp as wp
+
+    env.wind = wp.array(np.array([[0.0, 9.0, 0.0]]), dtype=wp.vec3)
+    windy = sim.rollout(starts[1], v0, env, 3, 7)
+    fresh = SimulatorWarpCloth(topo, dt=1 / 2400, bending=3e-3).rollout(starts[1], v0, env, 3, 7)
+    assert not np.array_equal(windy[0], again[0])
+    np.testing.assert_array_equal(windy[0], fresh[0])

@@ -702,7 +702,7 @@ class ClothEnvParams:
 class _ClothFrame:
     """Double-buffered state, force and curvature buffers and the captured frame graph."""
 
-    key: tuple[int, int, int]
+    key: tuple[int, ...]
     env: ClothEnvParams  # held so that id(env) stays unique while the graph reads it
     x: list[wp.array]
     v: list[wp.array]
@@ -835,8 +835,10 @@ class SimulatorWarpCloth:
     def _frame(self, batch: int, env: ClothEnvParams, substeps: int) -> _ClothFrame:
         """The state buffers and captured frame graph for this batch, environment and
         substep count, captured once and reused by later rollouts (the graph reads ``env``'s
-        arrays, so a different `ClothEnvParams` object is captured anew)."""
-        key = (batch, substeps, id(env))
+        arrays, so another `ClothEnvParams` object, or one given other arrays, is captured
+        anew; new values assigned into the same arrays are simply read)."""
+        key = (batch, substeps, id(env),
+               *(getattr(env, field.name).ptr for field in dataclasses.fields(env)))
         cached = self._frame_cache
         if cached is None or cached.key != key:
             nodes = self.topology.num_nodes
