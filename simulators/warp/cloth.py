@@ -33,12 +33,17 @@ Semi-implicit (symplectic) Euler with a fixed number of substeps per stored fram
 ``v += dt (f(x, v) / m + g)``, ``x += dt v``, then contact projection. Chosen over XPBD and
 over implicit Euler because
 
-1. it is *differentiable as written*: each substep is three data-parallel kernels (springs,
-   drag, integrate) with no iterative solve, so `wp.Tape` records an exact discrete adjoint;
+1. it is *differentiable as written*: each substep is four data-parallel kernels (springs,
+   drag, second differences for bending, integrate) with no iterative solve, so `wp.Tape`
+   records an exact discrete adjoint;
    XPBD's Gauss-Seidel constraint sweeps race on shared nodes (or need graph colouring) and
    implicit Euler needs a linear solve whose adjoint is a second solve;
 2. it is *batched and device independent*: one launch covers every spring of every
-   environment, the same kernels run on ``cpu`` and ``cuda``;
+   environment, the same kernels run on ``cpu`` and ``cuda`` (one element per thread on
+   CUDA, one environment per thread on the CPU, see `chunk_size`); the non-differentiable
+   fast path of a rollout replays one captured graph per frame and, on the CPU, runs each
+   substep as a single row sweep (`cloth_substep_rows`) that applies the same force terms
+   to every node in the same order, so every path gives bit-identical states;
 3. it is *the same integrator in NumPy* (`cloth_substep_numpy`) for the speed benchmark and
    for a two-formulation test;
 4. it is symplectic, so without damping the energy error stays bounded instead of drifting,
@@ -69,6 +74,8 @@ from physground.scenario import Scenario, ScenarioConfig
 from physground.simulators.warp.common import (
     WarpConfig,
     check_batch,
+    chunk_count,
+    chunk_size,
     look_at_camera,
     start_warp,
     torch_to_warp,
@@ -82,83 +89,216 @@ GRAVITY = np.array([0.0, 0.0, -9.81])  # m/s^2, z up
 # ----------------------------------------------------------------------------- kernels
 
 
+# Node arrays are passed flattened, [B*N] (environment b's node n at b N + n), so that the
+# row-sweep kernel, whose arrays are then all one-dimensional, gets Warp's CPU
+# specialisation for contiguous arrays; the separate kernels share the same functions.
+
+
+@wp.func
+def _spring_force(
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    i: int,
+    j: int,
+    rest: float,
+    kappa: float,
+    k: float,
+    c: float,
+    f: wp.array(dtype=wp.vec3),
+):
+    """Damped spring between the flat node indices ``i`` and ``j`` (rest length ``rest``,
+    weight ``kappa``; stiffness ``k``, damping ``c`` per unit weight), into ``f``."""
+    d = x[j] - x[i]
+    length = wp.length(d)
+    direction = d / length
+    rel = wp.dot(v[j] - v[i], direction)
+    magnitude = kappa * (k * (length - rest) + c * rel)
+    force = magnitude * direction
+    wp.atomic_add(f, i, force)
+    wp.atomic_sub(f, j, force)
+
+
 @wp.kernel
 def cloth_spring_forces(
-    x: wp.array2d(dtype=wp.vec3),
-    v: wp.array2d(dtype=wp.vec3),
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
     springs: wp.array2d(dtype=wp.int32),
     rest: wp.array(dtype=wp.float32),
     kappa: wp.array(dtype=wp.float32),
     stiffness: wp.array(dtype=wp.float32),
     damping: wp.array(dtype=wp.float32),
-    f: wp.array2d(dtype=wp.vec3),
+    nodes: int,
+    chunk: int,
+    f: wp.array(dtype=wp.vec3),
 ):
-    """Damped springs; launch dim (batch, springs); accumulates into f [B,N]."""
-    b, s = wp.tid()
-    i = springs[s, 0]
-    j = springs[s, 1]
-    d = x[b, j] - x[b, i]
-    length = wp.length(d)
-    direction = d / length
-    rel = wp.dot(v[b, j] - v[b, i], direction)
-    magnitude = kappa[s] * (stiffness[b] * (length - rest[s]) + damping[b] * rel)
-    force = magnitude * direction
-    wp.atomic_add(f, b, i, force)
-    wp.atomic_sub(f, b, j, force)
+    """Damped springs, accumulated into f [B*N]; launch dim (batch, threads): thread t
+    takes springs [t chunk, (t + 1) chunk) in order (see `chunk_size`)."""
+    b, t = wp.tid()
+    k = stiffness[b]
+    c = damping[b]
+    base = b * nodes
+    start = t * chunk
+    for s in range(start, wp.min(start + chunk, springs.shape[0])):
+        _spring_force(x, v, base + springs[s, 0], base + springs[s, 1], rest[s], kappa[s],
+                      k, c, f)
+
+
+@wp.func
+def _cell_drag(
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    a: int,
+    i: int,
+    j: int,
+    k: int,
+    w: wp.vec3,
+    drag: float,
+    f: wp.array(dtype=wp.vec3),
+):
+    """Drag on the grid cell with corners (a, i, j, k) = (row, col), (row, col + 1),
+    (row + 1, col), (row + 1, col + 1) (flat indices) in the wind ``w``, shared by the four.
+
+    The cell's vector area ``S = (x_k - x_a) x (x_j - x_i) / 2`` (its two diagonals) does
+    not depend on how the cell is split into triangles, so mirror-image cells get
+    mirror-image forces."""
+    cross = wp.cross(x[k] - x[a], x[j] - x[i])  # = 2 S
+    rel = w - 0.25 * (v[a] + v[i] + v[j] + v[k])
+    # A n (n . u) = S (S . u) / |S|, shared by the four corners
+    force = cross * (drag * wp.dot(cross, rel) / (8.0 * wp.length(cross)))
+    wp.atomic_add(f, a, force)
+    wp.atomic_add(f, i, force)
+    wp.atomic_add(f, j, force)
+    wp.atomic_add(f, k, force)
+
+
+@wp.func
+def _cell_row_drag(
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    first: int,
+    res: int,
+    w: wp.vec3,
+    drag: float,
+    f: wp.array(dtype=wp.vec3),
+):
+    """`_cell_drag` of the cells of one cell row, left to right (``first`` = flat index of
+    the row's first node), with the two corners a cell shares with the next kept in
+    registers: the same operations on the same values, in the same order."""
+    xa = x[first]
+    xj = x[first + res]
+    va = v[first]
+    vj = v[first + res]
+    fa = f[first]
+    fj = f[first + res]
+    for col in range(res - 1):
+        a = first + col
+        xi = x[a + 1]
+        xk = x[a + res + 1]
+        vi = v[a + 1]
+        vk = v[a + res + 1]
+        cross = wp.cross(xk - xa, xj - xi)  # = 2 S
+        rel = w - 0.25 * (va + vi + vj + vk)
+        force = cross * (drag * wp.dot(cross, rel) / (8.0 * wp.length(cross)))
+        f[a] = fa + force
+        fi = f[a + 1] + force
+        f[a + res] = fj + force
+        fk = f[a + res + 1] + force
+        xa = xi
+        xj = xk
+        va = vi
+        vj = vk
+        fa = fi
+        fj = fk
+    f[first + res - 1] = fa
+    f[first + 2 * res - 1] = fj
 
 
 @wp.kernel
 def cloth_drag_forces(
-    x: wp.array2d(dtype=wp.vec3),
-    v: wp.array2d(dtype=wp.vec3),
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
     quads: wp.array2d(dtype=wp.int32),
     wind: wp.array(dtype=wp.vec3),
     drag: float,
-    f: wp.array2d(dtype=wp.vec3),
+    nodes: int,
+    chunk: int,
+    f: wp.array(dtype=wp.vec3),
 ):
-    """Linear normal drag against the wind per grid cell; launch dim (batch, cells).
-
-    The cell's vector area ``S = (x_d - x_a) x (x_c - x_b) / 2`` (its two diagonals) does
-    not depend on how the cell is split into triangles, so mirror-image cells get
-    mirror-image forces."""
-    b, q = wp.tid()
-    a = quads[q, 0]
-    i = quads[q, 1]
-    j = quads[q, 2]
-    k = quads[q, 3]
-    cross = wp.cross(x[b, k] - x[b, a], x[b, j] - x[b, i])  # = 2 S
-    rel = wind[b] - 0.25 * (v[b, a] + v[b, i] + v[b, j] + v[b, k])
-    # A n (n . u) = S (S . u) / |S|, shared by the four corners
-    force = cross * (drag * wp.dot(cross, rel) / (8.0 * wp.length(cross)))
-    wp.atomic_add(f, b, a, force)
-    wp.atomic_add(f, b, i, force)
-    wp.atomic_add(f, b, j, force)
-    wp.atomic_add(f, b, k, force)
+    """Linear normal drag against the wind per grid cell (`_cell_drag`); launch dim
+    (batch, threads), thread t taking cells [t chunk, (t + 1) chunk) in order."""
+    b, t = wp.tid()
+    w = wind[b]
+    base = b * nodes
+    start = t * chunk
+    for q in range(start, wp.min(start + chunk, quads.shape[0])):
+        _cell_drag(x, v, base + quads[q, 0], base + quads[q, 1], base + quads[q, 2],
+                   base + quads[q, 3], w, drag, f)
 
 
 @wp.func
-def _line_curvature(x: wp.array2d(dtype=wp.vec3), b: int, n: int, step: int, index: int,
+def _line_curvature(x: wp.array(dtype=wp.vec3), n: int, step: int, index: int,
                     count: int) -> wp.vec3:
     """Second difference x[n-step] - 2 x[n] + x[n+step] at position ``index`` of a grid line
     of ``count`` nodes; zero where the stencil leaves the line."""
     out = wp.vec3(0.0, 0.0, 0.0)
     if index > 0 and index < count - 1:
-        out = x[b, n - step] - 2.0 * x[b, n] + x[b, n + step]
+        out = x[n - step] - 2.0 * x[n] + x[n + step]
     return out
 
 
 @wp.func
-def bending_force(x: wp.array2d(dtype=wp.vec3), b: int, n: int, res: int,
+def _node_curvature(x: wp.array(dtype=wp.vec3), b: int, row: int, col: int, res: int,
+                    curvature: wp.array(dtype=wp.vec3)):
+    """Second differences of node (row, col) of environment ``b`` along its row
+    (``curvature[2 b N + n]``) and its column (``curvature[2 b N + N + n]``)."""
+    nodes = res * res
+    n = row * res + col
+    curvature[2 * b * nodes + n] = _line_curvature(x, b * nodes + n, 1, col, res)
+    curvature[(2 * b + 1) * nodes + n] = _line_curvature(x, b * nodes + n, res, row, res)
+
+
+@wp.kernel
+def cloth_curvature(
+    x: wp.array(dtype=wp.vec3),
+    resolution: int,
+    chunk: int,
+    curvature: wp.array(dtype=wp.vec3),
+):
+    """Second differences of every node (`_node_curvature`), zero where the stencil leaves
+    the sheet: computed once per node for `bending_force`. Launch dim (batch, threads)
+    over the row-major nodes."""
+    b, t = wp.tid()
+    start = t * chunk
+    end = wp.min(start + chunk, resolution * resolution)
+    for row in range(start // resolution, (end + resolution - 1) // resolution):
+        first = wp.max(start - row * resolution, 0)
+        for col in range(first, wp.min(end - row * resolution, resolution)):
+            _node_curvature(x, b, row, col, resolution, curvature)
+
+
+@wp.func
+def bending_force(curvature: wp.array(dtype=wp.vec3), b: int, row: int, col: int, res: int,
                   kb: float) -> wp.vec3:
-    """-dE/dx_n of E = kb/2 sum |x_{m-1} - 2 x_m + x_{m+1}|^2 over rows and columns."""
-    row = n / res
-    col = n - row * res
-    lap = (_line_curvature(x, b, n - 1, 1, col - 1, res)
-           - 2.0 * _line_curvature(x, b, n, 1, col, res)
-           + _line_curvature(x, b, n + 1, 1, col + 1, res))
-    lap += (_line_curvature(x, b, n - res, res, row - 1, res)
-            - 2.0 * _line_curvature(x, b, n, res, row, res)
-            + _line_curvature(x, b, n + res, res, row + 1, res))
+    """-dE/dx_n of E = kb/2 sum |x_{m-1} - 2 x_m + x_{m+1}|^2 over rows and columns, from
+    the second differences of `cloth_curvature` (neighbours off the line contribute 0)."""
+    nodes = res * res
+    u = 2 * b * nodes + row * res + col
+    w = u + nodes
+    zero = wp.vec3(0.0, 0.0, 0.0)
+    before = zero
+    after = zero
+    if col > 0:
+        before = curvature[u - 1]
+    if col < res - 1:
+        after = curvature[u + 1]
+    lap = before - 2.0 * curvature[u] + after
+    below = zero
+    above = zero
+    if row > 0:
+        below = curvature[w - res]
+    if row < res - 1:
+        above = curvature[w + res]
+    lap += below - 2.0 * curvature[w] + above
     return -kb * lap
 
 
@@ -177,12 +317,66 @@ def contact_velocity(vel: wp.vec3, normal: wp.vec3, mu: float) -> wp.vec3:
     return out
 
 
+@wp.func
+def _integrate_node(
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    f: wp.array(dtype=wp.vec3),
+    curvature: wp.array(dtype=wp.vec3),
+    free: wp.array(dtype=wp.float32),
+    b: int,
+    row: int,
+    col: int,
+    res: int,
+    bend: float,
+    clear_forces: int,
+    node_mass: float,
+    gravity: wp.vec3,
+    dt: float,
+    centre: wp.vec3,
+    radius: float,
+    mu: float,
+    ground: float,
+    thickness: float,
+    x_out: wp.array(dtype=wp.vec3),
+    v_out: wp.array(dtype=wp.vec3),
+):
+    """Symplectic Euler update of node (row, col) of environment ``b`` with bending,
+    sphere and ground contact."""
+    n = b * res * res + row * res + col
+    force = f[n]
+    if clear_forces != 0:
+        f[n] = wp.vec3(0.0, 0.0, 0.0)
+    if free[n] == 0.0:
+        x_out[n] = x[n]
+        v_out[n] = wp.vec3(0.0, 0.0, 0.0)
+    else:
+        if bend > 0.0:
+            force += bending_force(curvature, b, row, col, res, bend)
+        vel = v[n] + dt * (force / node_mass + gravity)
+        pos = x[n] + dt * vel
+        if radius > 0.0:
+            offset = pos - centre
+            dist = wp.length(offset)
+            reach = radius + thickness
+            if dist < reach:
+                normal = offset / dist
+                pos = centre + normal * reach
+                vel = contact_velocity(vel, normal, mu)
+        if pos[2] < ground + thickness:
+            pos = wp.vec3(pos[0], pos[1], ground + thickness)
+            vel = contact_velocity(vel, wp.vec3(0.0, 0.0, 1.0), mu)
+        x_out[n] = pos
+        v_out[n] = vel
+
+
 @wp.kernel
 def cloth_integrate(
-    x: wp.array2d(dtype=wp.vec3),
-    v: wp.array2d(dtype=wp.vec3),
-    f: wp.array2d(dtype=wp.vec3),
-    free: wp.array2d(dtype=wp.float32),
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    f: wp.array(dtype=wp.vec3),
+    curvature: wp.array(dtype=wp.vec3),
+    free: wp.array(dtype=wp.float32),
     mass: wp.array(dtype=wp.float32),
     inv_nodes: float,
     resolution: int,
@@ -195,39 +389,115 @@ def cloth_integrate(
     friction: wp.array(dtype=wp.float32),
     ground: float,
     thickness: float,
-    x_out: wp.array2d(dtype=wp.vec3),
-    v_out: wp.array2d(dtype=wp.vec3),
+    chunk: int,
+    x_out: wp.array(dtype=wp.vec3),
+    v_out: wp.array(dtype=wp.vec3),
 ):
-    """Symplectic Euler substep with bending, sphere and ground contact; launch dim
-    (batch, nodes). ``clear_forces = 1`` zeroes ``f`` after reading it (fast path; not under
-    `wp.Tape`, whose adjoint needs ``f``)."""
-    b, n = wp.tid()
-    force = f[b, n]
-    if clear_forces != 0:
-        f[b, n] = wp.vec3(0.0, 0.0, 0.0)
-    if free[b, n] == 0.0:
-        x_out[b, n] = x[b, n]
-        v_out[b, n] = wp.vec3(0.0, 0.0, 0.0)
-        return
-    if bend > 0.0:
-        force += bending_force(x, b, n, resolution, bend)
+    """Symplectic Euler substep (`_integrate_node`; ``curvature`` from `cloth_curvature`,
+    read only if ``bend > 0``); launch dim (batch, threads), thread t taking the row-major
+    nodes [t chunk, (t + 1) chunk). ``clear_forces = 1`` zeroes ``f`` after reading it
+    (fast path; not under `wp.Tape`, whose adjoint needs ``f``)."""
+    b, t = wp.tid()
     node_mass = mass[b] * inv_nodes
-    vel = v[b, n] + dt * (force / node_mass + gravity)
-    pos = x[b, n] + dt * vel
+    start = t * chunk
+    end = wp.min(start + chunk, resolution * resolution)
+    for row in range(start // resolution, (end + resolution - 1) // resolution):
+        first = wp.max(start - row * resolution, 0)
+        for col in range(first, wp.min(end - row * resolution, resolution)):
+            _integrate_node(x, v, f, curvature, free, b, row, col, resolution, bend,
+                            clear_forces, node_mass, gravity, dt, sphere_center[b],
+                            sphere_radius[b], friction[b], ground, thickness, x_out, v_out)
+
+
+@wp.kernel(enable_backward=False)
+def cloth_substep_rows(
+    x: wp.array(dtype=wp.vec3),
+    v: wp.array(dtype=wp.vec3),
+    f: wp.array(dtype=wp.vec3),
+    curvature: wp.array(dtype=wp.vec3),
+    rest: wp.array(dtype=wp.float32),
+    kappa: wp.array(dtype=wp.float32),
+    stiffness: wp.array(dtype=wp.float32),
+    damping: wp.array(dtype=wp.float32),
+    wind: wp.array(dtype=wp.vec3),
+    drag: float,
+    free: wp.array(dtype=wp.float32),
+    mass: wp.array(dtype=wp.float32),
+    inv_nodes: float,
+    res: int,
+    bend: float,
+    gravity: wp.vec3,
+    dt: float,
+    sphere_center: wp.array(dtype=wp.vec3),
+    sphere_radius: wp.array(dtype=wp.float32),
+    friction: wp.array(dtype=wp.float32),
+    ground: float,
+    thickness: float,
+    x_out: wp.array(dtype=wp.vec3),
+    v_out: wp.array(dtype=wp.vec3),
+):
+    """The whole substep of `cloth_spring_forces`, `cloth_drag_forces`, `cloth_curvature`
+    and `cloth_integrate` (with cleared forces) in one sweep down the sheet's rows, one
+    thread per environment (CPU fast path for the `cloth_topology` spring and cell order,
+    whose endpoints it computes instead of loading them).
+
+    Step ``s`` takes the row springs of row ``s``, the column springs between rows
+    ``s - 1`` and ``s``, the two diagonal families of cell row ``s - 2`` and ``s - 3``, the
+    drag of cell row ``s - 4``, the second differences of node row ``s - 4`` and integrates
+    node row ``s - 5``. Every node so receives its force terms in exactly the order of the
+    separate kernels (all row springs, all column springs, ..., then drag), so the result
+    is bit-identical, while the data in use is a few rows instead of whole arrays. Forward
+    only (it clears the forces the adjoint would need): no adjoint is compiled."""
+    b = wp.tid()
+    k = stiffness[b]
+    c = damping[b]
+    w = wind[b]
+    node_mass = mass[b] * inv_nodes
+    centre = sphere_center[b]
     radius = sphere_radius[b]
-    if radius > 0.0:
-        offset = pos - sphere_center[b]
-        dist = wp.length(offset)
-        reach = radius + thickness
-        if dist < reach:
-            normal = offset / dist
-            pos = sphere_center[b] + normal * reach
-            vel = contact_velocity(vel, normal, friction[b])
-    if pos[2] < ground + thickness:
-        pos = wp.vec3(pos[0], pos[1], ground + thickness)
-        vel = contact_velocity(vel, wp.vec3(0.0, 0.0, 1.0), friction[b])
-    x_out[b, n] = pos
-    v_out[b, n] = vel
+    mu = friction[b]
+    line = res - 1  # springs per row, cells per cell row
+    columns = res * line  # offset of the column springs
+    diagonals = 2 * res * line  # offset of the first diagonal family
+    cells = line * line
+    base = b * res * res
+    for step in range(res + 5):
+        if step < res:
+            for col in range(line):
+                s = step * line + col
+                n = base + step * res + col
+                _spring_force(x, v, n, n + 1, rest[s], kappa[s], k, c, f)
+        band = step - 1
+        if band >= 0 and band < line:
+            for col in range(res):
+                s = columns + band * res + col
+                n = base + band * res + col
+                _spring_force(x, v, n, n + res, rest[s], kappa[s], k, c, f)
+        first = step - 2
+        if first >= 0 and first < line:
+            for col in range(line):
+                s = diagonals + first * line + col
+                n = base + first * res + col
+                _spring_force(x, v, n, n + res + 1, rest[s], kappa[s], k, c, f)
+        second = step - 3
+        if second >= 0 and second < line:
+            for col in range(line):
+                s = diagonals + cells + second * line + col
+                n = base + second * res + col
+                _spring_force(x, v, n + 1, n + res, rest[s], kappa[s], k, c, f)
+        ready = step - 4
+        if ready >= 0 and ready < res:
+            if drag > 0.0 and ready < line:
+                _cell_row_drag(x, v, base + ready * res, res, w, drag, f)
+            if bend > 0.0:
+                for col in range(res):
+                    _node_curvature(x, b, ready, col, res, curvature)
+        done = step - 5
+        if done >= 0:
+            for col in range(res):
+                _integrate_node(x, v, f, curvature, free, b, done, col, res, bend, 1,
+                                node_mass, gravity, dt, centre, radius, mu, ground, thickness,
+                                x_out, v_out)
 
 
 @wp.kernel
@@ -428,6 +698,19 @@ class ClothEnvParams:
         return self.stiffness.shape[0]
 
 
+@dataclass
+class _ClothFrame:
+    """Double-buffered state, force and curvature buffers and the captured frame graph."""
+
+    key: tuple[int, ...]
+    env: ClothEnvParams  # held so that id(env) stays unique while the graph reads it
+    x: list[wp.array]
+    v: list[wp.array]
+    f: wp.array
+    curvature: wp.array
+    graph: Any
+
+
 class SimulatorWarpCloth:
     """Batched cloth stepper: holds the topology on a device and launches the substeps.
 
@@ -466,50 +749,107 @@ class SimulatorWarpCloth:
         self.spring_rest = wp.array(topology.spring_rest, dtype=wp.float32, device=device)
         self.kappa = wp.array(topology.kappa, dtype=wp.float32, device=device)
         self.quads = wp.array(topology.quads, dtype=wp.int32, device=device)
+        self._frame_cache: _ClothFrame | None = None
+        # The row-sweep kernel runs one thread per environment: for the CPU only, and it
+        # relies on the spring and cell order of `cloth_topology`.
+        grid = cloth_topology(topology.resolution)
+        self.rows_kernel = wp.get_device(device).is_cpu and (
+            np.array_equal(topology.springs, grid.springs)
+            and np.array_equal(topology.quads, grid.quads))
 
     def substep(
         self, x: wp.array, v: wp.array, f: wp.array, env: ClothEnvParams,
         x_out: wp.array, v_out: wp.array, clear_forces: bool = False,
+        curvature: wp.array | None = None,
     ) -> None:
         """One substep of every environment; ``f`` must be zero on entry (and is zeroed on
-        exit with ``clear_forces``, the fast path that `wp.Tape` cannot differentiate)."""
-        batch = x.shape[0]
+        exit with ``clear_forces``, the fast path that `wp.Tape` cannot differentiate; on
+        the CPU it is the single row-sweep kernel `cloth_substep_rows`, bit-identical to
+        the separate kernels). ``curvature [B, 2N]`` is scratch for the bending stencils (a
+        fresh array when not given, as `wp.Tape` needs one per substep)."""
+        batch, nodes = x.shape
+        if curvature is None:
+            curvature = wp.zeros((batch, 2 * nodes), dtype=wp.vec3, device=self.device,
+                                 requires_grad=x.requires_grad)
+        # Node arrays flattened to [B*N] (views, gradients included).
+        xf, vf, ff, cf = x.flatten(), v.flatten(), f.flatten(), curvature.flatten()
+        xo, vo, free = x_out.flatten(), v_out.flatten(), env.free.flatten()
+        if clear_forces and self.rows_kernel:
+            wp.launch(
+                cloth_substep_rows, dim=batch,
+                inputs=[xf, vf, ff, cf, self.spring_rest, self.kappa, env.stiffness,
+                        env.damping, env.wind, self.air_drag, free, env.mass, 1.0 / nodes,
+                        self.topology.resolution, self.bend_stiffness, self.gravity, self.dt,
+                        env.sphere_center, env.sphere_radius, env.friction, self.ground,
+                        self.thickness],
+                outputs=[xo, vo], device=self.device,
+            )
+            return
+        chunk = chunk_size(self.device, self.springs.shape[0])
         wp.launch(
-            cloth_spring_forces, dim=(batch, self.springs.shape[0]),
-            inputs=[x, v, self.springs, self.spring_rest, self.kappa, env.stiffness,
-                    env.damping], outputs=[f], device=self.device,
+            cloth_spring_forces, dim=(batch, chunk_count(self.springs.shape[0], chunk)),
+            inputs=[xf, vf, self.springs, self.spring_rest, self.kappa, env.stiffness,
+                    env.damping, nodes, chunk], outputs=[ff], device=self.device,
         )
         if self.air_drag > 0.0:
+            chunk = chunk_size(self.device, self.quads.shape[0])
             wp.launch(
-                cloth_drag_forces, dim=(batch, self.quads.shape[0]),
-                inputs=[x, v, self.quads, env.wind, self.air_drag], outputs=[f],
-                device=self.device,
+                cloth_drag_forces, dim=(batch, chunk_count(self.quads.shape[0], chunk)),
+                inputs=[xf, vf, self.quads, env.wind, self.air_drag, nodes, chunk],
+                outputs=[ff], device=self.device,
             )
+        chunk = chunk_size(self.device, nodes)
+        threads = chunk_count(nodes, chunk)
+        if self.bend_stiffness > 0.0:
+            wp.launch(cloth_curvature, dim=(batch, threads),
+                      inputs=[xf, self.topology.resolution, chunk], outputs=[cf],
+                      device=self.device)
         wp.launch(
-            cloth_integrate, dim=(batch, x.shape[1]),
-            inputs=[x, v, f, env.free, env.mass, 1.0 / x.shape[1], self.topology.resolution,
+            cloth_integrate, dim=(batch, threads),
+            inputs=[xf, vf, ff, cf, free, env.mass, 1.0 / nodes, self.topology.resolution,
                     self.bend_stiffness, int(clear_forces), self.gravity, self.dt,
                     env.sphere_center, env.sphere_radius, env.friction, self.ground,
-                    self.thickness],
-            outputs=[x_out, v_out], device=self.device,
+                    self.thickness, chunk],
+            outputs=[xo, vo], device=self.device,
         )
 
     def frame_graph(
-        self, x: list[wp.array], v: list[wp.array], f: wp.array, env: ClothEnvParams,
-        substeps: int,
+        self, x: list[wp.array], v: list[wp.array], f: wp.array, curvature: wp.array,
+        env: ClothEnvParams, substeps: int,
     ) -> Any:
         """Capture ``substeps`` substeps from ``(x[0], v[0])`` back into ``(x[0], v[0])`` as a
         Warp graph (CPU and CUDA): replaying it runs exactly the same kernels on the same
-        buffers without Python launch overhead. Kernels must already be loaded."""
+        buffers without Python launch overhead. Capturing records the launches without
+        running them (kernels are loaded on the way). The caller keeps the buffers alive."""
         with wp.ScopedCapture(device=self.device) as capture:
             cur = 0
             for _ in range(substeps):
-                self.substep(x[cur], v[cur], f, env, x[1 - cur], v[1 - cur], clear_forces=True)
+                self.substep(x[cur], v[cur], f, env, x[1 - cur], v[1 - cur], clear_forces=True,
+                             curvature=curvature)
                 cur = 1 - cur
             if cur:
                 wp.copy(x[0], x[1])
                 wp.copy(v[0], v[1])
         return capture.graph
+
+    def _frame(self, batch: int, env: ClothEnvParams, substeps: int) -> _ClothFrame:
+        """The state buffers and captured frame graph for this batch, environment and
+        substep count, captured once and reused by later rollouts (the graph reads ``env``'s
+        arrays, so another `ClothEnvParams` object, or one given other arrays, is captured
+        anew; new values assigned into the same arrays are simply read)."""
+        key = (batch, substeps, id(env),
+               *(getattr(env, field.name).ptr for field in dataclasses.fields(env)))
+        cached = self._frame_cache
+        if cached is None or cached.key != key:
+            nodes = self.topology.num_nodes
+            x = [wp.zeros((batch, nodes), dtype=wp.vec3, device=self.device) for _ in range(2)]
+            v = [wp.zeros((batch, nodes), dtype=wp.vec3, device=self.device) for _ in range(2)]
+            f = wp.zeros_like(x[0])
+            curvature = wp.zeros((batch, 2 * nodes), dtype=wp.vec3, device=self.device)
+            cached = _ClothFrame(key=key, env=env, x=x, v=v, f=f, curvature=curvature,
+                                 graph=self.frame_graph(x, v, f, curvature, env, substeps))
+            self._frame_cache = cached
+        return cached
 
     def rollout(
         self, x0: np.ndarray, v0: np.ndarray, env: ClothEnvParams, num_frames: int,
@@ -517,32 +857,22 @@ class SimulatorWarpCloth:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Positions and velocities [B,T,N,3] at every stored frame.
 
-        The first frame runs launch by launch (loading the kernels); the others replay a
-        captured graph of one frame's substeps, with bit-identical results."""
-        x = [wp.array(x0, dtype=wp.vec3, device=self.device) for _ in range(2)]
-        v = [wp.array(v0, dtype=wp.vec3, device=self.device) for _ in range(2)]
-        f = wp.zeros_like(x[0])
+        Every frame replays one captured Warp graph of the frame's substeps (bit-identical
+        to launching the kernels one by one), captured once per batch size, environment
+        and substep count and reused by later calls."""
         batch, nodes = x0.shape[:2]
+        frame_state = self._frame(batch, env, substeps)
+        x, v = frame_state.x[0], frame_state.v[0]
+        x.assign(np.ascontiguousarray(x0, np.float32))
+        v.assign(np.ascontiguousarray(v0, np.float32))
+        frame_state.f.zero_()  # zero between substeps; cleared here after a failed call
         xs = np.empty((batch, num_frames, nodes, 3), np.float32)
         vs = np.empty_like(xs)
         xs[:, 0], vs[:, 0] = x0, v0
-        graph = None
         for frame in range(1, num_frames):
-            if graph is None:
-                cur = 0
-                for _ in range(substeps):
-                    self.substep(x[cur], v[cur], f, env, x[1 - cur], v[1 - cur],
-                                 clear_forces=True)
-                    cur = 1 - cur
-                if cur:
-                    wp.copy(x[0], x[1])
-                    wp.copy(v[0], v[1])
-                if frame + 1 < num_frames:
-                    graph = self.frame_graph(x, v, f, env, substeps)
-            else:
-                wp.capture_launch(graph)
-            xs[:, frame] = x[0].numpy()
-            vs[:, frame] = v[0].numpy()
+            wp.capture_launch(frame_state.graph)
+            xs[:, frame] = x.numpy()
+            vs[:, frame] = v.numpy()
         return xs, vs
 
     def render(

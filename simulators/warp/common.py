@@ -78,6 +78,23 @@ def warp_device_of(device: str) -> str:
     return warp_device(resolve_device(device))
 
 
+def chunk_size(device: str, total: int) -> int:
+    """Elements per thread of a chunked kernel over ``total`` elements of each environment.
+
+    A Warp CPU launch runs its threads one after another, each with a fixed start-up cost
+    (index arithmetic, argument set-up) that for small kernel bodies costs as much as the
+    body; so on the CPU one thread per environment loops over all its elements (in the
+    same order as the threads would run, hence with the same results), while on CUDA each
+    thread keeps one element. Launch such a kernel with `chunk_count` threads per
+    environment."""
+    return max(int(total), 1) if wp.get_device(device).is_cpu else 1
+
+
+def chunk_count(total: int, chunk: int) -> int:
+    """Threads per environment covering ``total`` elements in chunks of ``chunk``."""
+    return max(-(-int(total) // chunk), 1)
+
+
 @dataclass(frozen=True, kw_only=True)
 class WarpConfig(ScenarioConfig):
     """Settings of every Warp scenario: physics substeps per stored frame and the device.

@@ -23,7 +23,10 @@ Discretisation, one substep of length ``dt`` (operator splitting):
    exactly, so the discrete divergence after projection equals the solver residual.
 
 Every kernel writes fresh output arrays, so a substep recorded on `wp.Tape` is differentiated
-exactly (including through the fixed SOR iteration).
+exactly (including through the fixed SOR iteration). A rollout instead takes the fast path:
+reused temporaries, the SOR in place (on the CPU all its half iterations in one launch) and
+one captured graph per frame, replayed; kernels run one element per thread on CUDA and one
+environment per thread on the CPU (see `chunk_size`). Both paths give bit-identical states.
 
 States: ``density [T,H,W]`` (dimensionless, 1 = initial smoke), the cell-centred velocity
 ``velocity [T,H,W,2]`` (m/s, components (u_x, u_y)); row ``i`` is at ``y = (i + 1/2) dx``
@@ -51,6 +54,8 @@ from physground.scenario import Scenario, ScenarioConfig
 from physground.simulators.warp.common import (
     WarpConfig,
     check_batch,
+    chunk_count,
+    chunk_size,
     plane_camera,
     start_warp,
     torch_to_warp,
@@ -116,13 +121,20 @@ def smoke_advect_density(
     u: wp.array3d(dtype=wp.float32),
     v: wp.array3d(dtype=wp.float32),
     ratio: float,
+    chunk: int,
     rho_out: wp.array3d(dtype=wp.float32),
 ):
-    """Conservative finite-volume update; ratio = dt/dx; launch dim (batch, H, W)."""
-    b, i, j = wp.tid()
-    net = _x_flux(rho, u, b, i, j + 1, ratio) - _x_flux(rho, u, b, i, j, ratio)
-    net += _y_flux(rho, v, b, i + 1, j, ratio) - _y_flux(rho, v, b, i, j, ratio)
-    rho_out[b, i, j] = rho[b, i, j] - net
+    """Conservative finite-volume update; ratio = dt/dx; launch dim (batch, threads), thread
+    t taking cells [t chunk, (t + 1) chunk) of the row-major H x W grid."""
+    b, t = wp.tid()
+    width = rho.shape[2]
+    start = t * chunk
+    end = wp.min(start + chunk, rho.shape[1] * width)
+    for i in range(start // width, (end + width - 1) // width):
+        for j in range(wp.max(start - i * width, 0), wp.min(end - i * width, width)):
+            net = _x_flux(rho, u, b, i, j + 1, ratio) - _x_flux(rho, u, b, i, j, ratio)
+            net += _y_flux(rho, v, b, i + 1, j, ratio) - _y_flux(rho, v, b, i, j, ratio)
+            rho_out[b, i, j] = rho[b, i, j] - net
 
 
 @wp.func
@@ -160,26 +172,23 @@ def _bilinear_range(field: wp.array3d(dtype=wp.float32), b: int, fi: float, fj: 
     return wp.vec2(wp.min(wp.min(a, c), wp.min(d, e)), wp.max(wp.max(a, c), wp.max(d, e)))
 
 
-@wp.kernel
-def smoke_maccormack_velocity(
+@wp.func
+def _maccormack_faces(
     u: wp.array3d(dtype=wp.float32),
     v: wp.array3d(dtype=wp.float32),
     u_hat: wp.array3d(dtype=wp.float32),
     v_hat: wp.array3d(dtype=wp.float32),
     rho: wp.array3d(dtype=wp.float32),
-    buoyancy: wp.array(dtype=wp.float32),
+    lift: float,
     dt: float,
     dx: float,
+    b: int,
+    i: int,
+    j: int,
     u_out: wp.array3d(dtype=wp.float32),
     v_out: wp.array3d(dtype=wp.float32),
 ):
-    """Limited MacCormack correction of the semi-Lagrangian step, plus buoyancy on v.
-
-    ``u_hat, v_hat`` are the forward semi-Lagrangian values; advecting them back (sampling
-    at ``x + dt u``) estimates the error ``(q - q_back) / 2`` of the forward step, which is
-    added; the result is clamped to the range of the four samples of the forward backtrace
-    (Selle et al. 2008), so no new extrema appear. Launch dim (batch, H + 1, W + 1)."""
-    b, i, j = wp.tid()
+    """`smoke_maccormack_velocity` at the u face (i, j) and the v face (i, j)."""
     height = rho.shape[1]
     width = rho.shape[2]
     inv_dx = 1.0 / dx
@@ -206,25 +215,56 @@ def smoke_maccormack_velocity(
             bounds = _bilinear_range(v, b, (y - dt * vel[1]) * inv_dx,
                                      (x - dt * vel[0]) * inv_dx - 0.5)
             value = wp.clamp(value, bounds[0], bounds[1])
-            value += dt * buoyancy[b] * 0.5 * (rho[b, i - 1, j] + rho[b, i, j])
+            value += dt * lift * 0.5 * (rho[b, i - 1, j] + rho[b, i, j])
         v_out[b, i, j] = value
 
 
 @wp.kernel
-def smoke_advect_velocity(
+def smoke_maccormack_velocity(
     u: wp.array3d(dtype=wp.float32),
     v: wp.array3d(dtype=wp.float32),
+    u_hat: wp.array3d(dtype=wp.float32),
+    v_hat: wp.array3d(dtype=wp.float32),
     rho: wp.array3d(dtype=wp.float32),
     buoyancy: wp.array(dtype=wp.float32),
     dt: float,
     dx: float,
+    chunk: int,
     u_out: wp.array3d(dtype=wp.float32),
     v_out: wp.array3d(dtype=wp.float32),
 ):
-    """Semi-Lagrangian advection of both components plus buoyancy on v.
+    """Limited MacCormack correction of the semi-Lagrangian step, plus buoyancy on v.
 
-    Launch dim (batch, H + 1, W + 1); wall faces are set to zero (no-through-flow)."""
-    b, i, j = wp.tid()
+    ``u_hat, v_hat`` are the forward semi-Lagrangian values; advecting them back (sampling
+    at ``x + dt u``) estimates the error ``(q - q_back) / 2`` of the forward step, which is
+    added; the result is clamped to the range of the four samples of the forward backtrace
+    (Selle et al. 2008), so no new extrema appear. Launch dim (batch, threads), thread t
+    taking faces [t chunk, (t + 1) chunk) of the row-major (H + 1) x (W + 1) index grid."""
+    b, t = wp.tid()
+    lift = buoyancy[b]
+    cols = rho.shape[2] + 1
+    start = t * chunk
+    end = wp.min(start + chunk, (rho.shape[1] + 1) * cols)
+    for i in range(start // cols, (end + cols - 1) // cols):
+        for j in range(wp.max(start - i * cols, 0), wp.min(end - i * cols, cols)):
+            _maccormack_faces(u, v, u_hat, v_hat, rho, lift, dt, dx, b, i, j, u_out, v_out)
+
+
+@wp.func
+def _semi_lagrangian_faces(
+    u: wp.array3d(dtype=wp.float32),
+    v: wp.array3d(dtype=wp.float32),
+    rho: wp.array3d(dtype=wp.float32),
+    lift: float,
+    dt: float,
+    dx: float,
+    b: int,
+    i: int,
+    j: int,
+    u_out: wp.array3d(dtype=wp.float32),
+    v_out: wp.array3d(dtype=wp.float32),
+):
+    """`smoke_advect_velocity` at the u face (i, j) and the v face (i, j)."""
     height = rho.shape[1]
     width = rho.shape[2]
     inv_dx = 1.0 / dx
@@ -243,8 +283,33 @@ def smoke_advect_velocity(
             y = float(i) * dx
             vel = _velocity_at(u, v, b, x, y, inv_dx)
             value = _bilinear(v, b, (y - dt * vel[1]) * inv_dx, (x - dt * vel[0]) * inv_dx - 0.5)
-            value += dt * buoyancy[b] * 0.5 * (rho[b, i - 1, j] + rho[b, i, j])
+            value += dt * lift * 0.5 * (rho[b, i - 1, j] + rho[b, i, j])
         v_out[b, i, j] = value
+
+
+@wp.kernel
+def smoke_advect_velocity(
+    u: wp.array3d(dtype=wp.float32),
+    v: wp.array3d(dtype=wp.float32),
+    rho: wp.array3d(dtype=wp.float32),
+    buoyancy: wp.array(dtype=wp.float32),
+    dt: float,
+    dx: float,
+    chunk: int,
+    u_out: wp.array3d(dtype=wp.float32),
+    v_out: wp.array3d(dtype=wp.float32),
+):
+    """Semi-Lagrangian advection of both components plus buoyancy on v; wall faces are set
+    to zero (no-through-flow). Launch dim (batch, threads), thread t taking faces
+    [t chunk, (t + 1) chunk) of the row-major (H + 1) x (W + 1) index grid."""
+    b, t = wp.tid()
+    lift = buoyancy[b]
+    cols = rho.shape[2] + 1
+    start = t * chunk
+    end = wp.min(start + chunk, (rho.shape[1] + 1) * cols)
+    for i in range(start // cols, (end + cols - 1) // cols):
+        for j in range(wp.max(start - i * cols, 0), wp.min(end - i * cols, cols)):
+            _semi_lagrangian_faces(u, v, rho, lift, dt, dx, b, i, j, u_out, v_out)
 
 
 @wp.kernel
@@ -252,11 +317,18 @@ def smoke_divergence(
     u: wp.array3d(dtype=wp.float32),
     v: wp.array3d(dtype=wp.float32),
     dx: float,
+    chunk: int,
     div: wp.array3d(dtype=wp.float32),
 ):
-    """Discrete divergence (1/s) at cell centres; launch dim (batch, H, W)."""
-    b, i, j = wp.tid()
-    div[b, i, j] = (u[b, i, j + 1] - u[b, i, j] + v[b, i + 1, j] - v[b, i, j]) / dx
+    """Discrete divergence (1/s) at cell centres; launch dim (batch, threads), thread t
+    taking cells [t chunk, (t + 1) chunk) of the row-major H x W grid."""
+    b, t = wp.tid()
+    width = div.shape[2]
+    start = t * chunk
+    end = wp.min(start + chunk, div.shape[1] * width)
+    for i in range(start // width, (end + width - 1) // width):
+        for j in range(wp.max(start - i * width, 0), wp.min(end - i * width, width)):
+            div[b, i, j] = (u[b, i, j + 1] - u[b, i, j] + v[b, i + 1, j] - v[b, i, j]) / dx
 
 
 @wp.func
@@ -290,37 +362,58 @@ def smoke_sor_sweep(
     dx: float,
     color: int,
     omega: float,
+    chunk: int,
     phi_out: wp.array3d(dtype=wp.float32),
 ):
-    """Half a red-black SOR iteration of the Neumann Poisson problem L phi = div."""
-    b, i, j = wp.tid()
-    old = phi[b, i, j]
-    if (i + j) % 2 != color:
-        phi_out[b, i, j] = old
-        return
-    gauss_seidel = smoke_gauss_seidel(phi, div, dx, b, i, j)
-    phi_out[b, i, j] = old + omega * (gauss_seidel - old)
+    """Half a red-black SOR iteration of the Neumann Poisson problem L phi = div, out of
+    place (for `wp.Tape`); launch dim (batch, threads), thread t taking cells
+    [t chunk, (t + 1) chunk) of the row-major H x W grid."""
+    b, t = wp.tid()
+    width = phi.shape[2]
+    start = t * chunk
+    end = wp.min(start + chunk, phi.shape[1] * width)
+    for i in range(start // width, (end + width - 1) // width):
+        for j in range(wp.max(start - i * width, 0), wp.min(end - i * width, width)):
+            old = phi[b, i, j]
+            if (i + j) % 2 != color:
+                phi_out[b, i, j] = old
+            else:
+                gauss_seidel = smoke_gauss_seidel(phi, div, dx, b, i, j)
+                phi_out[b, i, j] = old + omega * (gauss_seidel - old)
 
 
-@wp.kernel
+@wp.kernel(enable_backward=False)
 def smoke_sor_sweep_inplace(
     phi: wp.array3d(dtype=wp.float32),
     div: wp.array3d(dtype=wp.float32),
     dx: float,
     color: int,
+    sweeps: int,
     omega: float,
+    chunk: int,
 ):
-    """The same half iteration in place, on the cells of one colour only; launch dim
-    (batch, H, (W + 1) // 2). Race-free: a cell reads only neighbours of the other colour,
-    so the result equals `smoke_sor_sweep` bit for bit (fast path, not for `wp.Tape`)."""
-    b, i, half = wp.tid()
-    j = 2 * half + (i + color) % 2
+    """``sweeps`` half iterations in place, alternating colours from ``color``, on the cells
+    of one colour only; launch dim (batch, threads), thread t taking the half-grid cells
+    [t chunk, (t + 1) chunk) of the row-major H x ceil(W / 2) grid of one colour.
+    Race-free: a cell reads only neighbours of the other colour, so each half iteration
+    equals `smoke_sor_sweep` bit for bit (fast path, not for `wp.Tape`: no adjoint is
+    compiled). ``sweeps > 1``
+    needs one thread per environment (``chunk`` covering the half grid): the next colour
+    reads the whole previous half iteration."""
+    b, t = wp.tid()
     width = phi.shape[2]
-    if j >= width:
-        return
-    old = phi[b, i, j]
-    gauss_seidel = smoke_gauss_seidel(phi, div, dx, b, i, j)
-    phi[b, i, j] = old + omega * (gauss_seidel - old)
+    half = (width + 1) // 2
+    start = t * chunk
+    end = wp.min(start + chunk, phi.shape[1] * half)
+    for sweep in range(sweeps):
+        shift = (color + sweep) % 2
+        for i in range(start // half, (end + half - 1) // half):
+            for k in range(wp.max(start - i * half, 0), wp.min(end - i * half, half)):
+                j = 2 * k + (i + shift) % 2
+                if j < width:
+                    old = phi[b, i, j]
+                    gauss_seidel = smoke_gauss_seidel(phi, div, dx, b, i, j)
+                    phi[b, i, j] = old + omega * (gauss_seidel - old)
 
 
 @wp.kernel
@@ -329,23 +422,30 @@ def smoke_subtract_gradient(
     v: wp.array3d(dtype=wp.float32),
     phi: wp.array3d(dtype=wp.float32),
     dx: float,
+    chunk: int,
     u_out: wp.array3d(dtype=wp.float32),
     v_out: wp.array3d(dtype=wp.float32),
 ):
-    """u <- u - grad phi on interior faces; launch dim (batch, H + 1, W + 1)."""
-    b, i, j = wp.tid()
+    """u <- u - grad phi on interior faces; launch dim (batch, threads), thread t taking
+    faces [t chunk, (t + 1) chunk) of the row-major (H + 1) x (W + 1) index grid."""
+    b, t = wp.tid()
     height = phi.shape[1]
     width = phi.shape[2]
-    if i < height:
-        value = u[b, i, j]
-        if j > 0 and j < width:
-            value -= (phi[b, i, j] - phi[b, i, j - 1]) / dx
-        u_out[b, i, j] = value
-    if j < width:
-        value = v[b, i, j]
-        if i > 0 and i < height:
-            value -= (phi[b, i, j] - phi[b, i - 1, j]) / dx
-        v_out[b, i, j] = value
+    cols = width + 1
+    start = t * chunk
+    end = wp.min(start + chunk, (height + 1) * cols)
+    for i in range(start // cols, (end + cols - 1) // cols):
+        for j in range(wp.max(start - i * cols, 0), wp.min(end - i * cols, cols)):
+            if i < height:
+                value = u[b, i, j]
+                if j > 0 and j < width:
+                    value -= (phi[b, i, j] - phi[b, i, j - 1]) / dx
+                u_out[b, i, j] = value
+            if j < width:
+                value = v[b, i, j]
+                if i > 0 and i < height:
+                    value -= (phi[b, i, j] - phi[b, i - 1, j]) / dx
+                v_out[b, i, j] = value
 
 
 # ----------------------------------------------------------------------------- simulator
@@ -374,38 +474,55 @@ class SimulatorWarpSmoke:
         self.iterations = int(pressure_iterations)
         self.omega = 2.0 / (1.0 + math.sin(math.pi / size))  # optimal SOR factor
         self._pool: dict[tuple[str, tuple[int, ...]], list[wp.array]] = {}
+        self._frames: dict[tuple[int, int], _SmokeFrame] = {}
 
     def _array(self, shape: tuple[int, ...], fresh: bool, tag: str, slot: int = 0) -> wp.array:
+        """A fresh zeroed array (for `wp.Tape`) or the reused temporary ``(tag, shape, slot)``
+        (left uninitialised: every user writes all of it before reading it)."""
         if fresh:
             return wp.zeros(shape, dtype=wp.float32, device=self.device, requires_grad=True)
         pool = self._pool.setdefault((tag, shape), [])
         while len(pool) <= slot:
-            pool.append(wp.zeros(shape, dtype=wp.float32, device=self.device))
+            pool.append(wp.empty(shape, dtype=wp.float32, device=self.device))
         return pool[slot]
 
+    def _launch(self, kernel: Any, shape: tuple[int, ...], inputs: list[Any],
+                outputs: list[Any] | None = None) -> None:
+        """Launch a chunked kernel (its last input is ``chunk``, see `chunk_size`) over the
+        ``shape = (batch, rows, cols)`` index grid of each environment."""
+        batch, total = shape[0], shape[1] * shape[2]
+        chunk = chunk_size(self.device, total)
+        wp.launch(kernel, dim=(batch, chunk_count(total, chunk)), inputs=[*inputs, chunk],
+                  outputs=outputs or [], device=self.device)
+
     def project(self, u: wp.array, v: wp.array, fresh: bool) -> tuple[wp.array, wp.array]:
-        """Pressure projection to a discretely divergence-free field."""
+        """Pressure projection to a discretely divergence-free field.
+
+        The fast path (``fresh=False``) runs the red-black SOR in place: on the CPU all
+        ``2 x iterations`` half iterations in one launch (one thread per environment), on
+        CUDA one launch per half iteration."""
         batch, height, width = u.shape[0], u.shape[1], v.shape[2]
         cells = (batch, height, width)
         div = self._array(cells, fresh, "div")
-        wp.launch(smoke_divergence, dim=cells, inputs=[u, v, self.dx], outputs=[div],
-                  device=self.device)
+        self._launch(smoke_divergence, cells, [u, v, self.dx], [div])
         phi = self._array(cells, True, "phi") if fresh else self._array(cells, False, "phi", 0)
         if not fresh:
             phi.zero_()
-            for sweep in range(2 * self.iterations):
-                wp.launch(smoke_sor_sweep_inplace, dim=(batch, height, (width + 1) // 2),
-                          inputs=[phi, div, self.dx, sweep % 2, self.omega], device=self.device)
+            half = (batch, height, (width + 1) // 2)
+            whole = chunk_size(self.device, height * half[2]) >= height * half[2]
+            launches = 1 if whole else 2 * self.iterations
+            for sweep in range(launches):
+                self._launch(smoke_sor_sweep_inplace, half, [
+                    phi, div, self.dx, sweep % 2, 2 * self.iterations // launches, self.omega])
         for sweep in range(2 * self.iterations if fresh else 0):
             out = self._array(cells, fresh, "phi", 1 + sweep % 2)
-            wp.launch(smoke_sor_sweep, dim=cells,
-                      inputs=[phi, div, self.dx, sweep % 2, self.omega], outputs=[out],
-                      device=self.device)
+            self._launch(smoke_sor_sweep, cells,
+                         [phi, div, self.dx, sweep % 2, self.omega], [out])
             phi = out
         u_out = self._array(u.shape, fresh, "u_proj")
         v_out = self._array(v.shape, fresh, "v_proj")
-        wp.launch(smoke_subtract_gradient, dim=(batch, height + 1, width + 1),
-                  inputs=[u, v, phi, self.dx], outputs=[u_out, v_out], device=self.device)
+        faces = (batch, height + 1, width + 1)
+        self._launch(smoke_subtract_gradient, faces, [u, v, phi, self.dx], [u_out, v_out])
         return u_out, v_out
 
     def substep(
@@ -414,24 +531,23 @@ class SimulatorWarpSmoke:
         """Advect density and velocity, add buoyancy, project. Returns (rho, u, v)."""
         batch, height, width = rho.shape
         rho_out = self._array(rho.shape, fresh, "rho")
-        wp.launch(smoke_advect_density, dim=rho.shape, inputs=[rho, u, v, self.dt / self.dx],
-                  outputs=[rho_out], device=self.device)
+        self._launch(smoke_advect_density, rho.shape, [rho, u, v, self.dt / self.dx],
+                     [rho_out])
         u_adv = self._array(u.shape, fresh, "u_adv")
         v_adv = self._array(v.shape, fresh, "v_adv")
         faces = (batch, height + 1, width + 1)
         if self.advection == "maccormack":
             u_hat = self._array(u.shape, fresh, "u_hat")
             v_hat = self._array(v.shape, fresh, "v_hat")
-            wp.launch(smoke_advect_velocity, dim=faces,
-                      inputs=[u, v, rho_out, self._no_buoyancy(batch), self.dt, self.dx],
-                      outputs=[u_hat, v_hat], device=self.device)
-            wp.launch(smoke_maccormack_velocity, dim=faces,
-                      inputs=[u, v, u_hat, v_hat, rho_out, buoyancy, self.dt, self.dx],
-                      outputs=[u_adv, v_adv], device=self.device)
+            self._launch(smoke_advect_velocity, faces,
+                         [u, v, rho_out, self._no_buoyancy(batch), self.dt, self.dx],
+                         [u_hat, v_hat])
+            self._launch(smoke_maccormack_velocity, faces,
+                         [u, v, u_hat, v_hat, rho_out, buoyancy, self.dt, self.dx],
+                         [u_adv, v_adv])
         else:
-            wp.launch(smoke_advect_velocity, dim=faces,
-                      inputs=[u, v, rho_out, buoyancy, self.dt, self.dx],
-                      outputs=[u_adv, v_adv], device=self.device)
+            self._launch(smoke_advect_velocity, faces,
+                         [u, v, rho_out, buoyancy, self.dt, self.dx], [u_adv, v_adv])
         u_new, v_new = self.project(u_adv, v_adv, fresh)
         return rho_out, u_new, v_new
 
@@ -449,6 +565,24 @@ class SimulatorWarpSmoke:
             for k in range(3):  # copy out of the reused temporaries
                 wp.copy(state[k], new[k])
 
+    def _frame_graph(self, batch: int, substeps: int) -> _SmokeFrame:
+        """State buffers, buoyancy buffer and the captured graph of one frame for this batch
+        size and substep count; captured once (recording, not running, the launches) and
+        reused by later rollouts."""
+        key = (batch, substeps)
+        cached = self._frames.get(key)
+        if cached is None:
+            n = self.size
+            state = [wp.zeros(shape, dtype=wp.float32, device=self.device)
+                     for shape in ((batch, n, n), (batch, n, n + 1), (batch, n + 1, n))]
+            buoyancy = wp.zeros(batch, dtype=wp.float32, device=self.device)
+            self._no_buoyancy(batch)  # allocated outside the graph
+            with wp.ScopedCapture(device=self.device) as capture:
+                self._frame(state, buoyancy, substeps)
+            cached = _SmokeFrame(state=state, buoyancy=buoyancy, graph=capture.graph)
+            self._frames[key] = cached
+        return cached
+
     def rollout(
         self, rho0: np.ndarray, buoyancy: np.ndarray, num_frames: int, substeps: int,
         u0: np.ndarray | None = None, v0: np.ndarray | None = None,
@@ -456,31 +590,38 @@ class SimulatorWarpSmoke:
         """Density [B,T,H,W] and face velocities u [B,T,H,W+1], v [B,T,H+1,W] per frame
         (initially at rest unless ``u0``, ``v0`` are given).
 
-        The first frame runs launch by launch (allocating the temporaries and loading the
-        kernels); the others replay a captured Warp graph of one frame, bit-identically."""
+        Every frame replays one captured Warp graph of the frame's substeps (bit-identical
+        to launching the kernels one by one), captured once per batch size and substep
+        count and reused by later calls."""
         batch, height, width = rho0.shape
+        if (height, width) != (self.size, self.size):
+            raise ValidationError(f"smoke rollout: density has shape {list(rho0.shape)}, "
+                                  f"expected [B,{self.size},{self.size}]")
         shape_u, shape_v = (batch, height, width + 1), (batch, height + 1, width)
         u_init = np.zeros(shape_u, np.float32) if u0 is None else u0
         v_init = np.zeros(shape_v, np.float32) if v0 is None else v0
-        b_arr = wp.array(buoyancy, dtype=wp.float32, device=self.device)
+        frame_state = self._frame_graph(batch, substeps)
+        state = frame_state.state
+        for array, value in zip(state, (rho0, u_init, v_init), strict=True):
+            array.assign(np.ascontiguousarray(value, np.float32))
+        frame_state.buoyancy.assign(np.ascontiguousarray(buoyancy, np.float32))
         rhos = np.empty((batch, num_frames, height, width), np.float32)
         us = np.zeros((batch, num_frames, *shape_u[1:]), np.float32)
         vs = np.zeros((batch, num_frames, *shape_v[1:]), np.float32)
         rhos[:, 0], us[:, 0], vs[:, 0] = rho0, u_init, v_init
-        state = [wp.array(a, dtype=wp.float32, device=self.device)
-                 for a in (rho0, u_init, v_init)]
-        graph = None
         for frame in range(1, num_frames):
-            if graph is None:
-                self._frame(state, b_arr, substeps)
-                if frame + 1 < num_frames:  # record (not run) the next frames' work
-                    with wp.ScopedCapture(device=self.device) as capture:
-                        self._frame(state, b_arr, substeps)
-                    graph = capture.graph
-            else:
-                wp.capture_launch(graph)
+            wp.capture_launch(frame_state.graph)
             rhos[:, frame], us[:, frame], vs[:, frame] = (a.numpy() for a in state)
         return rhos, us, vs
+
+
+@dataclass
+class _SmokeFrame:
+    """Persistent state (density, u, v), buoyancy [B] and the captured frame graph."""
+
+    state: list[wp.array]
+    buoyancy: wp.array
+    graph: Any
 
 
 def cell_velocity(u: np.ndarray, v: np.ndarray) -> np.ndarray:
