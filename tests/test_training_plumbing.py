@@ -70,7 +70,10 @@ def test_ddp_two_ranks_match_one_process_with_the_global_batch(projectile: Path,
     assert set(ddp) == set(state)
     moved = 0
     for name, value in state.items():
-        torch.testing.assert_close(ddp[name], value, rtol=1e-5, atol=1e-6, msg=name)
+        # Gradient all-reduce sums in another order than one batch of 8; Adam's normalised
+        # steps can carry that float32 round-off to ~2e-6 in a weight (seen). Bypassing DDP
+        # moves weights by ~lr per step (1e-3), far outside this tolerance.
+        torch.testing.assert_close(ddp[name], value, rtol=1e-4, atol=1e-5, msg=name)
         moved += int(value.dtype.is_floating_point and value.numel() > 0)
     assert moved > 0
     # and the weights did train: a run with another seed ends elsewhere
