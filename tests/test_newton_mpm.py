@@ -120,3 +120,15 @@ def test_sand_reaches_and_piles_against_the_obstacle(generated):
     front = r.static["colliders"][0, 0] - r.static["colliders"][0, 3]
     x = r.states["x"]
     assert x[0, :, 0].max() < front < x[-1, :, 0].max()  # grains got to the box
+
+
+def test_second_take_keeps_the_column_and_its_particles():
+    """The second take perturbs viscosity and density, never the given column (its height
+    sets the particle count), and re-simulates at the reference's 16 substeps."""
+    scenario = get_scenario("fluid/viscous_dam_break", **{**TINY, "num_frames": 3})
+    params = {"viscosity": 30.0, "density": 1000.0, "aspect_ratio": 2.049}
+    (first,) = scenario.generate([params], [5], "test_id")
+    (take,) = scenario.second_take([first])
+    assert take.params["aspect_ratio"] == params["aspect_ratio"]
+    assert take.params["viscosity"] != params["viscosity"] and take.meta["substeps"] == 16
+    assert take.states["x"].shape == first.states["x"].shape
