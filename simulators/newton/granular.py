@@ -12,7 +12,8 @@ depends on the aspect ratio ``a`` (`benchmarks/validation/study_granular.py`).
 Particles are seeded on a regular lattice, ``particles_per_cell`` per voxel per axis,
 each carrying ``density * cell volume``; their count and masses never change, so mass is
 conserved exactly as long as no particle leaves the domain or becomes NaN (checked).
-Newton is imported here only, when a scenario is built.
+The MPM run, walls, lattice and camera are `mpm.py`'s, shared with the other Newton
+scenarios; Newton is imported only when a scenario is built.
 
 States: ``x [T,N,3]`` positions (m), ``v [T,N,3]`` velocities (m/s).
 """

@@ -142,8 +142,8 @@ def box_lattice(
 def lattice_tets(counts: tuple[int, int, int]) -> np.ndarray:
     """Tetrahedra [K,4] (int64) over the points of a `box_lattice` of ``counts``: each
     lattice cell of 8 neighbouring points cut into 6 positively oriented tetrahedra around
-    its main diagonal (Kuhn's subdivision), so their signed volumes sum to the volume of
-    the deformed lattice exactly for any piecewise-affine motion."""
+    its main diagonal (Kuhn's subdivision, conforming between cells), so their signed
+    volumes sum to the volume enclosed by the deformed lattice's boundary surface."""
     nx, ny, nz = counts
     if min(counts) < 2:
         return np.zeros((0, 4), dtype=np.int64)
@@ -282,7 +282,12 @@ class SimulatorNewtonMPM:
         return xs, vs
 
 
-def newton_meta(substeps: int, device: str, integrator: str, **extra: Any) -> dict[str, Any]:
+def newton_meta(
+    substeps: int,
+    device: str,
+    integrator: str = "implicit MPM (APIC transfer, sparse grid)",
+    **extra: Any,
+) -> dict[str, Any]:
     """Rollout ``meta`` common to Newton scenarios."""
     import warp as wp
 
