@@ -95,19 +95,26 @@ class BoxCollider:
 
 
 def channel_walls(
-    width: float, far: float, back: bool = True, end: float | None = None, thick: float = 0.05
+    width: float,
+    far: float,
+    back: bool = True,
+    end: float | None = None,
+    thick: float = 0.05,
+    sunk: float = 0.0,
 ) -> list[BoxCollider]:
     """Frictionless walls of a channel along x of width ``width`` (y in [0, W]): the two
-    side walls, a back wall at x = 0 when ``back`` and an end wall at x = ``end``."""
+    side walls, a back wall at x = 0 when ``back`` and an end wall at x = ``end``, from
+    ``sunk`` below the ground up to ``2 far`` (sunk walls close the wall-ground corners)."""
+    z, hz = far - 0.5 * sunk, far + 0.5 * sunk
     walls = []
     if back:
-        walls.append(BoxCollider((-thick, 0.5 * width, far), (thick, far, far)))
+        walls.append(BoxCollider((-thick, 0.5 * width, z), (thick, far, hz)))
     walls += [
-        BoxCollider((far, -thick, far), (2 * far, thick, far)),
-        BoxCollider((far, width + thick, far), (2 * far, thick, far)),
+        BoxCollider((far, -thick, z), (2 * far, thick, hz)),
+        BoxCollider((far, width + thick, z), (2 * far, thick, hz)),
     ]
     if end is not None:
-        walls.append(BoxCollider((end + thick, 0.5 * width, far), (thick, far, far)))
+        walls.append(BoxCollider((end + thick, 0.5 * width, z), (thick, far, hz)))
     return walls
 
 

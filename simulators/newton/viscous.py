@@ -117,7 +117,7 @@ class ScenarioViscousDamBreak(ScenarioNewtonMPM):
             radius=radius,
             material=viscous_fluid(params["viscosity"]),
             ground_friction=GROUND_FRICTION,
-            colliders=channel_walls(cfg.width, far, end=cfg.tank),
+            colliders=channel_walls(cfg.width, far, end=cfg.tank, sunk=cfg.voxel_size),
         )
         static = {
             "particle_mass": np.float64(mass),
