@@ -431,6 +431,56 @@ def divergence_norm_batch(batch: Batch) -> Tensor:
     return (rms[1] - rms[0]).abs() * dx.view(-1, 1) / speed
 
 
+def _particle_mass(batch: Batch, n: int) -> Tensor:
+    """Particle masses [R, 1, N] (one mass per rollout or one per particle)."""
+    mass = batch.require_static("particle_mass", "mass").reshape(batch.size, -1)
+    return mass.expand(batch.size, n).unsqueeze(1)
+
+
+def mass_drift_batch(batch: Batch) -> Tensor:
+    """``|M_pred(t) - M_true(t)| / M_true(C-1)`` [R, H], M the mass of the particles inside
+    the container ``static['domain']`` [2, d] (lo, hi): mass leaking out of it."""
+    domain = batch.require_static("domain")  # [R, 2, d]
+    x_truth = batch.truth_window(batch.position_name())
+    x_pred = batch.pred_positions()
+    mass = _particle_mass(batch, x_truth.shape[2])
+    lo, hi = domain[:, None, :1], domain[:, None, 1:2]  # [R, 1, 1, d]
+    m_truth = q.mass_in_box(x_truth, mass, lo, hi)
+    m_pred = q.mass_in_box(x_pred, mass, lo, hi)
+    last = q.mass_in_box(batch.truth_context(batch.position_name())[:, -1:], mass, lo, hi)
+    return (m_pred - m_truth).abs() / last.clamp_min(1e-300)
+
+
+def collider_depth(batch: Batch, x: Tensor) -> Tensor:
+    """Deepest penetration [R, T] in m of material points x [R, T, N, 3] below the ground
+    (z = 0) or into a box of ``static['colliders']`` [K, 6] (K may be 0)."""
+    depth = q.ground_penetration(x, 0.0).amax(-1)
+    boxes = batch.static.get("colliders")
+    if boxes is not None and boxes.shape[1] > 0:
+        inside = q.box_penetration(x, boxes[:, None])  # [R, T, N, K]
+        depth = torch.maximum(depth, inside.amax((-2, -1)))
+    return depth
+
+
+def collider_penetration_batch(batch: Batch) -> Tensor:
+    """``|d_pred(t) - d_true(t)|`` [R, H] in m, d the deepest penetration of a material point
+    into the ground or a collider (MPM projects points out only past a threshold, so the
+    truth's small depth is the reference, not zero)."""
+    x_truth = batch.truth_window(batch.position_name())
+    return (collider_depth(batch, batch.pred_positions()) - collider_depth(batch, x_truth)).abs()
+
+
+def volume_error_batch(batch: Batch) -> Tensor:
+    """``|V_pred(t) - V_true(t)| / V_true(0)`` [R, H]: volume of the solid's tetrahedral
+    mesh (``static['tets']`` over its material points, `quantities.tet_volume`)."""
+    tets = shared_topology(batch, "tets")
+    name = batch.position_name()
+    v0 = q.tet_volume(batch.truth_context(name)[:, :1], tets).abs().clamp_min(1e-300)
+    v_truth = q.tet_volume(batch.truth_window(name), tets)
+    v_pred = q.tet_volume(batch.pred_positions(), tets)
+    return (v_pred - v_truth).abs() / v0
+
+
 # -- registrations -----------------------------------------------------------------------
 
 energy_drift = batched_metric(
@@ -507,7 +557,8 @@ density_deviation = batched_metric(
     "density_deviation", density_deviation_batch, higher_is_better=False,
     family="conservation", floor=1e-3, tolerates={"state_noise"},
     tags=("state", "plausibility", "fluid", "sph"),
-    requires_states=("x",), requires_laws={"incompressible", "mass_conserved"}, unit="1",
+    requires_states=("x",), requires_laws={"incompressible", "mass_conserved"},
+    laws_mode="all", unit="1",
     description="|mean |rho/rho0 - 1| of the prediction - that of the truth| (SPH)",
 )
 divergence_norm = batched_metric(
@@ -517,6 +568,26 @@ divergence_norm = batched_metric(
     requires_states=("velocity",), requires_laws={"incompressible"}, unit="1",
     description="|RMS divergence of the prediction - truth's| * dx / RMS speed (smoke)",
 )
-
-
-
+mass_drift = batched_metric(
+    "mass_drift", mass_drift_batch, higher_is_better=False,
+    family="conservation", floor=1e-3,
+    tags=("state", "plausibility", "granular", "fluid", "mpm"),
+    requires_states=("x",), requires_laws={"mass_in_domain"}, unit="1",
+    description="|mass inside the container, prediction - truth| / truth's at the last "
+                "context frame (material leaking through walls or the ground)",
+)
+collider_penetration = batched_metric(
+    "collider_penetration", collider_penetration_batch, higher_is_better=False,
+    family="contact", floor=1e-3,
+    tags=("state", "plausibility", "granular", "softbody", "mpm"),
+    requires_states=("x",), requires_laws={"collider_non_penetration"}, unit="m",
+    description="|deepest penetration of a material point into the ground or a box "
+                "collider, prediction - truth|",
+)
+volume_error = batched_metric(
+    "volume_error", volume_error_batch, higher_is_better=False,
+    family="conservation", floor=1e-3,
+    tags=("state", "plausibility", "softbody", "mpm"),
+    requires_states=("x",), requires_laws={"solid_volume"}, unit="1",
+    description="|volume of the solid's tetrahedral mesh, prediction - truth| / rest volume",
+)

@@ -158,6 +158,62 @@ def runout_front(pos: Tensor, origin: float | Tensor = 0.0, axis: int = 0,
     return temperature * torch.logsumexp(coord / temperature, dim=-1)
 
 
+def mass_in_box(pos: Tensor, mass: Tensor | float, lo: Tensor, hi: Tensor,
+                softness: float = 0.0) -> Tensor:
+    """Mass of the particles inside the axis-aligned box [lo, hi] [kg].
+
+    pos [..., N, d], mass scalar or [..., N], lo and hi [d] (or broadcastable [..., 1, d])
+    -> [...]. Mass conservation in a container: particles leaking through a wall or the
+    ground leave the box and its mass. ``softness`` (m) > 0 counts each particle by a
+    product of sigmoids of its distances to the faces instead of 0/1 (differentiable, for
+    losses; exact 1/2 on a face).
+    """
+    lo = torch.as_tensor(lo, dtype=pos.dtype, device=pos.device)
+    hi = torch.as_tensor(hi, dtype=pos.dtype, device=pos.device)
+    if softness > 0:
+        weight = (torch.sigmoid((pos - lo) / softness)
+                  * torch.sigmoid((hi - pos) / softness)).prod(-1)
+    elif softness == 0:
+        weight = ((pos >= lo) & (pos <= hi)).all(-1).to(pos.dtype)
+    else:
+        raise ValidationError(f"softness = {softness}, expected >= 0 m")
+    return (_mass_like(mass, weight) * weight).sum(-1)
+
+
+def box_penetration(pos: Tensor, boxes: Tensor, radius: Tensor | float = 0.0) -> Tensor:
+    """Depth of each point (sphere of ``radius``) inside each axis-aligned box [m]: the
+    distance to the box's nearest face, ``max(0, min_k (h_k + r - |x_k - c_k|))``.
+
+    pos [..., N, d], boxes [K, 2d] or [..., K, 2d] rows (centre, half extents) -> [..., N, K]
+    (zero outside; differentiable almost everywhere).
+    """
+    d = pos.shape[-1]
+    boxes = torch.as_tensor(boxes, dtype=pos.dtype, device=pos.device)
+    if boxes.shape[-1] != 2 * d:
+        raise ValidationError(f"boxes have {boxes.shape[-1]} columns, expected {2 * d} "
+                              "(centre and half extents)")
+    centre, half = boxes[..., :d].unsqueeze(-3), boxes[..., d:].unsqueeze(-3)  # [..., 1, K, d]
+    r = torch.as_tensor(radius, dtype=pos.dtype, device=pos.device)
+    slack = half + r - (pos.unsqueeze(-2) - centre).abs()  # [..., N, K, d]
+    return torch.relu(slack.amin(-1))
+
+
+def tet_volume(pos: Tensor, tets: Tensor) -> Tensor:
+    """Total signed volume of tetrahedra over the points [m^3]: ``sum det(x1-x0, x2-x0,
+    x3-x0) / 6``. pos [..., N, 3], tets [K, 4] (int, positively oriented) -> [...].
+
+    For a solid's material points joined into a tetrahedral mesh (its rest lattice) this is
+    the volume of the deformed mesh: exact under any piecewise-affine motion, smooth in the
+    points, and it follows compression and dilation where a convex hull would not (it fills
+    concavities) and grid occupancy would (only in whole cells, without a gradient).
+    """
+    tets = torch.as_tensor(tets, device=pos.device).long()
+    p = pos[..., tets, :]  # [..., K, 4, 3]
+    e = p[..., 1:, :] - p[..., :1, :]
+    det = (e[..., 0, :] * torch.linalg.cross(e[..., 1, :], e[..., 2, :], dim=-1)).sum(-1)
+    return det.sum(-1) / 6.0
+
+
 def box_ground_clearance(pos: Tensor, quat: Tensor, half_size: Tensor,
                          ground_height: float | Tensor = 0.0,
                          up: Tensor | None = None) -> Tensor:

@@ -33,6 +33,9 @@ _BUILTIN = {
     "inextensible": "cloth edges keep their rest length",
     "mass_conserved": "total density / particle count constant",
     "object_permanence": "objects persist through time",
+    "mass_in_domain": "material stays in its container static['domain'] (lo, hi)",
+    "collider_non_penetration": "material stays above ground, out of static['colliders']",
+    "solid_volume": "a solid: static['tets'] mesh its material points (volume defined)",
 }
 for _name, _description in _BUILTIN.items():
     LAWS.register(_name, Law(name=_name, description=_description), tags=["builtin"])

@@ -12,7 +12,8 @@ depends on the aspect ratio ``a`` (`benchmarks/validation/study_granular.py`).
 Particles are seeded on a regular lattice, ``particles_per_cell`` per voxel per axis,
 each carrying ``density * cell volume``; their count and masses never change, so mass is
 conserved exactly as long as no particle leaves the domain or becomes NaN (checked).
-Newton is imported here only, when a scenario is built.
+The MPM run, walls, lattice and camera are `mpm.py`'s, shared with the other Newton
+scenarios; Newton is imported only when a scenario is built.
 
 States: ``x [T,N,3]`` positions (m), ``v [T,N,3]`` velocities (m/s).
 """
@@ -30,29 +31,27 @@ from physground.errors import SimulationError, ValidationError
 from physground.params import Param, ParamSpace, Uniform
 from physground.rollout import Rollout
 from physground.scenario import Scenario, ScenarioConfig
-from physground.simulators.newton import INSTALLED, MISSING
-from physground.simulators.warp.common import (
-    WarpConfig,
-    check_batch,
-    look_at_camera,
-    start_warp,
-    warp_device_of,
+from physground.simulators.newton.mpm import (
+    GRAVITY,
+    MPMMaterial,
+    MPMScene,
+    SimulatorNewtonMPM,
+    box_lattice,
+    channel_walls,
+    newton_meta,
+    require_newton,
+    side_camera,
 )
+from physground.simulators.warp.common import WarpConfig, check_batch, warp_device_of
 from physground.simulators.warp.sph import splat_particles
 
-GRAVITY = 9.81  # m/s^2, along -z
+__all__ = ["GRAVITY", "ColumnConfig", "ScenarioColumnCollapse", "SimulatorColumnCollapse",
+           "column_lattice", "require_newton", "run_out", "side_camera"]
+
 # Stiffness of the granular model: rigid-plastic (Newton's default for sand).
 YOUNG_MODULUS = 1.0e15  # Pa
 YIELD_PRESSURE = 1.0e12  # Pa (no compressive yield: cohesionless, no crushing)
-
-
-def require_newton() -> Any:
-    """Import newton, or raise a one-line error naming the optional extra."""
-    if not INSTALLED:
-        raise ImportError(MISSING)
-    import newton
-
-    return newton
+INTEGRATOR = "implicit MPM (APIC transfer, sparse grid), Drucker-Prager grains"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,81 +86,34 @@ def column_lattice(length: float, width: float, height: float, spacing: float
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Cell centres [N,3] of a box [0,L]x[0,W]x[0,H] cut into cells of about ``spacing``,
     and the cell size [3] (each side divided into a whole number of cells)."""
-    sides = np.array([length, width, height])
-    counts = np.maximum(np.round(sides / spacing).astype(int), 1)
-    cell = sides / counts
-    axes = [(np.arange(c) + 0.5) * h for c, h in zip(counts, cell, strict=True)]
-    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    grid, cell, _ = box_lattice((0.0, 0.0, 0.0), (length, width, height), spacing)
     return grid, cell
 
 
-def side_camera(view: float, width: float, size: int) -> Any:
-    """Camera on the -y side looking at the channel's x-z plane: x right, z up; the square
-    [0, view]^2 of that plane fills the image (fov 20 deg from far away)."""
-    fov = 20.0
-    distance = 0.5 * view / math.tan(math.radians(0.5 * fov))
-    centre = np.array([0.5 * view, 0.5 * width, 0.5 * view])
-    eye = centre - np.array([0.0, distance, 0.0])
-    camera = look_at_camera(eye, centre, np.array([0.0, 0.0, 1.0]), fov, size)
-    return camera
+def sand(friction: float) -> MPMMaterial:
+    """Rigid-plastic cohesionless Drucker-Prager sand of friction coefficient tan(phi)."""
+    return MPMMaterial(friction=friction, young_modulus=YOUNG_MODULUS,
+                       yield_pressure=YIELD_PRESSURE)
 
 
-class SimulatorColumnCollapse:
-    """One Newton MPM model per rollout (its particle count follows the aspect ratio)."""
+class SimulatorColumnCollapse(SimulatorNewtonMPM):
+    """The column in its channel: sand, a rough ground and frictionless walls."""
 
     def __init__(self, config: ColumnConfig, device: str) -> None:
-        self.newton = require_newton()
-        start_warp()
-        self.config, self.device = config, device
+        super().__init__(num_frames=config.num_frames, dt=config.dt,
+                         substeps=config.substeps, voxel_size=config.voxel_size,
+                         device=device)
+        self.config = config
 
-    def run(self, x0: np.ndarray, cell: np.ndarray, density: float, friction: float
-            ) -> tuple[np.ndarray, np.ndarray, float]:
+    def run_column(self, x0: np.ndarray, cell: np.ndarray, density: float, friction: float
+                   ) -> tuple[np.ndarray, np.ndarray, float]:
         """x, v [T,N,3] (float64) and the particle mass (kg)."""
-        import warp as wp
-
-        newton = self.newton
-        from newton.solvers import SolverImplicitMPM
-
         cfg = self.config
-        builder = newton.ModelBuilder()
-        SolverImplicitMPM.register_custom_attributes(builder)
         mass = float(density * np.prod(cell))
-        radius = float(0.5 * cell.max())
-        for p in x0:
-            builder.add_particle(pos=wp.vec3(*p), vel=wp.vec3(0.0), mass=mass, radius=radius)
-        mu = float(friction)
-        builder.add_ground_plane(cfg=newton.ModelBuilder.ShapeConfig(mu=mu))
-        wall = newton.ModelBuilder.ShapeConfig(mu=0.0)
-        far, thick = 2.0 * cfg.view, 0.05
-        # back wall (x < 0) and the two side walls (y < 0, y > W), static boxes
-        for centre, half in (((-thick, 0.5 * cfg.width, far), (thick, far, far)),
-                             ((far, -thick, far), (2 * far, thick, far)),
-                             ((far, cfg.width + thick, far), (2 * far, thick, far))):
-            builder.add_shape_box(body=-1, cfg=wall, xform=wp.transform(
-                wp.vec3(*centre), wp.quat_identity()), hx=half[0], hy=half[1], hz=half[2])
-        model = builder.finalize(device=self.device)
-        model.set_gravity((0.0, 0.0, -GRAVITY))
-        options = SolverImplicitMPM.Config()
-        options.voxel_size = cfg.voxel_size
-        options.grid_type = "sparse"
-        options.air_drag = 0.0  # no drag: the grains flow in vacuum as in the law's theory
-        model.mpm.friction.fill_(mu)
-        model.mpm.young_modulus.fill_(YOUNG_MODULUS)
-        model.mpm.yield_pressure.fill_(YIELD_PRESSURE)
-        solver = SolverImplicitMPM(model, config=options)
-        state, scratch = model.state(), model.state()
-        dt = cfg.dt / cfg.substeps
-        xs = np.empty((cfg.num_frames, len(x0), 3))
-        vs = np.empty_like(xs)
-        for frame in range(cfg.num_frames):
-            xs[frame] = state.particle_q.numpy()
-            vs[frame] = state.particle_qd.numpy()
-            if frame == cfg.num_frames - 1:
-                break
-            for _ in range(cfg.substeps):
-                solver.step(state, scratch, None, None, dt)
-                solver.project_outside(scratch, scratch, dt)
-                state, scratch = scratch, state
+        scene = MPMScene(x0=x0, particle_mass=mass, radius=float(0.5 * cell.max()),
+                         material=sand(friction), ground_friction=float(friction),
+                         colliders=channel_walls(cfg.width, 2.0 * cfg.view))
+        xs, vs = self.run(scene)
         return xs, vs, mass
 
 
@@ -228,7 +180,7 @@ class ScenarioColumnCollapse(Scenario):
         for p, seed in zip(params, seeds, strict=True):
             x0, cell = self.initial_state(p, seed)
             friction = math.tan(math.radians(p["friction_angle"]))
-            xs, vs, mass = sim.run(x0, cell, p["density"], friction)
+            xs, vs, mass = sim.run_column(x0, cell, p["density"], friction)
             if not (np.isfinite(xs).all() and np.isfinite(vs).all()):
                 raise SimulationError(f"{self.name} seed {seed}: MPM state became NaN or Inf")
             frames = masks = None
@@ -248,7 +200,7 @@ class ScenarioColumnCollapse(Scenario):
                         "young_modulus": np.float64(YOUNG_MODULUS),
                         "run_out": np.float64(run_out(xs[-1]))},
                 frames=frames, masks=masks, camera=camera,
-                meta=newton_meta(cfg.substeps, device,
+                meta=newton_meta(cfg.substeps, device, INTEGRATOR,
                                  max_speed=float(np.linalg.norm(vs, axis=-1).max())),
             ))
         return rollouts
@@ -263,14 +215,3 @@ class ScenarioColumnCollapse(Scenario):
         if x[..., 1].min() < -slack or x[..., 1].max() > width + slack:
             return "grains passed through a side wall"
         return None
-
-
-def newton_meta(substeps: int, device: str, **extra: Any) -> dict[str, Any]:
-    """Rollout ``meta`` common to Newton scenarios."""
-    import warp as wp
-
-    newton = require_newton()
-    return {"simulator": "newton", "simulator_version": newton.__version__,
-            "warp_version": wp.config.version,
-            "integrator": "implicit MPM (APIC transfer, sparse grid), Drucker-Prager grains",
-            "substeps": substeps, "device": device, **extra}
