@@ -60,3 +60,13 @@ def test_newton_and_warp_step_the_same_lattice_alike():
     assert moved > 1e-3  # the sheet moves by millimetres ...
     assert np.abs(newton_x - warp_x).max() < 1e-5  # ... and the engines agree to 1e-5 m
     assert np.abs(newton_x[:, pinned] - x0[pinned].astype(np.float32)).max() == 0.0
+
+
+@pytest.mark.slow
+def test_cloth_cross_engine_study_quick_passes(tmp_path):
+    pytest.importorskip("newton")
+    from physground.benchmarks.validation.base import STUDIES
+
+    result = STUDIES.get("cloth_cross_engine")(quick=True, out_dir=tmp_path)
+    assert result.passed, result.table.to_string()
+    assert all(p.exists() for p in result.figures)

@@ -9,7 +9,10 @@
   one model both engines share). The position difference over time is shown beside the
   noise floor of a second take of the same scene (parameters within the scenario's
   measurement precision, `Scenario.take_params`, re-simulated by the Warp cloth at the
-  reference substep, `reference_overrides`). Then each engine's rest shape, after
+  reference substep, `reference_overrides`) and beside the growth of a 1e-6 m nudge of the
+  initial positions in the Warp cloth: without bending the released sheet buckles
+  chaotically, so any round-off-sized difference (such as two engines' summation orders)
+  grows to the second take's size within a second. Then each engine's rest shape, after
   damping, is held against the lattice's own static equilibrium (float64 energy
   minimum, `study_cloth.lattice_equilibrium`): the closed form that says which engine is
   right should they disagree.
@@ -143,7 +146,10 @@ def cloth_cross_engine(quick: bool, out_dir: Path) -> StudyResult:
         floor = _rms(warp64, take_x.astype(np.float64), free)
         nudged = _rms(warp64, nudged_x.astype(np.float64), free)
         t = np.arange(frames) * cfg.dt
-        excess = engines - np.maximum(floor, ROUNDOFF)
+        # the noise floor of this chaotic scene: a second take, or the growth of a
+        # round-off-sized nudge, whichever is larger (and float32 round-off itself)
+        excess = engines - np.maximum(np.maximum(floor, nudged), ROUNDOFF)
+        seen = floor > ROUNDOFF
         rows.append({"seed": seed, "check": "dynamics", "stiffness_N_per_m": p["stiffness"],
                      "mass_kg": p["mass"], "damping_N_s_per_m": p["damping"],
                      "pin_layout": p["pin_layout"],
@@ -152,7 +158,8 @@ def cloth_cross_engine(quick: bool, out_dir: Path) -> StudyResult:
                      "max_rms_warp_nudged_1e-6_m": float(nudged.max()),
                      "first_frame_engines_over_1e-4_m": _first_over(engines, 1e-4),
                      "first_frame_nudged_over_1e-4_m": _first_over(nudged, 1e-4),
-                     "final_ratio_engines_over_floor": float(engines[-1] / max(floor[-1], 1e-12)),
+                     "max_ratio_engines_over_second_take": float((engines[seen]
+                                                                  / floor[seen]).max()),
                      "passed": bool((excess <= 0).all())})
         curves.append((t, engines, floor, nudged, seed))
     # Rest shapes: the first scene's sheet hung by its whole top edge (pin layout 1),
@@ -162,7 +169,8 @@ def cloth_cross_engine(quick: bool, out_dir: Path) -> StudyResult:
     scenario, p, topo, x0, _, _ = hanging_scene(0)
     p = {**p, "pin_layout": 1.0}
     pinned = scenario.pinned(p, topo)
-    damping, seconds = 0.5, (3.0 if quick else 6.0)
+    # 12 s: the slowest in-plane mode (the free corners' sway) rings down to ~0.2 mm
+    damping, seconds = 0.5, 12.0
     substeps = scenario.config.substeps
     hang = x0.copy()
     hang[:, 1] = x0[pinned, 1].mean()
@@ -195,9 +203,10 @@ def cloth_cross_engine(quick: bool, out_dir: Path) -> StudyResult:
         reference="Newton SolverSemiImplicit on the same spring lattice; noise floor: a "
                   "second take of the scene (Scenario.take_params, reference substep); "
                   "static equilibrium of the lattice (float64 energy minimum)",
-        tolerance=f"RMS position difference of the free nodes <= max(second-take "
-                  f"difference, {ROUNDOFF:g} m) at every frame; each rest shape within "
-                  f"{REST_TOLERANCE:g} m of the lattice equilibrium",
+        tolerance=f"RMS position difference of the free nodes <= the noise floor at every "
+                  f"frame: the larger of the second take's difference, of a {PERTURBATION:g} m "
+                  f"nudge's growth (the bending-free sheet is chaotic) and {ROUNDOFF:g} m; "
+                  f"each rest shape within {REST_TOLERANCE:g} m of the lattice equilibrium",
         passed=bool(table["passed"].all()), table=table, figures=(figure,),
         summary=f"engines differ by at most {dyn.max_rms_warp_vs_newton_m.max():.2e} m, "
                 f"second take by {dyn.max_rms_second_take_m.max():.2e} m; rest shapes within "
@@ -232,4 +241,4 @@ def _plot(path: Path, curves: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.
 
 if INSTALLED:
     STUDIES.register("cloth_cross_engine", f"{__name__}:cloth_cross_engine",
-                     tags=("cloth", "newton"))
+                     tags=("cloth", "newton", "slow"))
