@@ -13,8 +13,9 @@ class StateGNNConfig:
 
     ``history``: velocity frames seen per step; ``hidden``/``layers``: latent width and
     message-passing steps; ``connect_radius``: proximity-edge cutoff in m (0: automatic,
-    the SPH smoothing length for particles, all pairs for up to ``all_pairs_max`` bodies
-    without a mesh, none otherwise); ``clearance_clip``: ground clearance feature is
+    the SPH smoothing length for SPH particles, all pairs for up to ``all_pairs_max`` bodies
+    without a mesh, ``PARTICLE_REACH`` radii for more sized particles without a mesh such as
+    grains, none otherwise); ``clearance_clip``: ground clearance feature is
     clipped at this height (m); ``gravity_frames``: the last frames the gravity feature is
     inferred from (median acceleration of the free entities, `infer_gravity`: gravity is
     latent, never read from the statics). ``node_in``/``edge_in``/``dim`` are inferred

@@ -172,26 +172,68 @@ def _pinned(value: Any, n: int) -> np.ndarray:
     return mask
 
 
-def entity_static(rollouts: Sequence[Any], device: str = "cpu") -> EntityStatic:
+GHOST_OFFSET = 1.0e3  # m, where padding entities are parked (beyond every scene)
+GHOST_SPACING = 10.0  # m, between padding entities (beyond every proximity radius)
+
+
+def entity_count(rollouts: Sequence[Any]) -> int:
+    """The largest entity count of ``rollouts`` (the padded count of a batch)."""
+    counts = []
+    for r in rollouts:
+        pos_key, _ = state_keys(r)
+        counts.append(int(np.shape(r.states[pos_key])[1]))
+    return max(counts)
+
+
+def pad_entities(x: torch.Tensor, v: torch.Tensor, count: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions and velocities [T,N,d] padded to ``count`` entities with ghosts: at rest,
+    parked ``GHOST_OFFSET`` m away along -x and ``GHOST_SPACING`` m apart, so no proximity
+    edge reaches them (`entity_static` with ``pad`` marks them pinned and massless)."""
+    T, n, d = x.shape
+    if count < n:
+        raise ValidationError(f"cannot pad {n} entities down to {count}")
+    if count == n:
+        return x, v
+    ghosts = torch.zeros((count - n, d), dtype=x.dtype, device=x.device)
+    ghosts[:, 0] = -GHOST_OFFSET - GHOST_SPACING * torch.arange(count - n, dtype=x.dtype,
+                                                                  device=x.device)
+    x_pad = torch.cat([x, ghosts.expand(T, -1, -1)], dim=1)
+    return x_pad, torch.cat([v, torch.zeros_like(x_pad[:, n:])], dim=1)
+
+
+def entity_static(rollouts: Sequence[Any], device: str = "cpu", *, pad: bool = False
+                  ) -> EntityStatic:
     """Batch the static description of rollouts or observations of one scenario (same
-    entity count); what a source does not show takes a neutral default (unit mass, zero
-    radius and gravity, no ground)."""
+    entity count, or with ``pad`` any count up to the largest: the missing entities are
+    pinned, massless, zero-radius ghosts, see `pad_entities`); what a source does not show
+    takes a neutral default (unit mass, zero radius and gravity, no ground)."""
     if not rollouts:
         raise ValidationError("entity_static needs at least one rollout")
     pos_key, _ = state_keys(rollouts[0])
     n, d = np.shape(rollouts[0].states[pos_key])[1:]
+    if pad:
+        n = entity_count(rollouts)
     cols: dict[str, list[Any]] = {k: [] for k in ("mass", "radius", "pinned", "gravity",
                                                     "ground", "h", "rho0", "rest", "box")}
     edges = None
     for r in rollouts:
-        if np.shape(r.states[pos_key])[1:] != (n, d):
+        n_r, d_r = np.shape(r.states[pos_key])[1:]
+        if d_r != d or (n_r != n and not pad):
             raise ValidationError(
                 f"{r.scenario} seed {r.seed}: states['{pos_key}'] has entity shape "
-                f"{list(np.shape(r.states[pos_key])[1:])}, expected {[n, d]} as in the batch"
+                f"{[n_r, d_r]}, expected {[n, d]} as in the batch"
             )
-        cols["mass"].append(_per_entity(_static(r, "mass"), n, 1.0, "mass"))
-        cols["radius"].append(_per_entity(_static(r, "radius"), n, 0.0, "radius"))
-        cols["pinned"].append(_pinned(_static(r, "pinned"), n))
+        ghosts = n - n_r
+        if ghosts and _static(r, "edges") is not None:
+            raise ValidationError(f"{r.scenario} seed {r.seed}: {n_r} mesh nodes, expected "
+                                  f"{n} as in the batch (meshes are not padded)")
+        cols["mass"].append(np.pad(_per_entity(_static(r, "mass"), n_r, 1.0, "mass"),
+                                   (0, ghosts)))
+        cols["radius"].append(np.pad(_per_entity(_static(r, "radius"), n_r, 0.0, "radius"),
+                                     (0, ghosts)))
+        cols["pinned"].append(np.pad(_pinned(_static(r, "pinned"), n_r), (0, ghosts),
+                                     constant_values=True))
         cols["gravity"].append(_gravity(r, d))
         ground = _static(r, "ground_height")
         cols["ground"].append(np.nan if ground is None else float(np.asarray(ground)))

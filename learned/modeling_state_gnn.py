@@ -30,9 +30,11 @@ from physground.learned.base import LearnedModel, Normalizer, Windows, mlp
 from physground.learned.configuration_state_gnn import StateGNNConfig
 from physground.learned.entities import (
     EntityStatic,
+    entity_count,
     entity_states,
     entity_static,
     infer_gravity,
+    pad_entities,
     quat_integrate,
     state_keys,
 )
@@ -40,6 +42,10 @@ from physground.learned.neighbours import radius_edges
 from physground.observation import Observation, observe
 from physground.rollout import Prediction, Rollout
 from physground.world_model import Modality
+
+# Proximity cutoff of sized particles without a mesh or SPH kernel, in particle radii: 1.5
+# lattice spacings, the 18 nearest neighbours of a grain on a cubic lattice.
+PARTICLE_REACH = 3.0
 
 
 def proximity_edges(x: torch.Tensor, static: EntityStatic, config: StateGNNConfig
@@ -52,6 +58,9 @@ def proximity_edges(x: torch.Tensor, static: EntityStatic, config: StateGNNConfi
             radius = float(static.smoothing_length.max())
         elif static.edges is None and config.all_pairs_max >= N:
             radius = float("inf")
+        elif static.edges is None and bool((static.radius > 0).any()):
+            # many sized particles (grains): neighbours up to PARTICLE_REACH radii
+            radius = PARTICLE_REACH * float(static.radius.max())
         else:
             return torch.zeros((0, 3), dtype=torch.long, device=x.device)
     if N < 2:
@@ -262,10 +271,14 @@ class ModelStateGNN(LearnedModel):
             raise ValidationError(f"training rollouts mix frame intervals dt = {sorted(dts)} s")
         K, G = self.config.history, self.config.gravity_frames
         # the model's inputs come from the rollouts as a model observes them
-        static = entity_static([observe(r, r.num_frames) for r in rollouts], self.device)
+        # particle systems of different sizes (a column's grain count follows its aspect
+        # ratio) are padded to the largest with pinned ghosts (`pad_entities`)
+        static = entity_static([observe(r, r.num_frames) for r in rollouts], self.device,
+                               pad=True)
+        count = entity_count(rollouts)
         xs, vhs, xts, vts, gs, rows = [], [], [], [], [], []
         for i, r in enumerate(rollouts):
-            x, v = entity_states(r, self.device)
+            x, v = pad_entities(*entity_states(r, self.device), count)
             T = x.shape[0]
             if unroll + 1 > T:
                 raise ValidationError(f"{r.scenario} rollouts have {T} frames; windows of "
@@ -286,7 +299,7 @@ class ModelStateGNN(LearnedModel):
             rows=torch.as_tensor(rows, device=self.device), static=static,
             dt=float(rollouts[0].dt),
             info={"laws": laws, "scenario": rollouts[0].scenario, "rollouts": list(rollouts)},
-            loss_static=entity_static(rollouts, self.device),
+            loss_static=entity_static(rollouts, self.device, pad=True),
         )
 
     def losses(self, batch: dict[str, Any], *, unroll_mode: str, terms: Sequence[str],

@@ -2,8 +2,10 @@
 
 1. Compile time: a fresh process generating one tiny rollout of each Newton scenario with
    an empty Warp kernel cache (cold: every kernel is compiled) and then again with that
-   cache filled (warm: kernels load from disk); the ratio is what a first run costs.
+   cache filled (warm: kernels load from disk); cold - warm is the compilation itself.
 2. Stored frames per second of each scenario at batch 8 (rendering off), after warm-up.
+
+Every registered scenario tagged ``newton`` is measured (new ones join automatically).
 
 Run: ``python -m physground.benchmarks.speed.bench_newton [--batch 8 --frames 30]``
 (``--skip-cold`` leaves out the cold compile, minutes on a small CPU).
@@ -29,9 +31,13 @@ def first_rollout_seconds(name: str, cache: str) -> float:
     """Wall time of a new process that generates one short rollout with kernel cache
     ``cache`` (Warp reads WARP_CACHE_PATH at start)."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", ONE_ROLLOUT, name], check=True,
-                   env={**os.environ, "WARP_CACHE_PATH": cache}, capture_output=True)
-    return time.perf_counter() - start
+    done = subprocess.run([sys.executable, "-c", ONE_ROLLOUT, name], text=True,
+                          env={**os.environ, "WARP_CACHE_PATH": cache}, capture_output=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+        sys.exit(f"error: one rollout of {name} failed (exit {done.returncode}):\n{tail}")
+    return seconds
 
 
 def frames_per_second(name: str, batch: int, frames: int) -> float:
@@ -58,10 +64,11 @@ def main() -> None:
                 cold = first_rollout_seconds(name, cache)
                 warm = first_rollout_seconds(name, cache)
             print(f"{name}: first rollout in a new process, cold cache {cold:.1f} s, "
-                  f"warm cache {warm:.1f} s (cold / warm = {cold / warm:.1f}x)")
+                  f"warm cache {warm:.1f} s (compilation {cold - warm:.1f} s, "
+                  f"cold / warm = {cold / warm:.1f}x)", flush=True)
         fps = frames_per_second(name, args.batch, args.frames)
         print(f"{name}: {fps:.1f} stored frames/s at batch {args.batch} on the CPU "
-              f"({args.frames} frames per rollout, rendering off)")
+              f"({args.frames} frames per rollout, rendering off)", flush=True)
 
 
 if __name__ == "__main__":

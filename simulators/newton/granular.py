@@ -135,12 +135,13 @@ class ScenarioColumnCollapse(Scenario):
     reference_overrides: ClassVar[dict[str, Any]] = {"substeps": 16}
     take_perturbation: ClassVar[dict[str, float]] = {
         "friction_angle": 0.5, "density": 10.0, "aspect_ratio": 0.01}
-    version: ClassVar[str] = "1"
+    # 3: the channel as a ``domain`` static (walls and ground, seen by entity models)
+    version: ClassVar[str] = "3"
     # Observation: the column and channel are seen (so the aspect ratio is given); the
     # friction (also of the ground) and density must be inferred; solver settings and the
     # mass of a particle (density x cell volume) are withheld.
     given_static: ClassVar[frozenset[str]] = frozenset(
-        {"column", "channel", "particle_radius"})
+        {"column", "channel", "domain", "particle_radius"})
     # gravity (fixed here) is latent by the observation contract: models infer it.
     latent_static: ClassVar[frozenset[str]] = frozenset(
         {"ground_friction", "particle_mass", "gravity"})
@@ -194,6 +195,9 @@ class ScenarioColumnCollapse(Scenario):
                         "particle_radius": np.float64(0.5 * cell.max()),
                         "column": np.array([cfg.length, cfg.width, height]),
                         "channel": np.array([0.0, 0.0, cfg.width]),
+                        # lower and upper corners of the space the grains may fill (m)
+                        "domain": np.array([[0.0, 0.0, 0.0],
+                                            [2.0 * cfg.view, cfg.width, 2.0 * cfg.view]]),
                         "ground_friction": np.float64(friction),
                         "gravity": np.array([0.0, 0.0, -GRAVITY]),
                         "voxel_size": np.float64(cfg.voxel_size),
