@@ -33,6 +33,7 @@ from physground.learned.entities import (
     entity_states,
     entity_static,
     infer_gravity,
+    pad_entities,
     quat_integrate,
     state_keys,
 )
@@ -56,10 +57,14 @@ def proximity_edges(x: torch.Tensor, static: EntityStatic, config: StateGNNConfi
             return torch.zeros((0, 3), dtype=torch.long, device=x.device)
     if N < 2:
         return torch.zeros((0, 3), dtype=torch.long, device=x.device)
-    if radius == float("inf"):  # a few bodies: the complete graph
+    if radius == float("inf"):  # a few bodies: the complete graph (of the real ones)
         eye = torch.eye(N, dtype=torch.bool, device=x.device)
-        return (~eye.expand(B, N, N)).nonzero()
-    return radius_edges(x, radius)  # O(N) hash-grid search (Warp HashGrid)
+        pairs = ~eye.expand(B, N, N)
+        if static.present is not None:
+            pairs = pairs & static.present[:, :, None] & static.present[:, None, :]
+        return pairs.nonzero()
+    # O(N) hash-grid search (Warp HashGrid); padded entities get no edges
+    return radius_edges(x, radius, static.present)
 
 
 class StateGNN(nn.Module):
@@ -235,7 +240,7 @@ class ModelStateGNN(LearnedModel):
                               edge_in=StateGNN.edge_size(d), dim=d)
         net = StateGNN(self.config).to(self.device)
         _, _, efeat = net.graph(x[sub], vhist[sub][:, -1], st)
-        net.node_norm.fit(node)
+        net.node_norm.fit(node[st.real()])  # padded entities are not data
         if len(efeat):
             net.edge_norm.fit(efeat)
         dv = windows.tensors["v_target"][:, 0] - vhist[:, -1]
@@ -263,9 +268,10 @@ class ModelStateGNN(LearnedModel):
         K, G = self.config.history, self.config.gravity_frames
         # the model's inputs come from the rollouts as a model observes them
         static = entity_static([observe(r, r.num_frames) for r in rollouts], self.device)
+        n = static.mass.shape[1]  # systems with fewer entities are padded to n
         xs, vhs, xts, vts, gs, rows = [], [], [], [], [], []
         for i, r in enumerate(rollouts):
-            x, v = entity_states(r, self.device)
+            x, v = (pad_entities(a, n) for a in entity_states(r, self.device))
             T = x.shape[0]
             if unroll + 1 > T:
                 raise ValidationError(f"{r.scenario} rollouts have {T} frames; windows of "
@@ -304,7 +310,8 @@ class ModelStateGNN(LearnedModel):
                                       rows=batch["rows"], sources=batch["rollouts"],
                                       detach_inputs=unroll_mode == "pushforward")
         out = {"data": L.entity_data_loss(x_pred, v_pred, batch["x_target"], batch["v_target"],
-                                          scale=net.loss_scale, dt=batch["dt"])}
+                                          scale=net.loss_scale, dt=batch["dt"],
+                                          mask=static.present)}
         state = L.EntityRollout(x=x_pred, v=v_pred, x0=batch["x"], v0=batch["vhist"][:, -1],
                                 static=batch["loss_static"], dt=batch["dt"], rows=batch["rows"],
                                 teacher=self._teacher(batch) if "teacher" in terms else None)

@@ -66,7 +66,7 @@ class TeacherMuJoCo:
         import mujoco
 
         xs, vs = x.detach().double().cpu().numpy(), v.detach().double().cpu().numpy()
-        x_out, v_out = np.empty_like(xs), np.empty_like(vs)
+        x_out, v_out = xs.copy(), vs.copy()  # padded entities (no body) stay put
         velocity6 = np.empty(6)
         for b, row in enumerate(rows.tolist()):
             model, data, ids = self._model(int(row))
