@@ -119,3 +119,4 @@ def test_penetration_ignores_padded_entities(collision_rollouts):
     x2[~static.real()[:, None].expand(B, 2, N)] = x[0, 0, 0]  # padded on a real sphere
     state.x, state.x0 = x2[:, 1:], x2[:, 0]
     assert float(L.entity_physics_loss("penetration", state, laws=frozenset())) == 0.0
+
