@@ -69,7 +69,9 @@ class EntityStatic:
     smoothing_length [B] and rest_density [B] (NaN when not SPH), box [B,2d] container walls
     (lower corner then upper corner, m; +-inf for open sides, NaN when there is no box).
     ``edges [E,2]`` (long) and ``rest_length [B,E]`` (m) are the mesh springs, shared by
-    every system of the batch.
+    every system of the batch. ``present [B,N]`` (bool) marks real entities when systems of
+    different entity counts are padded to one ``N`` (None: all real); padded entities are
+    pinned, massless and of zero radius, have no edges and are left out of every loss.
     """
 
     mass: torch.Tensor
@@ -82,6 +84,18 @@ class EntityStatic:
     box: torch.Tensor
     edges: torch.Tensor | None = None
     rest_length: torch.Tensor | None = None
+    present: torch.Tensor | None = None
+
+    @property
+    def is_padded(self) -> bool:
+        """Whether some systems carry padded (absent) entities."""
+        return self.present is not None and not bool(self.present.all())
+
+    def real(self) -> torch.Tensor:
+        """Bool [B,N]: the real (not padded) entities."""
+        if self.present is not None:
+            return self.present
+        return torch.ones_like(self.pinned, dtype=torch.bool)
 
     @property
     def has_ground(self) -> bool:
@@ -172,68 +186,58 @@ def _pinned(value: Any, n: int) -> np.ndarray:
     return mask
 
 
-GHOST_OFFSET = 1.0e3  # m, where padding entities are parked (beyond every scene)
-GHOST_SPACING = 10.0  # m, between padding entities (beyond every proximity radius)
-
-
-def entity_count(rollouts: Sequence[Any]) -> int:
-    """The largest entity count of ``rollouts`` (the padded count of a batch)."""
-    counts = []
+def entity_counts(rollouts: Sequence[Any]) -> list[int]:
+    """Number of entities N of each rollout or observation (positions [T,N,d])."""
+    out = []
     for r in rollouts:
         pos_key, _ = state_keys(r)
-        counts.append(int(np.shape(r.states[pos_key])[1]))
-    return max(counts)
+        out.append(int(np.shape(r.states[pos_key])[1]))
+    return out
 
 
-def pad_entities(x: torch.Tensor, v: torch.Tensor, count: int
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positions and velocities [T,N,d] padded to ``count`` entities with ghosts: at rest,
-    parked ``GHOST_OFFSET`` m away along -x and ``GHOST_SPACING`` m apart, so no proximity
-    edge reaches them (`entity_static` with ``pad`` marks them pinned and massless)."""
-    T, n, d = x.shape
-    if count < n:
-        raise ValidationError(f"cannot pad {n} entities down to {count}")
-    if count == n:
-        return x, v
-    ghosts = torch.zeros((count - n, d), dtype=x.dtype, device=x.device)
-    ghosts[:, 0] = -GHOST_OFFSET - GHOST_SPACING * torch.arange(count - n, dtype=x.dtype,
-                                                                  device=x.device)
-    x_pad = torch.cat([x, ghosts.expand(T, -1, -1)], dim=1)
-    return x_pad, torch.cat([v, torch.zeros_like(x_pad[:, n:])], dim=1)
+def pad_entities(values: torch.Tensor, n: int, axis: int = -2) -> torch.Tensor:
+    """``values`` with its entity ``axis`` zero-padded to ``n`` entries (e.g. x [T,N,d])."""
+    axis = axis % values.dim()
+    missing = n - values.shape[axis]
+    if missing < 0:
+        raise ValidationError(f"cannot pad {values.shape[axis]} entities down to {n}")
+    if missing == 0:
+        return values
+    shape = list(values.shape)
+    shape[axis] = missing
+    return torch.cat([values, values.new_zeros(shape)], dim=axis)
 
 
-def entity_static(rollouts: Sequence[Any], device: str = "cpu", *, pad: bool = False
-                  ) -> EntityStatic:
-    """Batch the static description of rollouts or observations of one scenario (same
-    entity count, or with ``pad`` any count up to the largest: the missing entities are
-    pinned, massless, zero-radius ghosts, see `pad_entities`); what a source does not show
-    takes a neutral default (unit mass, zero radius and gravity, no ground)."""
+def entity_static(rollouts: Sequence[Any], device: str = "cpu") -> EntityStatic:
+    """Batch the static description of rollouts or observations of one scenario; what a
+    source does not show takes a neutral default (unit mass, zero radius and gravity, no
+    ground). Systems with fewer entities than the largest (``rigid/collision``: 2-6
+    spheres) are padded to its count N: padded entities are pinned, massless, of zero
+    radius and marked absent in ``present [B,N]``."""
     if not rollouts:
         raise ValidationError("entity_static needs at least one rollout")
     pos_key, _ = state_keys(rollouts[0])
-    n, d = np.shape(rollouts[0].states[pos_key])[1:]
-    if pad:
-        n = entity_count(rollouts)
+    d = int(np.shape(rollouts[0].states[pos_key])[2])
+    counts = entity_counts(rollouts)
+    n_max = max(counts)
     cols: dict[str, list[Any]] = {k: [] for k in ("mass", "radius", "pinned", "gravity",
-                                                    "ground", "h", "rho0", "rest", "box")}
+                                                    "ground", "h", "rho0", "rest", "box",
+                                                    "present")}
     edges = None
-    for r in rollouts:
-        n_r, d_r = np.shape(r.states[pos_key])[1:]
-        if d_r != d or (n_r != n and not pad):
+    for r, n in zip(rollouts, counts, strict=True):
+        if int(np.shape(r.states[pos_key])[2]) != d:
             raise ValidationError(
-                f"{r.scenario} seed {r.seed}: states['{pos_key}'] has entity shape "
-                f"{[n_r, d_r]}, expected {[n, d]} as in the batch"
+                f"{r.scenario} seed {r.seed}: states['{pos_key}'] has "
+                f"{np.shape(r.states[pos_key])[2]} components per entity, expected {d} "
+                "as in the batch"
             )
-        ghosts = n - n_r
-        if ghosts and _static(r, "edges") is not None:
-            raise ValidationError(f"{r.scenario} seed {r.seed}: {n_r} mesh nodes, expected "
-                                  f"{n} as in the batch (meshes are not padded)")
-        cols["mass"].append(np.pad(_per_entity(_static(r, "mass"), n_r, 1.0, "mass"),
-                                   (0, ghosts)))
-        cols["radius"].append(np.pad(_per_entity(_static(r, "radius"), n_r, 0.0, "radius"),
-                                     (0, ghosts)))
-        cols["pinned"].append(np.pad(_pinned(_static(r, "pinned"), n_r), (0, ghosts),
+        pad = n_max - n
+        cols["mass"].append(np.pad(_per_entity(_static(r, "mass"), n, 1.0, "mass"), (0, pad)))
+        cols["radius"].append(np.pad(_per_entity(_static(r, "radius"), n, 0.0, "radius"),
+                                     (0, pad)))
+        cols["pinned"].append(np.pad(_pinned(_static(r, "pinned"), n), (0, pad),
                                      constant_values=True))
+        cols["present"].append(np.arange(n_max) < n)
         cols["gravity"].append(_gravity(r, d))
         ground = _static(r, "ground_height")
         cols["ground"].append(np.nan if ground is None else float(np.asarray(ground)))
@@ -254,6 +258,9 @@ def entity_static(rollouts: Sequence[Any], device: str = "cpu", *, pad: bool = F
             rest = _static(r, "rest_length")
             cols["rest"].append(np.asarray(rest, dtype=np.float64).reshape(-1) if rest is not None
                                 else _rest_from_positions(np.asarray(r.states[pos_key][0]), e))
+    if edges is not None and len(set(counts)) > 1:
+        raise ValidationError(f"{rollouts[0].scenario}: mesh systems of {sorted(set(counts))} "
+                              "entities in one batch; batch rollouts of one mesh")
 
     def t(values: Any, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.array(values), dtype=dtype, device=device)
@@ -264,6 +271,7 @@ def entity_static(rollouts: Sequence[Any], device: str = "cpu", *, pad: bool = F
         smoothing_length=t(cols["h"]), rest_density=t(cols["rho0"]), box=t(cols["box"]),
         edges=None if edges is None else t(edges, torch.long),
         rest_length=None if edges is None else t(cols["rest"]),
+        present=None if len(set(counts)) == 1 else t(cols["present"], torch.bool),
     )
 
 

@@ -60,16 +60,21 @@ class EntityRollout:
 
 
 def entity_data_loss(x: torch.Tensor, v: torch.Tensor, x_true: torch.Tensor,
-                     v_true: torch.Tensor, *, scale: torch.Tensor, dt: float) -> torch.Tensor:
-    """Mean squared error of positions and velocities in acceleration units.
+                     v_true: torch.Tensor, *, scale: torch.Tensor, dt: float,
+                     mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error of positions and velocities [B,H,N,d] in acceleration units.
 
     An error e_v in velocity reads as e_v/dt and e_x as e_x/dt^2, both divided by the
     acceleration scale ``scale`` [d] of the training data, so the terms are comparable.
+    ``mask [B,N]`` (bool, `EntityStatic.present`) averages over the real entities only.
     """
     s = scale.clamp_min(1e-6)
     ev = (v - v_true) / (dt * s)
     ex = (x - x_true) / (dt * dt * s)
-    return (ev * ev).mean() + (ex * ex).mean()
+    if mask is None:
+        return (ev * ev).mean() + (ex * ex).mean()
+    w = mask[:, None, :, None].to(ev.dtype).expand_as(ev)
+    return ((ev * ev + ex * ex) * w).sum() / w.sum().clamp_min(1)
 
 
 def _energy(x: torch.Tensor, v: torch.Tensor, static: EntityStatic) -> torch.Tensor:
@@ -162,23 +167,26 @@ def _momentum_loss(state: EntityRollout, **_: Any) -> torch.Tensor:
 
 @physics_loss("penetration")
 def _penetration_loss(state: EntityRollout, **_: Any) -> torch.Tensor:
-    """Ground, container-wall and pairwise overlap relative to the mean radius."""
+    """Ground, container-wall and pairwise overlap relative to the mean radius (padded
+    entities, `EntityStatic.present`, penetrate nothing)."""
     static = state.static
     x, _ = state.full()
-    scale = static.radius.mean().clamp_min(1e-3)
+    real = static.real()[:, None]  # [B,1,N]
+    scale = static.radius[static.real()].mean().clamp_min(1e-3)
     total = x.new_zeros(())
     if static.has_ground:
         depth = Q.ground_penetration(x, static.radius[:, None],
                                      static.ground_height[:, None, None],
                                      up=static.up()[:, None, None])
-        total = total + ((depth / scale) ** 2).mean()
+        total = total + ((depth * real / scale) ** 2).mean()
     if static.has_box:  # outside the container walls
         d = x.shape[-1]
         lo, hi = static.box[:, None, None, :d], static.box[:, None, None, d:]
-        out = torch.relu(lo - x) + torch.relu(x - hi)
+        out = (torch.relu(lo - x) + torch.relu(x - hi)) * real[..., None]
         total = total + ((torch.nan_to_num(out, nan=0.0) / scale) ** 2).mean()
     if x.shape[-2] > 1 and float(static.radius.max()) > 0 and static.edges is None:
         overlap = Q.pairwise_penetration(x, static.radius[:, None])
+        overlap = overlap * (real[..., :, None] & real[..., None, :])
         total = total + ((overlap / scale) ** 2).mean()
     return total
 
@@ -254,7 +262,10 @@ def free_flight(x: torch.Tensor, v: torch.Tensor, static: EntityStatic, dt: floa
             dist = torch.cdist(x, x)
             gap = dist - static.radius[:, None, :, None] - static.radius[:, None, None, :]
             eye = torch.eye(x.shape[-2], dtype=torch.bool, device=x.device)
-            gap = gap.masked_fill(eye, float("inf")).amin(-1)
+            gap = gap.masked_fill(eye, float("inf"))
+            if static.present is not None:  # padded entities are nobody's neighbours
+                gap = gap.masked_fill(~static.present[:, None, None, :], float("inf"))
+            gap = gap.amin(-1)
             free &= gap > 2 * reach
         free &= ~static.pinned[:, None]
         return free[:, 1:] & free[:, :-1]

@@ -18,6 +18,7 @@ when a = g). Pinned entities do not move. `unroll` is the single rollout functio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,7 +31,6 @@ from physground.learned.base import LearnedModel, Normalizer, Windows, mlp
 from physground.learned.configuration_state_gnn import StateGNNConfig
 from physground.learned.entities import (
     EntityStatic,
-    entity_count,
     entity_states,
     entity_static,
     infer_gravity,
@@ -65,10 +65,14 @@ def proximity_edges(x: torch.Tensor, static: EntityStatic, config: StateGNNConfi
             return torch.zeros((0, 3), dtype=torch.long, device=x.device)
     if N < 2:
         return torch.zeros((0, 3), dtype=torch.long, device=x.device)
-    if radius == float("inf"):  # a few bodies: the complete graph
+    if radius == float("inf"):  # a few bodies: the complete graph (of the real ones)
         eye = torch.eye(N, dtype=torch.bool, device=x.device)
-        return (~eye.expand(B, N, N)).nonzero()
-    return radius_edges(x, radius)  # O(N) hash-grid search (Warp HashGrid)
+        pairs = ~eye.expand(B, N, N)
+        if static.present is not None:
+            pairs = pairs & static.present[:, :, None] & static.present[:, None, :]
+        return pairs.nonzero()
+    # O(N) hash-grid search (Warp HashGrid); padded entities get no edges
+    return radius_edges(x, radius, static.present)
 
 
 class StateGNN(nn.Module):
@@ -91,55 +95,92 @@ class StateGNN(nn.Module):
 
     # -------------------------------------------------------------------- features
 
+    def prepare_static(self, static: EntityStatic, dtype: torch.dtype = torch.float32
+                       ) -> SystemGraph:
+        """What every step of a rollout of the systems ``static`` shares (`SystemGraph`):
+        built once per rollout, not once per step."""
+        B, N = static.mass.shape
+        d = static.gravity.shape[-1]
+        device = static.mass.device
+        parts = [static.mass[..., None], static.radius[..., None],
+                 static.pinned[..., None].to(dtype), static.gravity[:, None].expand(B, N, d)]
+        mesh = None
+        if static.edges is not None:
+            e = static.edges
+            both = torch.cat([e, e.flip(-1)], dim=0)
+            offset = torch.arange(B, device=device)[:, None] * N
+            send = (both[:, 0][None] + offset).reshape(-1)
+            recv = (both[:, 1][None] + offset).reshape(-1)
+            rest = torch.zeros(len(send), 1, dtype=dtype, device=device)
+            if static.rest_length is not None:
+                rest[:, 0] = torch.cat([static.rest_length, static.rest_length], dim=1
+                                       ).reshape(-1)
+            mesh = (send, recv, rest, torch.ones_like(rest))
+        complete = (self.config.connect_radius <= 0 and not static.is_sph
+                    and static.edges is None and self.config.all_pairs_max >= N)
+        if complete and N >= 2:  # a few bodies: the complete graph, the same at every step
+            x0 = torch.zeros(B, N, d, dtype=dtype, device=device)
+            b, s, r = proximity_edges(x0, static, self.config).unbind(-1)
+            zeros = torch.zeros(len(b), 1, dtype=dtype, device=device)
+            mesh = (b * N + s, b * N + r, zeros, zeros)
+        needs_proximity = not complete and (self.config.connect_radius > 0 or static.is_sph)
+        return SystemGraph(
+            static=static, node_static=torch.cat(parts, dim=-1).to(dtype),
+            up=static.up()[:, None] if static.has_ground else None,
+            box=static.box if static.has_box else None, fixed=mesh,
+            needs_proximity=needs_proximity and N >= 2,
+        )
+
     def node_features(self, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic,
-                      extra: torch.Tensor | None = None) -> torch.Tensor:
+                      extra: torch.Tensor | None = None, *,
+                      system: SystemGraph | None = None) -> torch.Tensor:
         """[B,N,F]: velocity history, ground clearance, mass, radius, pinned, gravity (and
         ``extra`` [B,N,*] model-specific features, e.g. a simulator's proposed step)."""
+        system = system if system is not None else self.prepare_static(static, x.dtype)
         B, K, N, d = vhist.shape
+        clip = self.config.clearance_clip
         parts = [vhist.permute(0, 2, 1, 3).reshape(B, N, K * d)]
-        if static.has_ground:
-            height = (x * static.up()[:, None]).sum(-1)
+        if system.up is not None:
+            height = (x * system.up).sum(-1)
             clearance = height - static.ground_height[:, None] - static.radius
-            parts.append(clearance.clamp(max=self.config.clearance_clip)[..., None])
-        if static.has_box:  # distance to each container wall (open sides read as far away)
-            lo, hi = static.box[:, None, :d], static.box[:, None, d:]
+            parts.append(clearance.clamp(max=clip)[..., None])
+        if system.box is not None:  # distance to each wall (open sides read as far away)
+            lo, hi = system.box[:, None, :d], system.box[:, None, d:]
             walls = torch.cat([x - lo, hi - x], dim=-1)
-            parts.append(torch.nan_to_num(walls, posinf=self.config.clearance_clip)
-                         .clamp(max=self.config.clearance_clip))
-        parts += [static.mass[..., None], static.radius[..., None],
-                  static.pinned[..., None].to(x.dtype), static.gravity[:, None].expand(B, N, d)]
+            parts.append(torch.nan_to_num(walls, posinf=clip).clamp(max=clip))
+        parts.append(system.node_static)
         if extra is not None:
             parts.append(extra)
         return torch.cat(parts, dim=-1)
 
-    def graph(self, x: torch.Tensor, v: torch.Tensor, static: EntityStatic
+    def graph(self, x: torch.Tensor, v: torch.Tensor, static: EntityStatic, *,
+              system: SystemGraph | None = None
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Flat (senders, receivers) over B*N nodes and edge features [E,F]."""
+        """Flat (senders, receivers) over B*N nodes and edge features [E,F]: the mesh
+        springs (fixed, from ``system``) first, then this step's proximity edges."""
+        system = system if system is not None else self.prepare_static(static, x.dtype)
         B, N, d = x.shape
-        edges = [proximity_edges(x, static, self.config)]
-        mesh_rows = 0
-        if static.edges is not None:
-            e = static.edges
-            both = torch.cat([e, e.flip(-1)], dim=0)
-            b = torch.arange(B, device=x.device).repeat_interleave(len(both))
-            mesh = torch.cat([b[:, None], both.repeat(B, 1)], dim=-1)
-            mesh_rows = len(mesh)
-            edges.insert(0, mesh)
-        edges_all = torch.cat(edges, dim=0)
-        b, s, r = edges_all.unbind(-1)
-        disp = x[b, s] - x[b, r]
+        sends, recvs, rests, flags = [], [], [], []
+        if system.fixed is not None:
+            for part, value in zip((sends, recvs, rests, flags), system.fixed, strict=True):
+                part.append(value)
+        if system.needs_proximity:
+            b, s, r = proximity_edges(x, static, self.config).unbind(-1)
+            sends.append(b * N + s)
+            recvs.append(b * N + r)
+            rests.append(x.new_zeros(len(b), 1))
+            flags.append(x.new_zeros(len(b), 1))
+        if not sends:
+            empty = torch.zeros(0, dtype=torch.long, device=x.device)
+            return empty, empty, x.new_zeros(0, self.edge_size(d))
+        send, recv = (torch.cat(a) if len(a) > 1 else a[0] for a in (sends, recvs))
+        rest, is_mesh = (torch.cat(a) if len(a) > 1 else a[0] for a in (rests, flags))
+        xf, vf = x.reshape(B * N, d), v.reshape(B * N, d)
+        disp = xf.index_select(0, send) - xf.index_select(0, recv)
         dist = disp.norm(dim=-1, keepdim=True)
-        rest = torch.zeros_like(dist)
-        if static.edges is not None and static.rest_length is not None:
-            n_e = len(static.edges)
-            rest_b = torch.cat([static.rest_length, static.rest_length], dim=1)  # [B, 2E]
-            rest[:mesh_rows, 0] = rest_b.reshape(-1)
-            assert mesh_rows == B * 2 * n_e
-        is_mesh = torch.zeros_like(dist)
-        is_mesh[:mesh_rows] = 1.0
         strain = torch.where(rest > 0, dist / rest.clamp_min(1e-9) - 1.0, torch.zeros_like(dist))
-        feats = torch.cat([disp, dist, v[b, s] - v[b, r], rest, strain, is_mesh], dim=-1)
-        return b * N + s, b * N + r, feats
+        dv = vf.index_select(0, send) - vf.index_select(0, recv)
+        return send, recv, torch.cat([disp, dist, dv, rest, strain, is_mesh], dim=-1)
 
     @staticmethod
     def edge_size(dim: int) -> int:
@@ -148,13 +189,16 @@ class StateGNN(nn.Module):
     # -------------------------------------------------------------------- forward
 
     def forward(self, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic,
-                extra: torch.Tensor | None = None) -> torch.Tensor:
-        """Accelerations [B,N,d] (m/s^2) from positions [B,N,d], velocities [B,K,N,d]."""
+                extra: torch.Tensor | None = None, *,
+                system: SystemGraph | None = None) -> torch.Tensor:
+        """Accelerations [B,N,d] (m/s^2) from positions [B,N,d], velocities [B,K,N,d];
+        ``system`` (`prepare_static`) is what a rollout's steps share (built when None)."""
+        system = system if system is not None else self.prepare_static(static, x.dtype)
         B, N, d = x.shape
-        nodes = self.node_features(x, vhist, static, extra)
+        nodes = self.node_features(x, vhist, static, extra, system=system)
         nodes = self.node_encoder(self.node_norm(nodes))
         nodes = nodes.reshape(B * N, -1)
-        send, recv, efeat = self.graph(x, vhist[:, -1], static)
+        send, recv, efeat = self.graph(x, vhist[:, -1], static, system=system)
         edges = self.edge_encoder(self.edge_norm(efeat))
         H = nodes.shape[-1]
         for edge_update, node_update in zip(self.edge_updates, self.node_updates, strict=True):
@@ -163,14 +207,31 @@ class StateGNN(nn.Module):
             # function as the concatenated form at a third of its cost on edges.
             first = edge_update[0]
             w_e, w_s, w_r = first.weight.split(H, dim=1)
-            node_sr = nodes @ torch.cat([w_s, w_r], dim=0).T
-            hidden = (F.linear(edges, w_e, first.bias) + node_sr[send, :H]
-                      + node_sr[recv, H:])
+            hidden = F.linear(edges, w_e, first.bias)
+            hidden = hidden + F.linear(nodes, w_s).index_select(0, send)
+            hidden = hidden + F.linear(nodes, w_r).index_select(0, recv)
             edges = edges + edge_update[1:](hidden)
             agg = torch.zeros_like(nodes).index_add_(0, recv, edges)
             nodes = nodes + node_update(torch.cat([nodes, agg], dim=-1))
         accel = self.accel_norm.inverse(self.decoder(nodes)).reshape(B, N, d)
         return torch.where(static.pinned[..., None], torch.zeros_like(accel), accel)
+
+
+@dataclass(frozen=True)
+class SystemGraph:
+    """The step-invariant part of a rollout's graph and node features (`prepare_static`):
+    the static node features [B,N,F_s] (mass, radius, pinned, gravity), the up vector
+    [B,1,d] (None without a ground), the container box [B,2d] (None without one), the
+    edges that do not change between steps (flat senders, receivers [E], rest lengths and
+    mesh flags [E,1]: the mesh springs both ways, or the complete graph of a few bodies;
+    None when there are none) and whether proximity edges are searched each step."""
+
+    static: EntityStatic
+    node_static: torch.Tensor
+    up: torch.Tensor | None
+    box: torch.Tensor | None
+    fixed: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None
+    needs_proximity: bool
 
 
 def unroll(
@@ -184,10 +245,11 @@ def unroll(
     input distribution without backpropagating through the whole unroll.
     """
     xs, vs = [], []
+    system = net.prepare_static(static, x.dtype)  # the graph's fixed part, built once
     for _ in range(horizon):
         if detach_inputs:
             x, vhist = x.detach(), vhist.detach()
-        accel = net(x, vhist, static)
+        accel = net(x, vhist, static, system=system)
         v = vhist[:, -1]
         v_next = v + accel * dt
         x_next = x + 0.5 * (v + v_next) * dt
@@ -244,7 +306,7 @@ class ModelStateGNN(LearnedModel):
                               edge_in=StateGNN.edge_size(d), dim=d)
         net = StateGNN(self.config).to(self.device)
         _, _, efeat = net.graph(x[sub], vhist[sub][:, -1], st)
-        net.node_norm.fit(node)
+        net.node_norm.fit(node[st.real()])  # padded entities are not data
         if len(efeat):
             net.edge_norm.fit(efeat)
         dv = windows.tensors["v_target"][:, 0] - vhist[:, -1]
@@ -271,14 +333,11 @@ class ModelStateGNN(LearnedModel):
             raise ValidationError(f"training rollouts mix frame intervals dt = {sorted(dts)} s")
         K, G = self.config.history, self.config.gravity_frames
         # the model's inputs come from the rollouts as a model observes them
-        # particle systems of different sizes (a column's grain count follows its aspect
-        # ratio) are padded to the largest with pinned ghosts (`pad_entities`)
-        static = entity_static([observe(r, r.num_frames) for r in rollouts], self.device,
-                               pad=True)
-        count = entity_count(rollouts)
+        static = entity_static([observe(r, r.num_frames) for r in rollouts], self.device)
+        n = static.mass.shape[1]  # systems with fewer entities are padded to n
         xs, vhs, xts, vts, gs, rows = [], [], [], [], [], []
         for i, r in enumerate(rollouts):
-            x, v = pad_entities(*entity_states(r, self.device), count)
+            x, v = (pad_entities(a, n) for a in entity_states(r, self.device))
             T = x.shape[0]
             if unroll + 1 > T:
                 raise ValidationError(f"{r.scenario} rollouts have {T} frames; windows of "
@@ -317,7 +376,8 @@ class ModelStateGNN(LearnedModel):
                                       rows=batch["rows"], sources=batch["rollouts"],
                                       detach_inputs=unroll_mode == "pushforward")
         out = {"data": L.entity_data_loss(x_pred, v_pred, batch["x_target"], batch["v_target"],
-                                          scale=net.loss_scale, dt=batch["dt"])}
+                                          scale=net.loss_scale, dt=batch["dt"],
+                                          mask=static.present)}
         state = L.EntityRollout(x=x_pred, v=v_pred, x0=batch["x"], v0=batch["vhist"][:, -1],
                                 static=batch["loss_static"], dt=batch["dt"], rows=batch["rows"],
                                 teacher=self._teacher(batch) if "teacher" in terms else None)

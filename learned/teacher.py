@@ -6,8 +6,10 @@ For each predicted step t -> t+1 of a rollout x_0..x_H (x_0 the true context sta
     L = mean_t |x_{t+1} - S_x(x_t, v_t)|^2 / (a_s dt^2)^2 + |v_{t+1} - S_v(x_t, v_t)|^2 / (a_s dt)^2
 
 with S one frame of the scenario's own simulator and a_s = |g| (an acceleration scale).
-Warp cloth steps are differentiable (`ClothTorchStep`, a torch.autograd.Function over
-`wp.Tape`), so gradients also flow through S into the model's earlier predictions. MuJoCo
+Warp cloth and SPH steps are differentiable (`ClothTorchStep`, `SPHTorchStep`:
+torch.autograd.Functions over `wp.Tape`), so gradients also flow through S into the model's
+earlier predictions. Smoke, a grid field rather than entities, has its own loss of the same
+form (`smoke_teacher_loss`, through `SmokeTorchStep` on the staggered grid). MuJoCo
 is not differentiable: its step is a fixed target (stop-gradient), and the gradient flows
 through the model's x_{t+1} only. Rigid entities are set up as free bodies with identity
 orientation and zero angular velocity (exact for the frictionless spheres of the rigid
@@ -66,7 +68,7 @@ class TeacherMuJoCo:
         import mujoco
 
         xs, vs = x.detach().double().cpu().numpy(), v.detach().double().cpu().numpy()
-        x_out, v_out = np.empty_like(xs), np.empty_like(vs)
+        x_out, v_out = xs.copy(), vs.copy()  # padded entities (no body) stay put
         velocity6 = np.empty(6)
         for b, row in enumerate(rows.tolist()):
             model, data, ids = self._model(int(row))
@@ -168,18 +170,113 @@ class TeacherWarpCloth:
         return torch.stack(out_x), torch.stack(out_v)
 
 
-def make_teacher(rollouts: Sequence[Rollout], device: str = "cpu") -> Teacher:
-    """The teacher of the scenario of ``rollouts`` (by its simulator)."""
+def _shared_static(rollouts: Sequence[Any], keys: Sequence[str], what: str) -> dict[str, Any]:
+    """The statics ``keys`` of the first rollout, checked to be the same in every one (one
+    simulator serves the whole training set)."""
+    first = rollouts[0].static
+    for r in rollouts[1:]:
+        for k in keys:
+            if not np.array_equal(np.asarray(r.static[k]), np.asarray(first[k])):
+                raise ValidationError(f"{what} teacher: static['{k}'] differs between "
+                                      f"rollouts (seed {rollouts[0].seed} vs {r.seed}); "
+                                      "one teacher serves rollouts of one configuration")
+    return {k: first[k] for k in keys}
+
+
+class TeacherWarpSPH:
+    """One frame of the Warp SPH dam break, differentiable through `SPHTorchStep`.
+
+    Each rollout's own viscosity, gravity and box width (its parameters: labels the model
+    never sees) drive the step; the discretization (spacing, smoothing length, rest
+    density, sound speed) and the substeps are shared by the training set."""
+
+    differentiable = True
+    KEYS = ("spacing", "smoothing_length", "rest_density", "sound_speed")
+
+    def __init__(self, rollouts: Sequence[Rollout], device: str = "cpu") -> None:
+        from physground.simulators.warp.sph import SPHTorchStep
+
+        static = _shared_static(rollouts, self.KEYS, "SPH")
+        substeps = {int(r.meta["substeps"]) for r in rollouts}
+        if len(substeps) != 1:
+            raise ValidationError(f"SPH teacher: rollouts mix substeps {sorted(substeps)}")
+        self.step = SPHTorchStep(static, dt=rollouts[0].dt, substeps=substeps.pop(),
+                                 device=device)
+        self.params = torch.tensor([[r.params["viscosity"], r.params["gravity"],
+                                     r.params["box_width"]] for r in rollouts],
+                                   dtype=torch.float64)
+
+    def __call__(self, x: torch.Tensor, v: torch.Tensor, rows: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        p = self.params[rows.cpu()].to(x)
+        return self.step(x, v, p[:, 0], p[:, 1], p[:, 2])
+
+
+class TeacherWarpSmoke:
+    """One frame of the Warp smoke plume on the staggered (MAC) grid, differentiable
+    through `SmokeTorchStep`, with each rollout's own buoyancy (a label).
+
+    ``teacher(density, u, v, rows)``: density [B,H,W], face velocities u [B,H,W+1] and
+    v [B,H+1,W] (m/s), the rollouts' ``face_u``/``face_v`` states; re-stepping a stored
+    state reproduces the stored next frame. ``teacher.cell(density, velocity, rows)`` takes
+    cell-centred velocities [B,H,W,2] instead (faces reconstructed by averaging: close to,
+    not exactly, the stored continuation)."""
+
+    differentiable = True
+
+    def __init__(self, rollouts: Sequence[Rollout], device: str = "cpu") -> None:
+        from physground.simulators.warp.smoke import SmokeTorchStep
+
+        static = _shared_static(rollouts, ("grid_size", "grid_spacing"), "smoke")
+        settings = {(int(r.meta["substeps"]), int(r.meta["pressure_iterations"]),
+                     str(r.meta.get("advection", "semi_lagrangian"))) for r in rollouts}
+        if len(settings) != 1:
+            raise ValidationError(f"smoke teacher: rollouts mix solver settings "
+                                  f"(substeps, pressure iterations, advection) {sorted(settings)}")
+        substeps, iterations, advection = settings.pop()
+        self.step = SmokeTorchStep(static, dt=rollouts[0].dt, substeps=substeps,
+                                   pressure_iterations=iterations, device=device,
+                                   advection=advection)
+        self.buoyancy = torch.tensor([float(r.params["buoyancy"]) for r in rollouts],
+                                     dtype=torch.float64)
+
+    def __call__(self, density: torch.Tensor, u: torch.Tensor, v: torch.Tensor,
+                 rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.step.mac(density, u, v, self.buoyancy[rows.cpu()].to(density))
+
+    def cell(self, density: torch.Tensor, velocity: torch.Tensor, rows: torch.Tensor
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.step(density, velocity, self.buoyancy[rows.cpu()].to(density))
+
+
+def _scenario_class(name: str) -> type:
+    from physground.scenario import SCENARIOS
+
+    factory = SCENARIOS.get(name)
+    return factory if isinstance(factory, type) else getattr(factory, "func", type(factory))
+
+
+def make_teacher(rollouts: Sequence[Rollout], device: str = "cpu") -> Any:
+    """The teacher of the scenario of ``rollouts``, by its simulator: `TeacherMuJoCo`,
+    `TeacherWarpCloth`, `TeacherWarpSPH` (entity teachers, for `teacher_loss`) or
+    `TeacherWarpSmoke` (a grid teacher, for `smoke_teacher_loss`)."""
     from physground.scenario import get_scenario
+    from physground.simulators.warp.cloth import ScenarioWarpCloth
+    from physground.simulators.warp.smoke import ScenarioSmoke
+    from physground.simulators.warp.sph import ScenarioDamBreak
 
     scenario = get_scenario(rollouts[0].scenario, render=False)
     if scenario.simulator == "mujoco":
         return TeacherMuJoCo(rollouts)
-    if rollouts[0].scenario.startswith("cloth/"):
-        return TeacherWarpCloth(rollouts, device=device)
+    teachers: tuple[tuple[type, Any], ...] = (
+        (ScenarioWarpCloth, TeacherWarpCloth), (ScenarioDamBreak, TeacherWarpSPH),
+        (ScenarioSmoke, TeacherWarpSmoke))
+    for cls, teacher in teachers:
+        if isinstance(scenario, cls):
+            return teacher(rollouts, device=device)
     raise ValidationError(
         f"no simulator teacher for scenario '{rollouts[0].scenario}' "
-        "(available: MuJoCo rigid scenarios and Warp cloth)"
+        "(available: MuJoCo rigid scenarios, Warp cloth, SPH and smoke)"
     )
 
 
@@ -203,3 +300,38 @@ def teacher_loss(state: Any, *, scenario: str, options: dict[str, Any]) -> torch
     ev = (v[:, 1:] - vs) / (a_s * dt)
     moving = (~state.static.pinned[:, None, :, None]).expand_as(ex)
     return ((ex * ex + ev * ev) * moving).sum() / moving.sum().clamp_min(1)
+
+
+def smoke_teacher_loss(teacher: TeacherWarpSmoke, density: torch.Tensor, u: torch.Tensor,
+                       v: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Simulator-as-teacher loss of a predicted smoke rollout on the MAC grid.
+
+    ``density [B,T,H,W]``, ``u [B,T,H,W+1]``, ``v [B,T,H+1,W]`` (m/s): the starting state
+    then the model's T-1 frames; ``rows [B]`` the rollout of each system. For each step
+
+        L = mean_t |rho_{t+1} - S_rho|^2 / rho_s^2 + (|u_{t+1} - S_u|^2 + |v_{t+1} - S_v|^2)
+            / (b dt)^2
+
+    with S one frame of the smoke simulator from the model's own state t, rho_s the RMS
+    density of the starting state and b the buoyancy (an acceleration scale, at least 1
+    m/s^2); gradients flow through S (Warp tape) into earlier predictions. 0 on the truth.
+    """
+    B, T = density.shape[:2]
+    if T < 2:
+        raise ValidationError(f"smoke teacher loss needs >= 2 frames, got density "
+                              f"{list(density.shape)}")
+    for name, value in (("u", u), ("v", v)):
+        if value.shape[:2] != (B, T):
+            raise ValidationError(f"smoke teacher loss: {name} has shape {list(value.shape)}, "
+                                  f"expected leading [B,T] = {[B, T]} as density")
+    steps = rows.repeat_interleave(T - 1)
+    flat = [a[:, :-1].reshape(-1, *a.shape[2:]) for a in (density, u, v)]
+    rho_s, u_s, v_s = (a.reshape(B, T - 1, *a.shape[1:]) for a in teacher(*flat, steps))
+    dt = teacher.step.simulator.dt * teacher.step.substeps
+    vel_scale = teacher.buoyancy[rows.cpu()].to(density).clamp_min(1.0) * dt
+    rho_scale = density[:, 0].detach().square().mean(dim=(-1, -2)).sqrt().clamp_min(1e-6)
+    e_rho = ((density[:, 1:] - rho_s) / rho_scale[:, None, None, None]).square().mean()
+    w = vel_scale[:, None, None, None]
+    e_u = ((u[:, 1:] - u_s) / w).square().mean()
+    e_v = ((v[:, 1:] - v_s) / w).square().mean()
+    return e_rho + e_u + e_v

@@ -12,7 +12,7 @@ pytest.importorskip("newton")
 
 from physground.learned.configuration_state_gnn import StateGNNConfig  # noqa: E402
 from physground.learned.entities import (  # noqa: E402
-    entity_count,
+    entity_counts,
     entity_states,
     entity_static,
     pad_entities,
@@ -34,19 +34,21 @@ def columns():
 
 
 def test_grains_are_entities_with_neighbour_edges(columns):
-    """Padded to the larger column, the smaller one's ghosts are pinned and massless, and
-    grains are linked to their lattice neighbours (1.5 spacings) but never to a ghost."""
+    """Padded to the larger column, the smaller one's padded grains are absent, pinned and
+    massless, and grains are linked to their lattice neighbours (1.5 spacings) but never to
+    a padded one."""
     counts = [r.states["x"].shape[1] for r in columns]
-    assert counts[0] < counts[1] == entity_count(columns)
-    static = entity_static(columns, pad=True)
+    assert counts[0] < counts[1] == max(entity_counts(columns))
+    static = entity_static(columns)
+    assert static.present is not None and not static.present[0, counts[0]:].any()
     assert static.pinned[0, counts[0]:].all() and not static.pinned[0, :counts[0]].any()
     assert float(static.mass[0, counts[0]:].abs().sum()) == 0.0
     assert static.has_box  # the channel walls and the ground, from the `domain` static
-    x = torch.stack([pad_entities(*entity_states(r), counts[1])[0][0] for r in columns])
+    x = torch.stack([pad_entities(entity_states(r)[0], counts[1])[0] for r in columns])
     edges = proximity_edges(x, static, StateGNNConfig())
     assert len(edges) > 0
     small = edges[edges[:, 0] == 0]
-    assert int(small[:, 1:].max()) < counts[0]  # no edge touches a ghost
+    assert int(small[:, 1:].max()) < counts[0]  # no edge touches a padded grain
     spacing = 0.02
     gap = (x[edges[:, 0], edges[:, 1]] - x[edges[:, 0], edges[:, 2]]).norm(dim=-1)
     assert float(gap.max()) <= 1.5 * spacing + 1e-6

@@ -5,7 +5,15 @@ scenario's simulator (one batched `simulate` call, no rendering, kernels warmed 
 a `state-gnn` briefly trained on those rollouts (one batched `unroll` under
 `torch.inference_mode`, from the same first states). The two alternate ``repeats`` times
 so machine load hits both alike; the ratio of median times is printed (simulator / learned,
-> 1: the learned model is faster). Targets: >= 10x on cloth and dam break, >= 1x on rigid.
+> 1: the learned model is faster), with the learned rollout's position RMSE against the
+simulator's (m, over all frames and entities: a fast rollout is only worth its accuracy;
+the bench's briefly trained model is no scored model). Both sides run on the same device
+with the same torch threads (Warp's CPU kernels are single-threaded). The simulator side is
+the scenario's own `simulate` (model build, every substep, the rollout records); the learned
+side is `unroll`, one network evaluation per frame (graph of fixed edges built once per
+rollout, proximity edges from a hash grid every frame). ``--hidden``/``--layers`` override
+the network size of the cloth and fluid models to show the speed/accuracy trade-off.
+Targets: >= 10x on cloth and dam break, >= 1x on rigid.
 
 Run: ``python -m physground.benchmarks.speed.bench_rollout [--batch 8] [--horizon 24]``.
 """
@@ -28,8 +36,9 @@ SCENARIOS = (("rigid/projectile", {}, 1.0), ("rigid/bounce", {}, 1.0),
 
 
 def measure(name: str, model_config: dict, *, batch: int, horizon: int, repeats: int,
-            train_steps: int) -> tuple[float, float]:
-    """(median simulator seconds, median learned seconds) for batch x horizon frames."""
+            train_steps: int) -> tuple[float, float, float]:
+    """(median simulator seconds, median learned seconds, learned position RMSE in m) for
+    batch x horizon frames."""
     scenario = get_scenario(name, render=False, num_frames=horizon + 1)
     seeds = list(range(batch))
     params = [scenario.sample_params("test_id", s) for s in seeds]
@@ -42,7 +51,9 @@ def measure(name: str, model_config: dict, *, batch: int, horizon: int, repeats:
     static, dt = entity_static(rollouts), rollouts[0].dt
     sim, learned = [], []
     with torch.inference_mode():
-        unroll(model.net, x0, vhist, static, dt, 2)  # warm-up
+        xs, _ = unroll(model.net, x0, vhist, static, dt, horizon)  # warm-up, and accuracy
+        truth = torch.stack([x[1:] for x, _ in states])
+        rmse = float((xs - truth).square().sum(-1).mean().sqrt())
         for _ in range(repeats):
             start = time.perf_counter()
             scenario.simulate(params, seeds, "test_id")
@@ -50,7 +61,7 @@ def measure(name: str, model_config: dict, *, batch: int, horizon: int, repeats:
             start = time.perf_counter()
             unroll(model.net, x0, vhist, static, dt, horizon)
             learned.append(time.perf_counter() - start)
-    return statistics.median(sim), statistics.median(learned)
+    return statistics.median(sim), statistics.median(learned), rmse
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,14 +71,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-steps", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--hidden", type=int, default=0, help="cloth/fluid width (0: 32)")
+    parser.add_argument("--layers", type=int, default=0, help="cloth/fluid layers (0: 2)")
+    parser.add_argument("--scenario", action="append", default=None,
+                        help="only these scenarios (repeatable; default: all four)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"{'scenario':18s} {'simulator s':>11s} {'learned s':>10s} {'ratio':>7s}  target")
+    print(f"{'scenario':18s} {'simulator s':>11s} {'learned s':>10s} {'ratio':>7s}  target"
+          f"        {'learned RMSE m':>14s}")
+    known = [name for name, _, _ in SCENARIOS]
+    unknown = sorted(set(args.scenario or ()) - set(known))
+    if unknown:
+        parser.error(f"--scenario {unknown[0]}: expected one of {known}")
     for name, model_config, target in SCENARIOS:
-        s, q = measure(name, model_config, batch=args.batch, horizon=args.horizon,
-                       repeats=args.repeats, train_steps=args.train_steps)
+        if args.scenario and name not in args.scenario:
+            continue
+        if target > 1:  # the cloth and fluid models
+            model_config = {**model_config, **({"hidden": args.hidden} if args.hidden else {}),
+                            **({"layers": args.layers} if args.layers else {})}
+        s, q, rmse = measure(name, model_config, batch=args.batch, horizon=args.horizon,
+                             repeats=args.repeats, train_steps=args.train_steps)
         verdict = "ok" if s / q >= target else "MISS"
-        print(f"{name:18s} {s:11.4f} {q:10.4f} {s / q:6.2f}x  >= {target:g}x {verdict}")
+        print(f"{name:18s} {s:11.4f} {q:10.4f} {s / q:6.2f}x  >= {target:g}x {verdict:4s}"
+              f"  {rmse:14.4g}", flush=True)
 
 
 if __name__ == "__main__":
