@@ -358,7 +358,7 @@ class ModelStateGNN(LearnedModel):
             rows=torch.as_tensor(rows, device=self.device), static=static,
             dt=float(rollouts[0].dt),
             info={"laws": laws, "scenario": rollouts[0].scenario, "rollouts": list(rollouts)},
-            loss_static=entity_static(rollouts, self.device, pad=True),
+            loss_static=entity_static(rollouts, self.device),
         )
 
     def losses(self, batch: dict[str, Any], *, unroll_mode: str, terms: Sequence[str],
