@@ -349,6 +349,25 @@ def folder_digest(folder: Path) -> str:
                          if p.is_file() and not p.name.startswith(".")})
 
 
+def predictions_digest(source: ExternalSource, suite: Any) -> str:
+    """Content hash of what ``source`` predicts for ``suite``: every file (PNG folders
+    included) under the suite's (scenario, split) folders, by relative path and sha256,
+    plus ``model.json``. Names `physground evaluate`'s own run directory."""
+    root = Path(source.directory)
+    files: dict[str, str] = {}
+    if (root / "model.json").is_file():
+        files["model.json"] = file_sha256(root / "model.json")
+    for entry in suite.scenarios:
+        for split in entry.splits:
+            folder = root / folder_name(entry.name) / split
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and not path.name.startswith("."):
+                    files[path.relative_to(root).as_posix()] = file_sha256(path)
+    return content_hash(files)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ExternalTask:
     """Score one external source's predictions on one (scenario, split) dataset."""
