@@ -95,14 +95,14 @@ def column_lattice(length: float, width: float, height: float, spacing: float
     return grid, cell
 
 
-def side_camera(view: float, width: float, size: int) -> Any:
+def side_camera(view: float, width: float, size: int, height: int | None = None) -> Any:
     """Camera on the -y side looking at the channel's x-z plane: x right, z up; the square
     [0, view]^2 of that plane fills the image (fov 20 deg from far away)."""
     fov = 20.0
     distance = 0.5 * view / math.tan(math.radians(0.5 * fov))
     centre = np.array([0.5 * view, 0.5 * width, 0.5 * view])
     eye = centre - np.array([0.0, distance, 0.0])
-    camera = look_at_camera(eye, centre, np.array([0.0, 0.0, 1.0]), fov, size)
+    camera = look_at_camera(eye, centre, np.array([0.0, 0.0, 1.0]), fov, size, height)
     return camera
 
 
@@ -223,7 +223,7 @@ class ScenarioColumnCollapse(Scenario):
         params = [self.param_space.validate(p, where=f"{self.name}: ") for p in params]
         device = warp_device_of(cfg.device)
         sim = SimulatorColumnCollapse(cfg, device)
-        camera = side_camera(cfg.view, cfg.width, cfg.image_size)
+        camera = side_camera(cfg.view, cfg.width, cfg.frame_width, cfg.frame_height)
         rollouts = []
         for p, seed in zip(params, seeds, strict=True):
             x0, cell = self.initial_state(p, seed)
