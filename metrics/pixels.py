@@ -222,8 +222,18 @@ def _gray_milli(frames: np.ndarray) -> np.ndarray:
     """Grey levels x 1000 of uint8 frames [..., 3] as exact integers (float32 holds the
     integer sums ``299 R + 587 G + 114 B`` <= 255,000 exactly)."""
     weights = np.array([[1000 * w for w in GRAY_WEIGHTS]], dtype=np.float32).round()
-    flat = frames.reshape(-1, 1, 3).astype(np.float32)
-    return cv2.transform(flat, weights).reshape(-1)
+    flat = frames.reshape(-1, 1, 3)
+    out = np.empty(flat.shape[0], np.float32)
+    # in pieces that stay in cache: one float32 copy of all frames costs more in page
+    # faults than the transform itself
+    for start in range(0, flat.shape[0], GRAY_PIECE):
+        piece = flat[start:start + GRAY_PIECE]
+        out[start:start + piece.shape[0]] = cv2.transform(piece.astype(np.float32),
+                                                          weights).reshape(-1)
+    return out
+
+
+GRAY_PIECE = 1 << 16  # pixels per piece of `_gray_milli`
 
 
 def motion_masks(previous: Tensor, frames: Tensor,
@@ -246,8 +256,12 @@ def _motion_pair(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         limit = MOTION_THRESHOLD * 255.0 * 1000.0
 
         def masks(frames: np.ndarray) -> np.ndarray:
-            gray = np.concatenate([g_last, _gray_milli(frames).reshape(r, hz, h * w)], 1)
-            return np.abs(np.diff(gray, axis=1)) > limit
+            out = np.empty((r, hz, h * w), bool)
+            for i in range(r):  # one rollout at a time: its temporaries stay in cache
+                gray = np.concatenate([g_last[i], _gray_milli(frames[i]).reshape(hz, -1)])
+                diff = np.subtract(gray[1:], gray[:-1], out=gray[1:])
+                np.greater(np.abs(diff, out=diff), limit, out=out[i])
+            return out
         return masks(truth), masks(pred)
     return batch.cached("motion_pair", compute)
 
@@ -271,20 +285,29 @@ def _motion_counts(batch: Batch) -> dict[str, np.ndarray]:
     of the per-pixel motion counts A (weighted)."""
     def compute() -> dict[str, np.ndarray]:
         truth, pred = _motion_pair(batch)
-
-        def count(bits: np.ndarray) -> np.ndarray:
-            return np.bitwise_count(bits).sum(-1, dtype=np.int64)
-        # masks as bits along the pixels: unions over steps and counts on 1/8 the bytes
-        bits_t, bits_p = np.packbits(truth, axis=-1), np.packbits(pred, axis=-1)
-        seen_t = np.bitwise_or.accumulate(bits_t, axis=1)
-        seen_p = np.bitwise_or.accumulate(bits_p, axis=1)
-        run = np.cumsum(truth.astype(np.int16) - pred.astype(np.int16), axis=1,
-                        dtype=np.int16)
-        return {"inter": count(seen_t & seen_p), "union": count(seen_t | seen_p),
-                "step_inter": count(bits_t & bits_p), "step_union": count(bits_t | bits_p),
-                "total": (count(bits_t) + count(bits_p)).cumsum(1),
-                "gap": np.abs(run).sum(-1, dtype=np.int64)}
+        keys = ("inter", "union", "step_inter", "step_union", "total", "gap")
+        out = {k: np.empty(truth.shape[:2], np.int64) for k in keys}
+        for r in range(truth.shape[0]):  # one rollout at a time: temporaries stay in cache
+            for key, value in _rollout_motion_counts(truth[r], pred[r]).items():
+                out[key][r] = value
+        return out
     return batch.cached("motion_counts", compute)
+
+
+def _rollout_motion_counts(truth: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
+    """`_motion_counts` of one rollout's masks [H, h*w]."""
+    def count(bits: np.ndarray) -> np.ndarray:
+        return np.bitwise_count(bits).sum(-1, dtype=np.int64)
+    # masks as bits along the pixels: unions over steps and counts on 1/8 the bytes
+    bits_t, bits_p = np.packbits(truth, axis=-1), np.packbits(pred, axis=-1)
+    seen_t = np.bitwise_or.accumulate(bits_t, axis=0)
+    seen_p = np.bitwise_or.accumulate(bits_p, axis=0)
+    run = np.subtract(truth, pred, dtype=np.int16)
+    np.cumsum(run, axis=0, out=run)
+    return {"inter": count(seen_t & seen_p), "union": count(seen_t | seen_p),
+            "step_inter": count(bits_t & bits_p), "step_union": count(bits_t | bits_p),
+            "total": (count(bits_t) + count(bits_p)).cumsum(0),
+            "gap": np.abs(run).sum(-1, dtype=np.int64)}
 
 
 def spatial_iou_batch(batch: Batch) -> Tensor:
