@@ -118,8 +118,8 @@ def ssim(a: Tensor | np.ndarray, b: Tensor | np.ndarray, size: int = 11,
     block = max(1, SSIM_BLOCK_BYTES // (8 * h * w * c * 4))
     k = g.shape[0]
     valid = (h - k + 1) * (w - k + 1) * c
-    differs = x != y if c == 1 else (x != y).any(-1)  # [n, h, w]
-    rows, cols = differs.any(2), differs.any(1)
+    differs = _differs(x, y)  # [n, h, w]
+    rows, cols = _any_rows_cols(differs)
     # A window where both images agree has SSIM exactly 1 (see above), so each frame is
     # evaluated on the crop whose windows meet its differing pixels (bounding box).
     boxes: dict[tuple[int, int, int, int], list[int]] = {}
@@ -137,6 +137,35 @@ def ssim(a: Tensor | np.ndarray, b: Tensor | np.ndarray, size: int = 11,
             part = _ssim_block(x[idx, r0:r1, c0:c1], y[idx, r0:r1, c0:c1], g)
             out[idx] = (part * inside + (valid - inside)) / valid
     return torch.from_numpy(out.reshape(lead))
+
+
+def _differs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pixels [n, h, w] where images [n, h, w, c] differ in any channel; uint8 pixels are
+    compared as one c-byte value each, in blocks of frames that stay in cache."""
+    n, h, w, c = x.shape
+    if c == 1 or x.dtype != np.uint8 or y.dtype != np.uint8:
+        return x[..., 0] != y[..., 0] if c == 1 else (x != y).any(-1)
+    pixel = np.dtype((np.void, c))
+    out = np.empty((n, h, w), bool)
+    step = max(1, (1 << 18) // (h * w))
+    for start in range(0, n, step):
+        a = np.ascontiguousarray(x[start:start + step]).reshape(-1, c).view(pixel)
+        b = np.ascontiguousarray(y[start:start + step]).reshape(-1, c).view(pixel)
+        out[start:start + step] = (a != b).reshape(-1, h, w)
+    return out
+
+
+def _any_rows_cols(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows [n, h], cols [n, w]) of a bool mask [n, h, w] that hold any True: bytes
+    OR-ed along the contiguous axis as 8-byte words, and across rows."""
+    n, h, w = mask.shape
+    bytes_ = np.ascontiguousarray(mask).view(np.uint8)
+    cols = np.bitwise_or.reduce(bytes_, axis=1).astype(bool)
+    if w % 8 == 0:
+        rows = bytes_.reshape(n, h, w // 8, 8).view(np.uint64).reshape(n, h, -1).any(-1)
+    else:
+        rows = mask.any(2)
+    return rows, cols
 
 
 def _window_span(line: np.ndarray, k: int) -> tuple[int, int]:
@@ -454,12 +483,11 @@ def _moments_by_colour(frames: np.ndarray, colors: Tensor, palette: Tensor,
                        temperature: Tensor) -> tuple[Tensor, Tensor]:
     """Soft areas [T, K] and centroids [T, K, 2] of uint8 frames [T, h, w, 3]."""
     t, h, w, _ = frames.shape
-    # 24-bit colour codes, exact in float32 (< 2^24)
-    codes = cv2.transform(frames.reshape(-1, 1, 3).astype(np.float32),
-                          np.array([[65536.0, 256.0, 1.0]], np.float32)).reshape(-1)
-    labels, found = pd.factorize(codes)
-    uniques = found.astype(np.int64)
-    rgb = np.stack([(uniques >> 16) & 255, (uniques >> 8) & 255, uniques & 255], -1)
+    # one uint32 code per pixel: RGB plus an opaque alpha byte, read as a 4-byte word
+    # (distinct colours get distinct codes, labelled in order of first appearance)
+    rgba = cv2.cvtColor(np.ascontiguousarray(frames).reshape(t * h, w, 3), cv2.COLOR_RGB2RGBA)
+    labels, found = pd.factorize(rgba.reshape(-1, 4).view(np.uint32).reshape(-1))
+    rgb = found.astype(np.uint32).view(np.uint8).reshape(-1, 4)[:, :3].astype(np.int64)
     prob = soft_object_masks(torch.from_numpy(rgb.astype(np.float64) / 255.0).view(1, -1, 3),
                              colors, palette, temperature)[:, 0, :].T.numpy()  # [U, K]
     u = np.tile(np.arange(w) + 0.5, h)
