@@ -10,7 +10,9 @@ Context layout (written by `export_context`)::
     CONTEXT_DIR/<scenario>/<split>/<rollout>/prompt.json
         scenario, split, rollout, description (no parameter values), prompt, fps,
         context_frames, frames_to_generate, context_duration_s, duration_s, image_height,
-        image_width, aspect, camera (intrinsics, extrinsics), prediction_file
+        image_width, aspect, resolution ("WIDTHxHEIGHT") and resolution_preset (the
+        suite's `physground.schema.RESOLUTION_PRESETS` name, or null), camera
+        (intrinsics, extrinsics), prediction_file
     CONTEXT_DIR/manifest.csv                            one row per rollout (as Physics-IQ's
                                                         descriptions.csv)
     CONTEXT_DIR/<scenario>/<split>/<rollout>/frame_000.png ...   the context frames (exact)
@@ -89,6 +91,7 @@ from physground.benchmarks.video_io import (
 from physground.errors import PhysgroundError, ValidationError, did_you_mean
 from physground.provenance import content_hash, file_sha256
 from physground.rollout import Prediction, Rollout
+from physground.schema import RESOLUTION_PRESETS
 
 PREDICTION_SUFFIXES = ARRAY_SUFFIXES + VIDEO_SUFFIXES  # or a folder <rollout>/ of PNGs
 SOURCES_FILE = "external.json"
@@ -349,6 +352,25 @@ def folder_digest(folder: Path) -> str:
                          if p.is_file() and not p.name.startswith(".")})
 
 
+def predictions_digest(source: ExternalSource, suite: Any) -> str:
+    """Content hash of what ``source`` predicts for ``suite``: every file (PNG folders
+    included) under the suite's (scenario, split) folders, by relative path and sha256,
+    plus ``model.json``. Names `physground evaluate`'s own run directory."""
+    root = Path(source.directory)
+    files: dict[str, str] = {}
+    if (root / "model.json").is_file():
+        files["model.json"] = file_sha256(root / "model.json")
+    for entry in suite.scenarios:
+        for split in entry.splits:
+            folder = root / folder_name(entry.name) / split
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and not path.name.startswith("."):
+                    files[path.relative_to(root).as_posix()] = file_sha256(path)
+    return content_hash(files)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ExternalTask:
     """Score one external source's predictions on one (scenario, split) dataset."""
@@ -502,6 +524,7 @@ def export_context(suite: Any, root: Path, out: Path, *, progress: bool = True) 
                     "context_duration_s": entry.context * truth.dt,
                     "duration_s": entry.horizon * truth.dt,
                     "image_height": None, "image_width": None, "aspect": None,
+                    "resolution": None, "resolution_preset": None,
                     "camera": _camera_json(context.camera),
                     "states": {k: list(np.shape(v)[1:]) for k, v in context.states.items()},
                     "prediction_file": f"{folder_name(entry.name)}/{split}/{truth.seed}.npz",
@@ -510,6 +533,9 @@ def export_context(suite: Any, root: Path, out: Path, *, progress: bool = True) 
                     prompt["image_height"], prompt["image_width"] = context.frames.shape[1:3]
                     h, w = context.frames.shape[1:3]
                     prompt["aspect"] = f"{w // math.gcd(w, h)}:{h // math.gcd(w, h)}"
+                    prompt["resolution"] = f"{w}x{h}"
+                    prompt["resolution_preset"] = next(
+                        (k for k, v in RESOLUTION_PRESETS.items() if v == (w, h)), None)
                     for i, frame in enumerate(context.frames):
                         iio.imwrite(folder / f"frame_{i:03d}.png", frame)
                     # the image an image-to-video model continues from: the last context frame
@@ -534,6 +560,7 @@ def export_context(suite: Any, root: Path, out: Path, *, progress: bool = True) 
         "prompt": e["prompt"], "fps": e["fps"], "context_frames": e["context_frames"],
         "frames_to_generate": e["frames_to_generate"], "duration_s": e["duration_s"],
         "width": e["image_width"], "height": e["image_height"],
+        "resolution": e["resolution"] or "",
         "prediction_file": e["prediction_file"]} for e in entries])
     write_text_atomic(out / "manifest.csv", manifest.to_csv(index=False))
     write_text_atomic(out / "README.md", _context_readme(suite.name))

@@ -11,6 +11,9 @@ Layout under the runs root (default ``./physground-runs``):
     runs/<suite>-<hash>/samples/*.npz                       one rollout per task, for plots
     runs/<suite>-<hash>/checkpoints/<model>/<scenario>/     trained models
     runs/<suite>-<hash>/report/                             index.html, report.md, figures
+    runs/<suite>-<hash>-eval-<hash>/                        an ``evaluate`` of its own (same
+                                                            layout; named from the
+                                                            predictions' content hash)
 
 The work runs in three stages, each a list of tasks handed to one executor (local process
 pool by default, or Ray): generate every dataset, train every trainable model, evaluate
@@ -60,6 +63,26 @@ def run_directory(suite: Suite, root: Path, device: str) -> Path:
                            "versions": library_versions(),
                            "provenance": run_provenance(suite)})[:12]
     return Path(root) / "runs" / f"{suite.name}-{digest}"
+
+
+def evaluation_directory(suite: Suite, root: Path, device: str, sources: Sequence[Any],
+                         settings: dict[str, Any]) -> Path:
+    """Where ``physground evaluate`` writes: a run directory of its own, named from the
+    suite run's identity, the content hash of every prediction directory
+    (`physground.benchmarks.external.predictions_digest`) and the evaluation's settings
+    (filters). The suite's own run directory is only read (finished tasks and checkpoints
+    are reused from it), never rewritten; re-evaluating the same predictions reuses (and
+    atomically overwrites) this directory only."""
+    from physground.benchmarks.external import predictions_digest
+
+    base = run_directory(suite, root, device)
+    digest = content_hash({
+        "run": base.name, "settings": settings,
+        "predictions": sorted((s.name, predictions_digest(s, suite),
+                               s.allow_missing, s.follow_symlinks, s.context_frames)
+                              for s in sources),
+    })[:12]
+    return base.with_name(f"{base.name}-eval-{digest}")
 
 
 def run_provenance(suite: Suite) -> dict[str, Any]:
@@ -197,8 +220,14 @@ def run_suite(
     models: Sequence[str] | None = None,
     external: Sequence[Any] = (),
     scenarios: Sequence[str] | None = None,
+    run_dir: Path | None = None,
+    reuse: Sequence[Path] = (),
 ) -> Path:
     """Run ``suite``; returns the run directory (with the report when ``report``).
+
+    ``run_dir`` overrides the suite's run directory (`evaluation_directory` for
+    ``evaluate``); ``reuse`` are run directories that are only read: a finished task or
+    training recorded there is taken over (copied) instead of redone.
 
     ``models`` restricts the suite's models and ``scenarios`` its scenarios (names or
     ``tag:NAME``; the run directory stays the whole suite's, so that finished work is
@@ -211,13 +240,15 @@ def run_suite(
     with root_lock(Path(root)):
         return _run_suite(suite, root=Path(root), device=device, executor=executor,
                           executor_name=executor_name, progress=progress, report=report,
-                          models=models, external=external, scenarios=scenarios)
+                          models=models, external=external, scenarios=scenarios,
+                          run_dir=run_dir, reuse=[Path(r) for r in reuse])
 
 
 def _run_suite(suite: Suite, *, root: Path, device: str, executor: Executor | None,
                executor_name: str, progress: bool, report: bool,
                models: Sequence[str] | None, external: Sequence[Any],
-               scenarios: Sequence[str] | None) -> Path:
+               scenarios: Sequence[str] | None, run_dir: Path | None = None,
+               reuse: Sequence[Path] = ()) -> Path:
     from physground.benchmarks.external import (
         ExternalSource,
         check_source,
@@ -226,13 +257,16 @@ def _run_suite(suite: Suite, *, root: Path, device: str, executor: Executor | No
     )
 
     started = time.perf_counter()
-    run_dir = run_directory(suite, root, device)
+    run_dir = Path(run_dir) if run_dir is not None else run_directory(suite, root, device)
+    reuse = [r for r in reuse if Path(r).resolve() != run_dir.resolve()]
     record: dict[str, Any] = {
         "suite": asdict(suite), "suite_hash": suite.config_hash(), "device": device,
         "provenance": run_provenance(suite),
         "executor": executor_name, "environment": environment(),
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+    if reuse:
+        record["reuses"] = [str(r) for r in reuse]
     if scenarios:
         suite = suite.restrict(scenarios)
         record["scenarios_only"] = [e.name for e in suite.scenarios]
@@ -254,7 +288,7 @@ def _run_suite(suite: Suite, *, root: Path, device: str, executor: Executor | No
     runner = RunProgress(executor or run_local, progress)
     try:
         datasets = generate_stage(suite, root / "data", runner, models)
-        trained = train_stage(suite, datasets, run_dir, device, runner, models)
+        trained = train_stage(suite, datasets, run_dir, device, runner, models, reuse)
         tasks = plan_tasks(suite, datasets, trained, run_dir, device, models,
                            list(sources.values()))
 
@@ -263,6 +297,8 @@ def _run_suite(suite: Suite, *, root: Path, device: str, executor: Executor | No
                          lambda tmp: frame.to_parquet(tmp, index=False))
             failpoint("evaluate.stored")
 
+        for task in tasks:
+            take_over(run_dir, reuse, task)
         pending = [t for t in tasks if not task_file(run_dir, t).exists()]
         runner.stage(f"evaluate {suite.name}", pending, len(tasks), store)
     finally:
@@ -316,6 +352,32 @@ def task_file(run_dir: Path, task: Any) -> Path:
     return Path(run_dir) / "tasks" / f"{task.key()}.parquet"
 
 
+def take_over(run_dir: Path, reuse: Sequence[Path], task: Any) -> bool:
+    """Copy ``task``'s finished result (and its plotted sample) from the first of the
+    read-only run directories ``reuse`` that has it into ``run_dir``; whether one did."""
+    import shutil
+
+    from physground.benchmarks.tasks import sample_path
+
+    if task_file(run_dir, task).exists():
+        return False
+    for other in reuse:
+        source = task_file(other, task)
+        if not source.exists():
+            continue
+        write_atomic(task_file(run_dir, task), lambda tmp, src=source: shutil.copyfile(src, tmp))
+        model = getattr(task, "model", None)
+        if model is not None:
+            for who in ("truth", model):
+                sample = sample_path(other / "samples", task.scenario, task.split, who)
+                if sample.exists():
+                    target = sample_path(run_dir / "samples", task.scenario, task.split, who)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    write_atomic(target, lambda tmp, src=sample: shutil.copyfile(src, tmp))
+        return True
+    return False
+
+
 def generate_stage(suite: Suite, data_root: Path, runner: RunProgress,
                    only: Sequence[str] | None = None) -> dict[tuple, str]:
     """Every dataset the suite needs, generated (or reused by content hash) in parallel.
@@ -358,7 +420,8 @@ def dataset_complete(path: Path) -> bool:
 
 
 def train_stage(suite: Suite, datasets: dict[tuple, str], run_dir: Path, device: str,
-                runner: RunProgress, only: Sequence[str] | None) -> dict[tuple, dict]:
+                runner: RunProgress, only: Sequence[str] | None,
+                reuse: Sequence[Path] = ()) -> dict[tuple, dict]:
     """Train every trainable model on each scenario's train split (reusing finished ones).
 
     Returns ``{(scenario index, model): {"checkpoint": directory}}``, or ``{"failure":
@@ -366,7 +429,12 @@ def train_stage(suite: Suite, datasets: dict[tuple, str], run_dir: Path, device:
     scores every rollout as a failure with that reason; a rerun tries again).
     """
     tasks = train_tasks(suite, datasets, run_dir, device, only)
-    records = {where: train_record(run_dir, task) for where, task in tasks.items()}
+    records = {}
+    for where, task in tasks.items():
+        found = [train_record(r, task) for r in reuse
+                 if checkpoint_recorded(train_record(r, task))]
+        records[where] = found[0] if found and not train_record(run_dir, task).exists() \
+            else train_record(run_dir, task)  # a checkpoint of a read-only run is used there
     pending = [t for where, t in tasks.items() if not checkpoint_recorded(records[where])]
 
     def store(task: TrainTask, outcome: dict[str, str]) -> None:

@@ -19,7 +19,8 @@ On the window's masks (steps 1..t, so the value at t = H is Physics-IQ's per-cli
 Two empty masks have IoU 1, as in Physics-IQ. These are named ``piq_*`` to keep them apart
 from physground's own frame-difference masks (``spatial_iou`` ...), which its default score
 uses. Not reproduced here: Physics-IQ's resize to a quarter of the source resolution (the
-scoring grid is the suite's) and its normalisation by the variance between two real takes.
+scoring grid is the suite's). Its final score, normalised by the variance between two
+takes (physground's second take), is `physground.metrics.physics_iq_score`.
 """
 
 from __future__ import annotations

@@ -129,8 +129,8 @@ def ssim(a: Tensor | np.ndarray, b: Tensor | np.ndarray, size: int = 11,
     block = max(1, SSIM_BLOCK_BYTES // (8 * h * w * c * 4))
     k = g.shape[0]
     valid = (h - k + 1) * (w - k + 1) * c
-    differs = x != y if c == 1 else (x != y).any(-1)  # [n, h, w]
-    rows, cols = differs.any(2), differs.any(1)
+    differs = _differs(x, y)  # [n, h, w]
+    rows, cols = _any_rows_cols(differs)
     # A window where both images agree has SSIM exactly 1 (see above), so each frame is
     # evaluated on the crop whose windows meet its differing pixels (bounding box).
     boxes: dict[tuple[int, int, int, int], list[int]] = {}
@@ -148,6 +148,35 @@ def ssim(a: Tensor | np.ndarray, b: Tensor | np.ndarray, size: int = 11,
             part = _ssim_block(x[idx, r0:r1, c0:c1], y[idx, r0:r1, c0:c1], g)
             out[idx] = (part * inside + (valid - inside)) / valid
     return torch.from_numpy(out.reshape(lead))
+
+
+def _differs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pixels [n, h, w] where images [n, h, w, c] differ in any channel; uint8 pixels are
+    compared as one c-byte value each, in blocks of frames that stay in cache."""
+    n, h, w, c = x.shape
+    if c == 1 or x.dtype != np.uint8 or y.dtype != np.uint8:
+        return x[..., 0] != y[..., 0] if c == 1 else (x != y).any(-1)
+    pixel = np.dtype((np.void, c))
+    out = np.empty((n, h, w), bool)
+    step = max(1, (1 << 18) // (h * w))
+    for start in range(0, n, step):
+        a = np.ascontiguousarray(x[start:start + step]).reshape(-1, c).view(pixel)
+        b = np.ascontiguousarray(y[start:start + step]).reshape(-1, c).view(pixel)
+        out[start:start + step] = (a != b).reshape(-1, h, w)
+    return out
+
+
+def _any_rows_cols(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows [n, h], cols [n, w]) of a bool mask [n, h, w] that hold any True: bytes
+    OR-ed along the contiguous axis as 8-byte words, and across rows."""
+    n, h, w = mask.shape
+    bytes_ = np.ascontiguousarray(mask).view(np.uint8)
+    cols = np.bitwise_or.reduce(bytes_, axis=1).astype(bool)
+    if w % 8 == 0:
+        rows = bytes_.reshape(n, h, w // 8, 8).view(np.uint64).reshape(n, h, -1).any(-1)
+    else:
+        rows = mask.any(2)
+    return rows, cols
 
 
 def _window_span(line: np.ndarray, k: int) -> tuple[int, int]:
@@ -233,8 +262,18 @@ def _gray_milli(frames: np.ndarray) -> np.ndarray:
     """Grey levels x 1000 of uint8 frames [..., 3] as exact integers (float32 holds the
     integer sums ``299 R + 587 G + 114 B`` <= 255,000 exactly)."""
     weights = np.array([[1000 * w for w in GRAY_WEIGHTS]], dtype=np.float32).round()
-    flat = frames.reshape(-1, 1, 3).astype(np.float32)
-    return cv2.transform(flat, weights).reshape(-1)
+    flat = frames.reshape(-1, 1, 3)
+    out = np.empty(flat.shape[0], np.float32)
+    # in pieces that stay in cache: one float32 copy of all frames costs more in page
+    # faults than the transform itself
+    for start in range(0, flat.shape[0], GRAY_PIECE):
+        piece = flat[start:start + GRAY_PIECE]
+        out[start:start + piece.shape[0]] = cv2.transform(piece.astype(np.float32),
+                                                          weights).reshape(-1)
+    return out
+
+
+GRAY_PIECE = 1 << 16  # pixels per piece of `_gray_milli`
 
 
 def motion_masks(previous: Tensor, frames: Tensor,
@@ -259,8 +298,12 @@ def _motion_pair(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         limit = MOTION_THRESHOLD * 255.0 * 1000.0
 
         def masks(frames: np.ndarray) -> np.ndarray:
-            gray = np.concatenate([g_last, _gray_milli(frames).reshape(r, hz, h * w)], 1)
-            return np.abs(np.diff(gray, axis=1)) > limit
+            out = np.empty((r, hz, h * w), bool)
+            for i in range(r):  # one rollout at a time: its temporaries stay in cache
+                gray = np.concatenate([g_last[i], _gray_milli(frames[i]).reshape(hz, -1)])
+                diff = np.subtract(gray[1:], gray[:-1], out=gray[1:])
+                np.greater(np.abs(diff, out=diff), limit, out=out[i])
+            return out
         if batch.truth_masks is not None and bool(batch.truth_masks[:, : batch.context].any()):
             from physground.metrics.pixel_tracking import tracked_motion
 
@@ -289,20 +332,29 @@ def _motion_counts(batch: Batch) -> dict[str, np.ndarray]:
     of the per-pixel motion counts A (weighted)."""
     def compute() -> dict[str, np.ndarray]:
         truth, pred = _motion_pair(batch)
-
-        def count(bits: np.ndarray) -> np.ndarray:
-            return np.bitwise_count(bits).sum(-1, dtype=np.int64)
-        # masks as bits along the pixels: unions over steps and counts on 1/8 the bytes
-        bits_t, bits_p = np.packbits(truth, axis=-1), np.packbits(pred, axis=-1)
-        seen_t = np.bitwise_or.accumulate(bits_t, axis=1)
-        seen_p = np.bitwise_or.accumulate(bits_p, axis=1)
-        run = np.cumsum(truth.astype(np.int16) - pred.astype(np.int16), axis=1,
-                        dtype=np.int16)
-        return {"inter": count(seen_t & seen_p), "union": count(seen_t | seen_p),
-                "step_inter": count(bits_t & bits_p), "step_union": count(bits_t | bits_p),
-                "total": (count(bits_t) + count(bits_p)).cumsum(1),
-                "gap": np.abs(run).sum(-1, dtype=np.int64)}
+        keys = ("inter", "union", "step_inter", "step_union", "total", "gap")
+        out = {k: np.empty(truth.shape[:2], np.int64) for k in keys}
+        for r in range(truth.shape[0]):  # one rollout at a time: temporaries stay in cache
+            for key, value in _rollout_motion_counts(truth[r], pred[r]).items():
+                out[key][r] = value
+        return out
     return batch.cached("motion_counts", compute)
+
+
+def _rollout_motion_counts(truth: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
+    """`_motion_counts` of one rollout's masks [H, h*w]."""
+    def count(bits: np.ndarray) -> np.ndarray:
+        return np.bitwise_count(bits).sum(-1, dtype=np.int64)
+    # masks as bits along the pixels: unions over steps and counts on 1/8 the bytes
+    bits_t, bits_p = np.packbits(truth, axis=-1), np.packbits(pred, axis=-1)
+    seen_t = np.bitwise_or.accumulate(bits_t, axis=0)
+    seen_p = np.bitwise_or.accumulate(bits_p, axis=0)
+    run = np.subtract(truth, pred, dtype=np.int16)
+    np.cumsum(run, axis=0, out=run)
+    return {"inter": count(seen_t & seen_p), "union": count(seen_t | seen_p),
+            "step_inter": count(bits_t & bits_p), "step_union": count(bits_t | bits_p),
+            "total": (count(bits_t) + count(bits_p)).cumsum(0),
+            "gap": np.abs(run).sum(-1, dtype=np.int64)}
 
 
 def spatial_iou_batch(batch: Batch) -> Tensor:
@@ -449,12 +501,11 @@ def _moments_by_colour(frames: np.ndarray, colors: Tensor, palette: Tensor,
                        temperature: Tensor) -> tuple[Tensor, Tensor]:
     """Soft areas [T, K] and centroids [T, K, 2] of uint8 frames [T, h, w, 3]."""
     t, h, w, _ = frames.shape
-    # 24-bit colour codes, exact in float32 (< 2^24)
-    codes = cv2.transform(frames.reshape(-1, 1, 3).astype(np.float32),
-                          np.array([[65536.0, 256.0, 1.0]], np.float32)).reshape(-1)
-    labels, found = pd.factorize(codes)
-    uniques = found.astype(np.int64)
-    rgb = np.stack([(uniques >> 16) & 255, (uniques >> 8) & 255, uniques & 255], -1)
+    # one uint32 code per pixel: RGB plus an opaque alpha byte, read as a 4-byte word
+    # (distinct colours get distinct codes, labelled in order of first appearance)
+    rgba = cv2.cvtColor(np.ascontiguousarray(frames).reshape(t * h, w, 3), cv2.COLOR_RGB2RGBA)
+    labels, found = pd.factorize(rgba.reshape(-1, 4).view(np.uint32).reshape(-1))
+    rgb = found.astype(np.uint32).view(np.uint8).reshape(-1, 4)[:, :3].astype(np.int64)
     prob = soft_object_masks(torch.from_numpy(rgb.astype(np.float64) / 255.0).view(1, -1, 3),
                              colors, palette, temperature)[:, 0, :].T.numpy()  # [U, K]
     u = np.tile(np.arange(w) + 0.5, h)

@@ -228,15 +228,20 @@ def _run(suite: str, root: Path, device: str, quiet: bool, executor: str,
          workers: int | None, ray_address: str | None, report: bool,
          models: list[str] | None = None, external: list | None = None,
          pixel_metrics: str | None = None, scenarios: list[str] | None = None,
-         splits: list[str] | None = None) -> Path:
+         splits: list[str] | None = None, evaluation: bool = False) -> Path:
+    """Run (or, with ``evaluation``, evaluate) a suite; returns its run directory.
+
+    An evaluation writes to a run directory of its own (`evaluation_directory`, named from
+    the predictions' content hash and the filters) and only reads the suite's run."""
     import dataclasses
 
     from physground.benchmarks.executors import get_executor
-    from physground.benchmarks.runner import run_suite
+    from physground.benchmarks.runner import evaluation_directory, run_directory, run_suite
     from physground.device import resolve_device
     from physground.suite import load_suite
 
     loaded = load_suite(suite)
+    original = loaded
     if pixel_metrics is not None:
         loaded = dataclasses.replace(loaded, pixel_metrics=pixel_metrics)
     _check_models(loaded, models)
@@ -246,8 +251,18 @@ def _run(suite: str, root: Path, device: str, quiet: bool, executor: str,
         from physground.suite import filter_suite
 
         loaded = filter_suite(loaded, None, splits)
+    device = resolve_device(device)
+    run_dir, reuse = None, []
+    if evaluation:
+        scored = loaded.restrict(scenarios) if scenarios else loaded
+        run_dir = evaluation_directory(loaded, root, device, external or [], {
+            "models": sorted(models or []), "scenarios": sorted(scenarios or []),
+            "splits": sorted(splits or []), "pixel_metrics": pixel_metrics,
+            "scored": [(e.name, list(e.splits)) for e in scored.scenarios]})
+        reuse = list(dict.fromkeys([run_directory(original, root, device),
+                                    run_directory(loaded, root, device)]))
     return run_suite(
-        loaded, root=root, device=resolve_device(device),
+        loaded, root=root, device=device, run_dir=run_dir, reuse=reuse,
         executor=get_executor(executor, workers=workers, address=ray_address),
         executor_name=executor, progress=not quiet, report=report, models=models or None,
         external=external or (), scenarios=scenarios or None,
@@ -350,6 +365,9 @@ def _score_help() -> str:
 
 @app.command("evaluate", help=(
     "Score the suite's models (and external predictions) and write the results table.\n\n"
+    "The results go to a run directory of their own, runs/<suite>-<hash>-eval-<hash>, named "
+    "from the predictions' content hash and the filters; the suite's run directory is only "
+    "read (its finished tasks and checkpoints are reused), never rewritten.\n\n"
     "With --predictions DIR the predictions of an outside model are scored exactly like "
     "the built-in models (use `physground export-context` to get its inputs).\n\n"
     + _observation_help() + "\n\n" + _score_help() + _evaluate_help()))
@@ -390,7 +408,7 @@ def evaluate_command(
                for i, p in enumerate(predictions)]
     run_dir = _run(suite, root, device, quiet, executor, workers, ray_address, report=report,
                    models=model, external=sources, pixel_metrics=pixel_metrics,
-                   scenarios=scenario, splits=split)
+                   scenarios=scenario, splits=split, evaluation=True)
     typer.echo(f"results: {run_dir / 'results.parquet'}")
     if report:
         from physground.reports import report_path

@@ -33,7 +33,16 @@ class ScenarioConfig:
     num_frames: int = 60
     dt: float = 1.0 / 30.0
     render: bool = True
-    image_size: int = 64
+    image_size: int = 64  # frame width in pixels (and height, for square frames)
+    image_height: int = 0  # frame height in pixels; 0: square (image_size)
+
+    @property
+    def frame_width(self) -> int:
+        return self.image_size
+
+    @property
+    def frame_height(self) -> int:
+        return self.image_height or self.image_size
 
     def __post_init__(self) -> None:
         if self.num_frames < 2:
@@ -42,6 +51,9 @@ class ScenarioConfig:
             raise ValidationError(f"dt = {self.dt}, expected > 0 s")
         if self.image_size < 8:
             raise ValidationError(f"image_size = {self.image_size}, expected >= 8 pixels")
+        if self.image_height and self.image_height < 8:
+            raise ValidationError(f"image_height = {self.image_height}, expected >= 8 pixels "
+                                  "(or 0: square frames)")
 
 
 class Scenario(abc.ABC):

@@ -217,6 +217,49 @@ def _from_text(model: type[BaseModel], key: str, text: Any, where: str) -> Any:
                               f"'[1, 2]'), got {_show(text)}") from None
 
 
+# Frame sizes a suite can ask for (``resolution = "square-256"`` or ``"480x272"``), as
+# (width, height) in pixels: the square and 16:9 sizes video generators produce.
+RESOLUTION_PRESETS: dict[str, tuple[int, int]] = {
+    "square-64": (64, 64),
+    "square-128": (128, 128),
+    "square-256": (256, 256),
+    "square-512": (512, 512),
+    "wide-480": (480, 272),  # 16:9 (width and height multiples of 16)
+    "wide-848": (848, 480),
+    "wide-1280": (1280, 720),
+}
+
+
+def parse_resolution(value: Any, where: str) -> tuple[int, int]:
+    """A preset name (`RESOLUTION_PRESETS`) or ``"WIDTHxHEIGHT"`` -> (width, height), each
+    8..4096 pixels; a one-line error naming ``where`` otherwise."""
+    from physground import limits
+
+    expected = (f"expected a preset ({', '.join(RESOLUTION_PRESETS)}) or 'WIDTHxHEIGHT' "
+                "such as '256x256' or '480x272'")
+    if not isinstance(value, str):
+        raise ValidationError(f"{where}: {expected}, got {_show(value)}")
+    if value in RESOLUTION_PRESETS:
+        return RESOLUTION_PRESETS[value]
+    width, sep, height = value.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise ValidationError(f"{where}: {expected}"
+                              f"{did_you_mean(value, RESOLUTION_PRESETS)}, got {_show(value)}")
+    size = (int(width), int(height))
+    for side in size:
+        if side < 8:
+            raise ValidationError(f"{where}: sides of >= 8 pixels expected, got "
+                                  f"{_show(value)}")
+        limits.check("image_size", side, what=f"{where}: side")
+    return size
+
+
+def resolution_name(width: int, height: int) -> str:
+    """``"480x272"`` (with ``" (wide-480)"`` when it is a preset's size)."""
+    preset = next((k for k, v in RESOLUTION_PRESETS.items() if v == (width, height)), None)
+    return f"{width}x{height}" + (f" ({preset})" if preset else "")
+
+
 def parse_assignments(items: Sequence[str], what: str) -> dict[str, str]:
     """``["a=1", "b = x"]`` -> ``{"a": "1", "b": "x"}``; one-line error for other forms."""
     out: dict[str, str] = {}

@@ -58,8 +58,9 @@ class DatasetSpec:
             raise ValidationError(f"split '{self.split}' is not one of {SPLITS}")
         limits.check("count", self.count, what="count (rollouts)")
         limits.check("shard_size", self.shard_size, what="shard_size")
-        for key, limit in (("num_frames", "frames"), ("image_size", "image_size")):
-            if key in self.config:
+        for key, limit in (("num_frames", "frames"), ("image_size", "image_size"),
+                           ("image_height", "image_size")):
+            if key in self.config and (key != "image_height" or self.config[key] != 0):
                 limits.check(limit, self.config[key], what=f"config {key}")
 
     def rollout_seeds(self) -> list[int]:

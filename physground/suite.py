@@ -176,6 +176,8 @@ class DefaultsTable(StrictModel):
     horizon: Count | None = None
     splits: list[Split] | None = Field(default=None, min_length=1)
     models: list[str] | None = None
+    # frame size: a preset of `physground.schema.RESOLUTION_PRESETS` or "WIDTHxHEIGHT"
+    resolution: str | None = None
 
 
 class ScenarioTable(DefaultsTable):
@@ -212,6 +214,7 @@ class SuiteFile(StrictModel):
     compare: list[list[str]] = Field(default_factory=list)
     samples: Count = 1  # predictions per rollout
     pixel_metrics: Literal["physground", "physics-iq"] = "physground"
+    resolution: str | None = None  # every scenario's frame size (see DefaultsTable)
 
 
 # options of a [[training]] table that the runner sets itself
@@ -232,12 +235,17 @@ def parse_suite(data: Mapping[str, Any], source: str = "<suite>") -> Suite:
         raise ValidationError(f"{source}: no [[scenario]] tables")
     table: SuiteFile = validate(SuiteFile, raw, source)
     defaults = table.defaults.model_dump(exclude_none=True)
+    if table.resolution is not None:
+        defaults.setdefault("resolution", table.resolution)
     entries = []
     explicit = {t.name for t in table.scenario}
     for i, scenario_table in enumerate(table.scenario):
         where = f"{source}:scenario[{i}]"
         merged = {**defaults, **scenario_table.model_dump(exclude_none=True,
                                                           exclude={"optional"})}
+        if scenario_table.resolution is None and {"image_size", "image_height"} & set(
+                scenario_table.config):
+            merged.pop("resolution", None)  # the scenario's own frame size wins
         pattern = scenario_table.name
         optional = scenario_table.optional
         try:
@@ -329,6 +337,8 @@ def _scenario_entry(name: str, merged: Mapping[str, Any], where: str) -> Scenari
 
     factory = SCENARIOS.get(name)
     where = f"{where}({name})" if merged["name"] != name else where
+    if "resolution" in merged:
+        merged = {**merged, "config": _with_resolution(merged, where)}
     config = validate_fields(factory.config_type, merged.get("config", {}), f"{where}.config")
     instantiate(factory.config_type, config, f"{where}.config")  # range checks
     kwargs: dict[str, Any] = {"name": name, "config": dict(merged.get("config", {}))}
@@ -348,6 +358,24 @@ def _scenario_entry(name: str, merged: Mapping[str, Any], where: str) -> Scenari
     for j, model in enumerate(entry.models):
         _known(MODELS, model, f"{where}.models[{j}]")
     return entry
+
+
+def _with_resolution(merged: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The entry's config with its ``resolution`` applied as ``image_size`` (width) and
+    ``image_height`` (set only for non-square frames, so square sizes keep the hashes of
+    configs that set ``image_size`` alone)."""
+    from physground.schema import parse_resolution
+
+    config = dict(merged.get("config", {}))
+    clash = sorted({"image_size", "image_height"} & set(config))
+    if clash:
+        raise ValidationError(f"{where}: config sets {clash[0]} and the suite sets "
+                              f"resolution = '{merged['resolution']}'; give one of them")
+    width, height = parse_resolution(merged["resolution"], f"{where}.resolution")
+    config["image_size"] = width
+    if height != width:
+        config["image_height"] = height
+    return config
 
 
 def _known(registry: Any, name: str, where: str) -> None:

@@ -40,6 +40,11 @@ def write_report(run_dir: Path, pairs: list[tuple[str, str]] | None = None) -> P
         html.write(content, report_path(run_dir, track))
     content = build(Path(run_dir), pairs=pairs)
     markdown.write(content, markdown_path(run_dir))
+    if not content.physics_iq.empty:  # the Physics-IQ scores as a table of their own
+        from physground.atomic import write_atomic
+
+        write_atomic(report_path(run_dir).parent / "physics_iq.csv",
+                     lambda tmp: content.physics_iq.to_csv(tmp, index=False))
     return html.write(content, report_path(run_dir))
 
 

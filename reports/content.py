@@ -51,6 +51,7 @@ class ReportContent:
     comparisons: pd.DataFrame
     pairs: list[tuple[str, str]]
     track: str = "default"
+    physics_iq: pd.DataFrame = field(default_factory=pd.DataFrame)  # physics_iq_scores
 
     @property
     def suite(self) -> str:
@@ -178,9 +179,11 @@ def build(run_dir: Path, pairs: list[tuple[str, str]] | None = None, media: bool
             tables.default_pairs(models)
     pairs = [(a, b) for a, b in pairs if a in models and b in models]
     comparisons = tables.paired_comparisons(results, pairs)
+    from physground.metrics.physics_iq_score import physics_iq_scores
+
     return ReportContent(run_dir=Path(run_dir), run=run, results=results, models=models,
                          leaderboard=board, sections=sections, comparisons=comparisons,
-                         pairs=pairs, track=track)
+                         pairs=pairs, track=track, physics_iq=physics_iq_scores(results))
 
 
 def split_table(section: ScenarioSection) -> pd.DataFrame:
@@ -270,6 +273,34 @@ def score_table(section: ScenarioSection) -> list[dict[str, str]]:
                 if r["note"] and not np.isfinite(r["score"]):
                     text = r["note"]
             row[f"{model} · {split}"] = text
+        rows.append(row)
+    return rows
+
+
+PHYSICS_IQ_NOTE = (
+    "Physics-IQ score (its public definition): the piq_* metrics normalised by the "
+    "physical variance between two takes, here physground's second take: 100 x clip((st/"
+    "st_take + s/s_take + ws/ws_take)/3 - (mse - mse_take), 0, 1), means over clips (the "
+    "value at the last step); a failed clip counts as IoU 0 and MSE 1. "
+    "`metrics.physics_iq_score`."
+)
+
+
+def physics_iq_rows(scores: pd.DataFrame) -> list[dict[str, str]]:
+    """One row per model: the score over all clips, then per scenario."""
+    from physground.metrics.scores import ANCHOR_MODELS
+
+    if scores is None or scores.empty:
+        return []
+    scopes = [s for s in dict.fromkeys(scores["scope"]) if s != "all"]
+    rows = []
+    for model in _ordered_models(list(dict.fromkeys(scores["model"]))):
+        part = scores[scores["model"] == model].set_index("scope")
+        row = {"model": model + (" (anchor)" if model in ANCHOR_MODELS else "")}
+        for scope in ["all", *scopes]:
+            row["Physics-IQ (all)" if scope == "all" else scope] = (
+                f"{part.loc[scope, 'physics_iq_score']:.1f}" if scope in part.index else "")
+        row["clips"] = str(int(part.loc["all", "clips"])) if "all" in part.index else "0"
         rows.append(row)
     return rows
 

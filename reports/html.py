@@ -9,10 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from physground.reports.content import (
+    PHYSICS_IQ_NOTE,
     SCORE_NOTE,
     ReportContent,
     comparison_rows,
     leaderboard_rows,
+    physics_iq_rows,
     run_facts,
     score_table,
     split_table,
@@ -94,6 +96,10 @@ def render(content: ReportContent) -> str:
         "<h2 id='leaderboard'>Leaderboard</h2>",
     ]
     parts += leaderboard_html(content)
+    if not content.physics_iq.empty:
+        parts.append("<h2 id='physics-iq'>Physics-IQ score</h2>")
+        parts.append(f"<p class='note'>{_esc(PHYSICS_IQ_NOTE)}</p>")
+        parts.append(table(physics_iq_rows(content.physics_iq)))
     for section in content.sections:
         parts.append(f"<h2 id='{_anchor(section.name)}'>{_esc(section.name)}"
                      f"<span class='family'>{_esc(section.family)}</span></h2>")

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from physground.atomic import atomic_path, write_text_atomic
 from physground.reports.content import (
+    PHYSICS_IQ_NOTE,
     SCORE_NOTE,
     ReportContent,
     comparison_rows,
     leaderboard_rows,
+    physics_iq_rows,
     run_facts,
     score_table,
     split_table,
@@ -47,6 +49,9 @@ def render(content: ReportContent, out_dir: Path) -> str:
     else:
         lines += [SCORE_NOTE, ""]
         lines += md_table(leaderboard_rows(content.leaderboard))
+    if not content.physics_iq.empty:
+        lines += ["## Physics-IQ score", "", PHYSICS_IQ_NOTE, ""]
+        lines += md_table(physics_iq_rows(content.physics_iq))
     for section in content.sections:
         stem = section.name.replace("/", "__")
         lines += [f"## {section.name}", ""]

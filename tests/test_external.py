@@ -267,3 +267,52 @@ def test_cli_export_context(tmp_path):
     assert result.stdout.strip() == f"context: {tmp_path / 'ctx' / 'index.json'}"
     (item,) = json.loads((tmp_path / "ctx" / "index.json").read_text())["rollouts"]
     assert item["split"] == "test_ood" and item["frames_to_generate"] == 2
+
+
+def test_evaluate_writes_a_run_directory_of_its_own(exported, tmp_path):
+    """`evaluate` never rewrites the suite's run: its results go to a directory named from
+    the predictions' content hash; the same predictions reuse it, other ones get another."""
+    from physground.benchmarks.runner import run_directory
+    from physground.cli import _run
+    from physground.suite import load_suite
+
+    suite, root, index = exported
+    suite_file = tmp_path / "ext.toml"
+    suite_file.write_text(
+        'name = "ext"\nmodels = ["copy-last", "constant-velocity"]\n'
+        'metrics = ["position_rmse"]\n[defaults]\nrollouts = 2\ncontext = 3\nhorizon = 4\n'
+        '[[scenario]]\nname = "rigid/projectile"\n'
+        'config = { num_frames = 8, image_size = 16 }\n')
+    base = run_suite(load_suite(str(suite_file)), root=root, executor=run_sequential,
+                     progress=False, report=False)
+    assert base == run_directory(load_suite(str(suite_file)), root, "cpu")
+    before = {p: p.read_bytes() for p in base.rglob("*") if p.is_file()}
+    preds = tmp_path / "outside-cv"
+    write_cv_predictions(root, root / "context", index, preds)
+
+    def evaluate() -> object:
+        return _run(str(suite_file), root, "cpu", True, "sequential", None, None,
+                    report=False, external=[ExternalSource.from_directory(preds)],
+                    evaluation=True)
+
+    first = evaluate()
+    assert first != base and first.name.startswith(base.name + "-eval-")
+    assert {p: p.read_bytes() for p in base.rglob("*") if p.is_file()} == before
+    results = pd.read_parquet(first / "results.parquet")
+    assert {"outside-cv", "copy-last", "constant-velocity"} <= set(results["model"])
+    ours = pd.read_parquet(base / "results.parquet")
+    np.testing.assert_array_equal(  # the suite's finished tasks are taken over, not redone
+        results[results["model"] == "copy-last"]["value"],
+        ours[ours["model"] == "copy-last"]["value"])
+    for task in (base / "tasks").glob("[!e]*.parquet"):  # models and anchors
+        assert (first / "tasks" / task.name).read_bytes() == task.read_bytes()
+    table = (first / "results.parquet").read_bytes()
+    assert evaluate() == first and (first / "results.parquet").read_bytes() == table
+    assert not [p for p in root.rglob(".*") if p.name.endswith((".tmp", ".old"))]
+    changed = next(preds.rglob("*.npz"))
+    with np.load(changed) as data:
+        np.savez(changed, pos=data["pos"] + 0.5)
+    second = evaluate()
+    assert second not in (first, base)
+    assert (first / "results.parquet").read_bytes() == table
+    assert {p: p.read_bytes() for p in base.rglob("*") if p.is_file()} == before

@@ -218,6 +218,7 @@ def test_export_context_reads_back(suite_root):
         assert item["duration_s"] == pytest.approx(HORIZON * truth.dt)
         assert (item["image_width"], item["image_height"], item["aspect"]) == (SIZE, SIZE,
                                                                                 "1:1")
+        assert item["resolution"] == f"{SIZE}x{SIZE}"
         np.testing.assert_allclose(item["camera"]["intrinsics"], truth.camera.intrinsics)
         assert "gravity" not in item["prompt"] and "restitution" not in item["prompt"]
         with av.open(str(folder / "context.mp4")) as container:

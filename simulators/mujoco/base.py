@@ -354,10 +354,11 @@ class ScenarioMuJoCo(Scenario):
             raise SimulationError(f"{self.name} seed {seed}: MuJoCo state became NaN or Inf")
         frames = masks = camera = None
         if cfg.render:
-            renderer = shared_renderer(cfg.image_size)
+            renderer = shared_renderer(cfg.frame_width, cfg.frame_height)
             ids = self._body_ids(model, params)
             frames, masks = renderer.render(model, state, STATE_SPEC, ids)
-            camera = camera_of(model, state, STATE_SPEC, "main", cfg.image_size)
+            camera = camera_of(model, state, STATE_SPEC, "main", cfg.frame_width,
+                               cfg.frame_height)
         return Rollout(
             scenario=self.name, split=split, seed=seed, params=dict(params), dt=cfg.dt,
             states={"pos": pos, "quat": quat, "vel": vel, "angvel": angvel},

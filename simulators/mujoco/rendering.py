@@ -72,22 +72,26 @@ def _data_at(model: mujoco.MjModel, state: np.ndarray, spec: int,
 
 
 def camera_of(
-    model: mujoco.MjModel, state: np.ndarray, spec: int, name: str, size: int
+    model: mujoco.MjModel, state: np.ndarray, spec: int, name: str, size: int,
+    height: int | None = None,
 ) -> Camera:
     """Intrinsics and world-to-camera extrinsics (OpenCV convention) of MuJoCo camera
-    ``name`` at the first frame of ``state`` ([T, nstate] or [nstate])."""
+    ``name`` at the first frame of ``state`` ([T, nstate] or [nstate]), for frames of
+    ``size`` (width) x ``height`` (default: square) pixels; MuJoCo's ``fovy`` is the
+    vertical field of view, so a wider frame sees more to the sides."""
+    height = size if height is None else height
     data = _data_at(model, np.atleast_2d(state)[0], spec)
     cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, name)
     fovy = np.deg2rad(model.cam_fovy[cam_id])
-    focal = 0.5 * size / np.tan(0.5 * fovy)
-    intrinsics = np.array([[focal, 0, size / 2], [0, focal, size / 2], [0, 0, 1.0]])
+    focal = 0.5 * height / np.tan(0.5 * fovy)
+    intrinsics = np.array([[focal, 0, size / 2], [0, focal, height / 2], [0, 0, 1.0]])
     # MuJoCo camera axes in world (columns): x right, y up, looking along -z.
     cam_to_world = data.cam_xmat[cam_id].reshape(3, 3)
     rotation = np.diag([1.0, -1.0, -1.0]) @ cam_to_world.T
     extrinsics = np.eye(4)
     extrinsics[:3, :3] = rotation
     extrinsics[:3, 3] = -rotation @ data.cam_xpos[cam_id]
-    return Camera(intrinsics=intrinsics, extrinsics=extrinsics, width=size, height=size)
+    return Camera(intrinsics=intrinsics, extrinsics=extrinsics, width=size, height=height)
 
 
 @functools.cache
@@ -134,18 +138,20 @@ def _gl_context_class(backend: str) -> type:
 class TiledRenderer:
     """Renders RGB frames and object-id masks of many states through one GL context.
 
-    The offscreen buffer holds ``tiles x tiles`` square tiles of ``size`` pixels; each frame
-    takes two (RGB, then segmentation). Object ids are 1 + index in the object body list
-    (0 is background and static scenery).
+    The offscreen buffer holds ``tiles x tiles`` tiles of ``size`` x ``height`` pixels
+    (width x height; square by default); each frame takes two (RGB, then segmentation).
+    Object ids are 1 + index in the object body list (0 is background and static scenery).
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, height: int | None = None) -> None:
         self.size = size
-        self.tiles = max(2, min(8, _MAX_BUFFER // size))
+        self.height = size if height is None else height
+        self.tiles = max(2, min(8, _MAX_BUFFER // max(size, self.height)))
         self.side = self.tiles * size
+        self.rows = self.tiles * self.height
         backend = os.environ.get("MUJOCO_GL", "egl")
         try:
-            self._gl = _gl_context_class(backend)(self.side, self.side)
+            self._gl = _gl_context_class(backend)(self.side, self.rows)
             self._gl.make_current()
         except Exception as err:  # any GL failure: report what to install instead
             raise _gl_error(backend, err) from None
@@ -155,7 +161,7 @@ class TiledRenderer:
         self._option.geomgroup[DECORATION_GROUP] = 1  # drawn (hidden by MuJoCo's default)
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
-        self._buffer = np.empty((self.side, self.side, 3), np.uint8)
+        self._buffer = np.empty((self.rows, self.side, 3), np.uint8)
 
     def _ensure_context(self, model: mujoco.MjModel) -> None:
         """The MjrContext of ``model`` (made anew for each model: see the module doc)."""
@@ -165,7 +171,7 @@ class TiledRenderer:
             self._context.free()
         big = copy.copy(model)
         big.vis.global_.offwidth = self.side
-        big.vis.global_.offheight = self.side
+        big.vis.global_.offheight = self.rows
         self._context = mujoco.MjrContext(big, mujoco.mjtFontScale.mjFONTSCALE_100)
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
         self._context_model = model
@@ -192,9 +198,9 @@ class TiledRenderer:
         for flag in _UNUSED_PASSES:
             scene.flags[flag] = False
         data = mujoco.MjData(model)
-        T, s = len(states), self.size
-        frames = np.empty((T, s, s, 3), np.uint8)
-        masks = np.empty((T, s, s), np.uint8)
+        T, s, h = len(states), self.size, self.height
+        frames = np.empty((T, h, s, 3), np.uint8)
+        masks = np.empty((T, h, s), np.uint8)
         per_batch = self.tiles * self.tiles // 2
         seg_lut: np.ndarray | None = None
         segment = (mujoco.mjtRndFlag.mjRND_SEGMENT, mujoco.mjtRndFlag.mjRND_IDCOLOR)
@@ -210,10 +216,10 @@ class TiledRenderer:
                     for flag in segment:
                         scene.flags[flag] = seg
                     tile = 2 * k + j
-                    rect = mujoco.MjrRect((tile % self.tiles) * s, (tile // self.tiles) * s,
-                                          s, s)
+                    rect = mujoco.MjrRect((tile % self.tiles) * s, (tile // self.tiles) * h,
+                                          s, h)
                     mujoco.mjr_render(rect, scene, self._context)
-            rows = -(-2 * count // self.tiles) * s
+            rows = -(-2 * count // self.tiles) * h
             mujoco.mjr_readPixels(self._buffer[:rows], None,
                                   mujoco.MjrRect(0, 0, self.side, rows), self._context)
             for k in range(count):
@@ -228,9 +234,9 @@ class TiledRenderer:
 
     def _tile(self, tile: int) -> np.ndarray:
         """Tile ``tile`` of the read-back buffer, top row first (GL reads bottom-up)."""
-        s = self.size
+        s, h = self.size, self.height
         row, col = tile // self.tiles, tile % self.tiles
-        return self._buffer[row * s : (row + 1) * s, col * s : (col + 1) * s][::-1]
+        return self._buffer[row * h : (row + 1) * h, col * s : (col + 1) * s][::-1]
 
     @staticmethod
     def _segment_lut(scene: mujoco.MjvScene, geom_to_object: np.ndarray) -> np.ndarray:
@@ -250,12 +256,14 @@ class TiledRenderer:
         self._gl.free()
 
 
-_SHARED: dict[int, TiledRenderer] = {}
+_SHARED: dict[tuple[int, int], TiledRenderer] = {}
 
 
-def shared_renderer(size: int) -> TiledRenderer:
-    """This process's renderer for ``size`` x ``size`` frames (created on first use)."""
-    renderer = _SHARED.get(size)
+def shared_renderer(size: int, height: int | None = None) -> TiledRenderer:
+    """This process's renderer for ``size`` x ``height`` frames (width x height; square
+    by default), created on first use."""
+    key = (size, size if height is None else height)
+    renderer = _SHARED.get(key)
     if renderer is None:
-        renderer = _SHARED[size] = TiledRenderer(size)
+        renderer = _SHARED[key] = TiledRenderer(*key)
     return renderer

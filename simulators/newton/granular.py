@@ -176,7 +176,7 @@ class ScenarioColumnCollapse(Scenario):
         params = [self.param_space.validate(p, where=f"{self.name}: ") for p in params]
         device = warp_device_of(cfg.device)
         sim = SimulatorColumnCollapse(cfg, device)
-        camera = side_camera(cfg.view, cfg.width, cfg.image_size)
+        camera = side_camera(cfg.view, cfg.width, cfg.frame_width, cfg.frame_height)
         rollouts = []
         for p, seed in zip(params, seeds, strict=True):
             x0, cell = self.initial_state(p, seed)

@@ -178,14 +178,17 @@ def lattice_tets(counts: tuple[int, int, int]) -> np.ndarray:
     return np.concatenate(tets).astype(np.int64)
 
 
-def side_camera(view: float, width: float, size: int, x0: float = 0.0) -> Any:
+def side_camera(view: float, width: float, size: int, height: int | None = None,
+                x0: float = 0.0) -> Any:
     """Camera on the -y side looking at the x-z plane: x right, z up; the square
-    [x0, x0 + view] x [0, view] of that plane fills the image (fov 20 deg from far away)."""
+    [x0, x0 + view] x [0, view] of that plane fills a square image of ``size`` pixels
+    (vertical fov 20 deg from far away; frames ``size`` wide and ``height`` tall keep that
+    vertical field of view)."""
     fov = 20.0
     distance = 0.5 * view / math.tan(math.radians(0.5 * fov))
     centre = np.array([x0 + 0.5 * view, 0.5 * width, 0.5 * view])
     eye = centre - np.array([0.0, distance, 0.0])
-    return look_at_camera(eye, centre, np.array([0.0, 0.0, 1.0]), fov, size)
+    return look_at_camera(eye, centre, np.array([0.0, 0.0, 1.0]), fov, size, height)
 
 
 BOX_COLOR = np.array([0.55, 0.5, 0.45])  # grey-brown solid obstacles
@@ -396,7 +399,8 @@ class ScenarioNewtonMPM(Scenario):
             voxel_size=cfg.voxel_size,
             device=device,
         )
-        camera = side_camera(cfg.view, cfg.width, cfg.image_size, self.view_x0)
+        camera = side_camera(cfg.view, cfg.width, cfg.frame_width, cfg.frame_height,
+                             self.view_x0)
         rollouts = []
         for p, seed in zip(params, seeds, strict=True):
             setup = self.setup(p, int(seed))

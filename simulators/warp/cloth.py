@@ -508,17 +508,19 @@ def cloth_render(
     eye: wp.vec3,
     cam_to_world: wp.mat33,
     focal: float,
-    size: int,
+    width: int,
+    height: int,
     ground: float,
     rgb: wp.array3d(dtype=wp.vec3),
     mask: wp.array3d(dtype=wp.int32),
 ):
     """Ray cast cloth mesh, sphere and checkered ground; launch dim (batch, rows, cols)."""
     b, row, col = wp.tid()
-    half = 0.5 * float(size)
+    half_w = 0.5 * float(width)
+    half_h = 0.5 * float(height)
     ray = wp.normalize(
         cam_to_world
-        * wp.vec3((float(col) + 0.5 - half) / focal, (float(row) + 0.5 - half) / focal, 1.0)
+        * wp.vec3((float(col) + 0.5 - half_w) / focal, (float(row) + 0.5 - half_h) / focal, 1.0)
     )
     light = wp.normalize(wp.vec3(0.4, -0.5, 0.8))
     color = wp.vec3(0.75, 0.85, 0.95)
@@ -880,26 +882,26 @@ class SimulatorWarpCloth:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Ray-cast frames uint8 [B,T,H,W,3] and masks [B,T,H,W] (1 = cloth) of positions."""
         batch, frames, nodes = xs.shape[:3]
-        size = camera.width
+        size, height = camera.width, camera.height
         indices = wp.array(self.topology.faces.ravel(), dtype=wp.int32, device=self.device)
         points = [wp.array(xs[b, 0], dtype=wp.vec3, device=self.device) for b in range(batch)]
         meshes = [wp.Mesh(points=p, indices=indices) for p in points]
         ids = wp.array([m.id for m in meshes], dtype=wp.uint64, device=self.device)
         rotation = np.asarray(camera.extrinsics)[:3, :3]
         eye = -rotation.T @ np.asarray(camera.extrinsics)[:3, 3]
-        rgb = wp.zeros((batch, size, size), dtype=wp.vec3, device=self.device)
-        mask = wp.zeros((batch, size, size), dtype=wp.int32, device=self.device)
-        out_rgb = np.empty((batch, frames, size, size, 3), np.uint8)
-        out_mask = np.empty((batch, frames, size, size), np.int32)
+        rgb = wp.zeros((batch, height, size), dtype=wp.vec3, device=self.device)
+        mask = wp.zeros((batch, height, size), dtype=wp.int32, device=self.device)
+        out_rgb = np.empty((batch, frames, height, size, 3), np.uint8)
+        out_mask = np.empty((batch, frames, height, size), np.int32)
         for t in range(frames):
             for b in range(batch):
                 points[b].assign(xs[b, t])
                 meshes[b].refit()
             wp.launch(
-                cloth_render, dim=(batch, size, size),
+                cloth_render, dim=(batch, height, size),
                 inputs=[ids, env.sphere_center, env.sphere_radius, wp.vec3(*eye),
                         wp.mat33(*rotation.T.ravel()), float(camera.intrinsics[0, 0]), size,
-                        self.ground],
+                        height, self.ground],
                 outputs=[rgb, mask], device=self.device,
             )
             out_rgb[:, t] = np.clip(rgb.numpy() * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -1271,7 +1273,8 @@ class ScenarioWarpCloth(Scenario):
 
     def camera(self) -> Camera:
         return look_at_camera(np.array(self.camera_eye), np.array(self.camera_target),
-                              np.array([0.0, 0.0, 1.0]), 50.0, self.config.image_size)
+                              np.array([0.0, 0.0, 1.0]), 50.0, self.config.frame_width,
+                              self.config.frame_height)
 
     def topology(self) -> ClothTopology:
         cfg = self.config

@@ -127,9 +127,12 @@ def check_batch(params: Sequence[Mapping[str, float]], seeds: Sequence[int], whe
 
 
 def look_at_camera(
-    eye: np.ndarray, target: np.ndarray, up: np.ndarray, fovy_deg: float, size: int
+    eye: np.ndarray, target: np.ndarray, up: np.ndarray, fovy_deg: float, size: int,
+    height: int | None = None,
 ) -> Camera:
-    """Pinhole camera at ``eye`` looking at ``target`` (OpenCV axes: x right, y down, z fwd)."""
+    """Pinhole camera at ``eye`` looking at ``target`` (OpenCV axes: x right, y down, z fwd)
+    for frames of ``size`` (width) x ``height`` (default square); ``fovy_deg`` is vertical."""
+    height = size if height is None else height
     eye, target, up = (np.asarray(a, dtype=np.float64) for a in (eye, target, up))
     forward = target - eye
     forward /= np.linalg.norm(forward)
@@ -137,32 +140,36 @@ def look_at_camera(
     right /= np.linalg.norm(right)
     down = np.cross(forward, right)
     rotation = np.stack([right, down, forward])  # rows: camera axes in world coordinates
-    focal = 0.5 * size / math.tan(0.5 * math.radians(fovy_deg))
-    intrinsics = np.array([[focal, 0.0, size / 2], [0.0, focal, size / 2], [0.0, 0.0, 1.0]])
+    focal = 0.5 * height / math.tan(0.5 * math.radians(fovy_deg))
+    intrinsics = np.array([[focal, 0.0, size / 2], [0.0, focal, height / 2], [0.0, 0.0, 1.0]])
     extrinsics = np.eye(4)
     extrinsics[:3, :3] = rotation
     extrinsics[:3, 3] = -rotation @ eye
-    return Camera(intrinsics=intrinsics, extrinsics=extrinsics, width=size, height=size)
+    return Camera(intrinsics=intrinsics, extrinsics=extrinsics, width=size, height=height)
 
 
-def plane_camera(lower: tuple[float, float], upper: tuple[float, float], size: int) -> Camera:
+def plane_camera(lower: tuple[float, float], upper: tuple[float, float], size: int,
+                 height: int | None = None) -> Camera:
     """Orthographic-equivalent pinhole for a 2D field in the world plane z = 0 (x right, y up).
 
     The camera sits on the +z axis above the centre of the box [lower, upper] and looks down
     -z; every point of the plane has the same depth, so the projection is affine: the larger
-    box side spans the image exactly and the world y axis points up in the image.
+    box side spans the image's smaller side exactly (frames of ``size`` (width) x
+    ``height``, default square; a wider frame shows the box centred, with margins) and the
+    world y axis points up in the image.
     """
+    height = size if height is None else height
     (x0, y0), (x1, y1) = lower, upper
     extent = max(x1 - x0, y1 - y0)
     depth = 10.0 * extent
-    focal = size * depth / extent
+    focal = min(size, height) * depth / extent
     rotation = np.diag([1.0, -1.0, -1.0])  # x right, y down (world -y), z forward (world -z)
     centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, depth])
     extrinsics = np.eye(4)
     extrinsics[:3, :3] = rotation
     extrinsics[:3, 3] = -rotation @ centre
-    intrinsics = np.array([[focal, 0.0, size / 2], [0.0, focal, size / 2], [0.0, 0.0, 1.0]])
-    return Camera(intrinsics=intrinsics, extrinsics=extrinsics, width=size, height=size)
+    intrinsics = np.array([[focal, 0.0, size / 2], [0.0, focal, height / 2], [0.0, 0.0, 1.0]])
+    return Camera(intrinsics=intrinsics, extrinsics=extrinsics, width=size, height=height)
 
 
 def warp_meta(integrator: str, substeps: int, device: str, **extra: Any) -> dict[str, Any]:

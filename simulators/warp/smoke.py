@@ -827,7 +827,8 @@ class ScenarioSmoke(Scenario):
         buoyancy = np.array([p["buoyancy"] for p in params])
         rhos, us, vs = sim.rollout(rho0.astype(np.float32), buoyancy, cfg.num_frames,
                                    cfg.substeps)
-        camera = plane_camera((0.0, 0.0), (cfg.box_size, cfg.box_size), cfg.image_size)
+        camera = plane_camera((0.0, 0.0), (cfg.box_size, cfg.box_size), cfg.frame_width,
+                              cfg.frame_height)
         rollouts = []
         for b, (p, seed) in enumerate(zip(params, seeds, strict=True)):
             if not (np.isfinite(rhos[b]).all() and np.isfinite(us[b]).all()):
@@ -835,7 +836,8 @@ class ScenarioSmoke(Scenario):
             density = rhos[b].astype(np.float64)
             frames = masks = None
             if cfg.render:
-                frames, masks = render_field(density, cfg.image_size, cfg.mask_threshold)
+                frames, masks = render_field(density, cfg.frame_width, cfg.mask_threshold,
+                                             cfg.frame_height)
             div = mac_divergence(us[b], vs[b], dx)
             courant = max(np.abs(us[b]).max(), np.abs(vs[b]).max()) * cfg.dt / cfg.substeps / dx
             rollouts.append(Rollout(
@@ -873,16 +875,23 @@ class ScenarioSmoke(Scenario):
 
 
 def render_field(
-    density: np.ndarray, size: int, threshold: float
+    density: np.ndarray, size: int, threshold: float, image_height: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Density [T,H,W] (row 0 at the bottom) -> frames uint8 [T,size,size,3], masks int32.
+    """Density [T,H,W] (row 0 at the bottom) -> frames uint8 [T,image_height,size,3],
+    masks int32.
 
-    Nearest-cell sampling; the image's top row is the top of the box (world y up).
+    Nearest-cell sampling; the image's top row is the top of the box (world y up). The
+    box fills the frame's smaller side, centred (as `plane_camera` projects it); the
+    margins of a non-square frame are background.
     """
+    image_height = size if image_height is None else image_height
     height, width = density.shape[1:]
-    rows = height - 1 - (np.arange(size) * height // size)
-    cols = np.arange(size) * width // size
-    img = density[:, rows][:, :, cols]
+    side = min(size, image_height)
+    top, left = (image_height - side) // 2, (size - side) // 2
+    rows = height - 1 - (np.arange(side) * height // side)
+    cols = np.arange(side) * width // side
+    img = np.zeros((density.shape[0], image_height, size), density.dtype)
+    img[:, top:top + side, left:left + side] = density[:, rows][:, :, cols]
     level = np.clip(img, 0.0, 1.0)[..., None]
     background = np.array([0.08, 0.09, 0.14])
     smoke = np.array([0.95, 0.95, 0.97])

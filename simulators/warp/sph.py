@@ -575,7 +575,7 @@ class ScenarioDamBreak(Scenario):
             if not (np.isfinite(xs[b]).all() and np.isfinite(vs[b]).all()):
                 raise SimulationError(f"{self.name} seed {seed}: SPH state became NaN or Inf")
             camera = plane_camera((0.0, 0.0), (p["box_width"], p["box_width"]),
-                                  cfg.image_size)
+                                  cfg.frame_width, cfg.frame_height)
             frames = masks = None
             if cfg.render:
                 frames, masks = render_particles(xs[b], camera, cfg.spacing)
@@ -631,7 +631,7 @@ def splat_particles(
 
     Shading by how many discs cover a pixel (a proxy for depth of material); deterministic.
     """
-    size = camera.width
+    size, height = camera.width, camera.height
     steps = points.shape[0]
     pix = camera.project(points)  # [T,N,2] (u, v)
     radius = radius * camera.intrinsics[0, 0] / camera.extrinsics[2, 3]
@@ -640,10 +640,12 @@ def splat_particles(
                         for dv in range(-reach, reach + 1)])
     centre = np.floor(pix).astype(np.int64)[:, :, None, :] + offsets  # [T,N,K,2]
     dist = np.linalg.norm(centre + 0.5 - pix[:, :, None, :], axis=-1)
-    inside = (dist <= max(radius, 0.75)) & (centre >= 0).all(-1) & (centre < size).all(-1)
+    inside = ((dist <= max(radius, 0.75)) & (centre >= 0).all(-1)
+              & (centre[..., 0] < size) & (centre[..., 1] < height))
     t_idx = np.broadcast_to(np.arange(steps)[:, None, None], inside.shape)
-    flat = (t_idx * size + centre[..., 1]) * size + centre[..., 0]
-    cover = np.bincount(flat[inside], minlength=steps * size * size).reshape(steps, size, size)
+    flat = (t_idx * height + centre[..., 1]) * size + centre[..., 0]
+    cover = np.bincount(flat[inside], minlength=steps * height * size).reshape(
+        steps, height, size)
     level = np.clip(cover / 3.0, 0.0, 1.0)[..., None]
     background = np.array([0.92, 0.92, 0.9])
     light, dark = np.array([0.45, 0.7, 0.95]), np.array([0.05, 0.25, 0.65])
