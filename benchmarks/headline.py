@@ -101,6 +101,7 @@ class HeadlineRow:
     warmup: float = 0.3  # fraction of the fine-tune over which physics weights ramp up
     weight_scales: tuple[float, ...] = (0.1, 1.0, 10.0)
     steps_factor: float = 1.0  # this row's share of the configured step counts
+    count_factor: float = 1.0  # this row's share of the configured rollout counts
 
     def metrics(self) -> list[str]:
         return list(dict.fromkeys([ACCURACY, *self.main, *self.plausibility]))
@@ -132,7 +133,8 @@ ROWS = (
         main=("density_deviation",),
         physics_weights={"density": 100.0, "penetration": 10.0},
         loss_options={"density_tol": 0.02}, scenario_config={"num_frames": 30},
-        model_config={"hidden": 32}, horizon=24, finetune_unroll=8, steps_factor=1 / 3,
+        model_config={"hidden": 32}, horizon=24, finetune_unroll=8, steps_factor=0.2,
+        count_factor=0.5,
     ),
     HeadlineRow(
         name="rigid/bounce (video)", scenario="rigid/bounce", family="rigid (pixels)",
@@ -213,16 +215,17 @@ def paired_change(plain: Sequence[float] | np.ndarray, physics: Sequence[float] 
 
 def _datasets(row: HeadlineRow, config: HeadlineConfig, root: Path) -> dict[str, list]:
     common = {"render": False, **row.scenario_config}
-    counts = {"train": config.train_count + config.val_count, "test_id": config.test_count,
-              "test_ood": config.test_count}
+    n_train, n_val, n_test = (max(2, round(n * row.count_factor)) for n in (
+        config.train_count, config.val_count, config.test_count))
+    counts = {"train": n_train + n_val, "test_id": n_test, "test_ood": n_test}
     data = {split: generate_dataset(DatasetSpec(scenario=row.scenario, split=split, count=n,
                                                 seed=0, config=common,
                                                 fixed_params=row.fixed_params),
                                     root, progress=False).rollouts()
             for split, n in counts.items()}
     train_all = data.pop("train")
-    data["train"] = train_all[: config.train_count]
-    data["val"] = train_all[config.train_count:]
+    data["train"] = train_all[:n_train]
+    data["val"] = train_all[n_train:]
     return data
 
 

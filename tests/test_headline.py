@@ -41,7 +41,7 @@ def test_select_scale_takes_the_best_main_change_within_the_position_budget() ->
     # scale 10 gains most but costs 20 % position error; scale 1 is the best allowed
     factors = {"plain": (1.0, 1.0), "physics-x0.1": (1.0, 0.9), "physics-x1": (1.04, 0.5),
                "physics-x10": (1.2, 0.2)}
-    records = [{"model": m, "rollout": i, "metric": k, "value": base[k] * f[j] * (1 + i / 10)}
+    records = [{"model": m, "rollout": i, "metric": k, "error": base[k] * f[j] * (1 + i / 10)}
                for m, f in factors.items() for i in range(4)
                for j, k in enumerate(("position_rmse", row.main[0]))]
     scale, figures = H.select_scale(pd.DataFrame(records), row, (0.1, 1.0, 10.0))
