@@ -126,7 +126,7 @@ ROWS = (
         main=("edge_strain",), plausibility=("energy_drift",),
         physics_weights={"strain": 300.0, "energy": 10.0, "penetration": 10.0},
         scenario_config={"num_frames": 30}, model_config={"hidden": 32}, horizon=24,
-        finetune_unroll=8, steps_factor=0.5,
+        finetune_unroll=8, steps_factor=1 / 3,
     ),
     HeadlineRow(
         name="fluid/dam_break", scenario="fluid/dam_break", family="fluid",
