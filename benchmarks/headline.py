@@ -126,14 +126,14 @@ ROWS = (
         main=("edge_strain",), plausibility=("energy_drift",),
         physics_weights={"strain": 300.0, "energy": 10.0, "penetration": 10.0},
         scenario_config={"num_frames": 30}, model_config={"hidden": 32}, horizon=24,
-        finetune_unroll=8, steps_factor=1 / 3,
+        finetune_unroll=8, steps_factor=2 / 3,
     ),
     HeadlineRow(
         name="fluid/dam_break", scenario="fluid/dam_break", family="fluid",
         main=("density_deviation",),
         physics_weights={"density": 100.0, "penetration": 10.0},
         loss_options={"density_tol": 0.02}, scenario_config={"num_frames": 30},
-        model_config={"hidden": 32}, horizon=24, finetune_unroll=8, steps_factor=0.2,
+        model_config={"hidden": 32}, horizon=24, finetune_unroll=8, steps_factor=0.4,
         count_factor=0.5,
     ),
     HeadlineRow(
@@ -142,7 +142,7 @@ ROWS = (
         main=("gravity_error", "restitution_error"), plausibility=("object_permanence",),
         physics_weights={"centroid_gravity": 1.0, "permanence": 10.0},
         scenario_config={"num_frames": 36, "render": True, "image_size": 32}, horizon=30,
-        finetune_unroll=8, steps_factor=0.25,
+        finetune_unroll=8, steps_factor=0.5,
     ),
 )
 
@@ -155,8 +155,8 @@ class HeadlineConfig:
     train_count: int = 16
     val_count: int = 4
     test_count: int = 10
-    base_steps: int = 600
-    finetune_steps: int = 300
+    base_steps: int = 300
+    finetune_steps: int = 150
     batch_size: int = 8
     lr: float = 1e-3
     rows: tuple[str, ...] = tuple(r.name for r in ROWS)
