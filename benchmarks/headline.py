@@ -100,7 +100,8 @@ class HeadlineRow:
     input_noise: float = 0.0  # GNS-style noise on input velocities (state models)
     warmup: float = 0.3  # fraction of the fine-tune over which physics weights ramp up
     weight_scales: tuple[float, ...] = (0.1, 1.0, 10.0)
-    steps_factor: float = 1.0  # this row's share of the configured step counts
+    steps_factor: float = 1.0  # this row's share of the configured base steps
+    finetune_factor: float | None = None  # share of the fine-tune steps (None: steps_factor)
     count_factor: float = 1.0  # this row's share of the configured rollout counts
 
     def metrics(self) -> list[str]:
@@ -126,7 +127,8 @@ ROWS = (
         main=("edge_strain",), plausibility=("energy_drift",),
         physics_weights={"strain": 300.0, "energy": 10.0, "penetration": 10.0},
         scenario_config={"num_frames": 30}, model_config={"hidden": 32}, horizon=24,
-        finetune_unroll=8, steps_factor=2 / 3,
+        finetune_unroll=8, steps_factor=2 / 3, finetune_factor=0.3,
+        weight_scales=(0.1, 1.0),
     ),
     HeadlineRow(
         name="fluid/dam_break", scenario="fluid/dam_break", family="fluid",
@@ -134,6 +136,7 @@ ROWS = (
         physics_weights={"density": 100.0, "penetration": 10.0},
         loss_options={"density_tol": 0.02}, scenario_config={"num_frames": 30},
         model_config={"hidden": 32}, horizon=24, finetune_unroll=8, steps_factor=0.4,
+        finetune_factor=0.2, weight_scales=(0.1, 1.0),
         count_factor=0.5,
     ),
     HeadlineRow(
@@ -142,7 +145,8 @@ ROWS = (
         main=("gravity_error", "restitution_error"), plausibility=("object_permanence",),
         physics_weights={"centroid_gravity": 1.0, "permanence": 10.0},
         scenario_config={"num_frames": 36, "render": True, "image_size": 32}, horizon=30,
-        finetune_unroll=8, steps_factor=0.5,
+        finetune_unroll=8, steps_factor=0.5, finetune_factor=0.15,
+        weight_scales=(0.1, 1.0),
     ),
 )
 
@@ -249,14 +253,15 @@ def _results(name: str, rollouts: list, predictions: list, metrics: list[str]
     return table
 
 
-def _anchor_results(row: HeadlineRow, rollouts: list, metrics: list[str]) -> pd.DataFrame:
-    """Results of the score anchors and the trivial baselines on one split."""
+def _anchor_results(row: HeadlineRow, rollouts: list, metrics: list[str],
+                    kinds: Sequence[str] = ANCHOR_KINDS) -> pd.DataFrame:
+    """Results of the score anchors ``kinds`` and the trivial baselines on one split."""
     from physground.benchmarks.anchors import anchor_predictions
     from physground.world_model import MODELS
 
     config = {"render": False, **row.scenario_config}
     tables = []
-    for kind in ANCHOR_KINDS:
+    for kind in kinds:
         preds = anchor_predictions(kind, rollouts, row.context, row.horizon, config)
         tables.append(_results(kind, rollouts, preds, metrics))
     for name in BASELINES:
@@ -323,14 +328,17 @@ def run_row(row: HeadlineRow, config: HeadlineConfig, out: Path, log: Any = prin
     data = _datasets(row, config, out / "data")
     metrics = row.metrics()
     base_steps = max(1, round(config.base_steps * row.steps_factor))
-    ft_steps = max(1, round(config.finetune_steps * row.steps_factor))
+    ft_factor = row.steps_factor if row.finetune_factor is None else row.finetune_factor
+    ft_steps = max(1, round(config.finetune_steps * ft_factor))
     options = {"input_noise": row.input_noise, **row.loss_options}
     record: dict[str, Any] = {"train_s": {}, "base_steps": base_steps,
                               "finetune_steps": ft_steps}
     slug = _slug(row.name)
     anchors = {}
-    for split in ("test_id", "test_ood", "val"):
+    for split in ("test_id", "test_ood"):
         anchors[split] = _anchor_results(row, data[split], metrics)
+    # validation selects on errors against the truth only: no second take needed
+    anchors["val"] = _anchor_results(row, data["val"], metrics, ("truth", "shuffled"))
     rows: list[pd.DataFrame] = []
     scale = None
     scales = _candidate_scales(row, config)
@@ -339,14 +347,15 @@ def run_row(row: HeadlineRow, config: HeadlineConfig, out: Path, log: Any = prin
             model=row.model, model_config=row.model_config, steps=base_steps,
             lr=config.lr, lr_final=config.lr, batch_size=config.batch_size,
             unroll=row.unroll, seed=seed, progress=False, log_every=50,
-            loss_options=options,
+            loss_options=options, resume=True,  # a finished base of this config is reused
             checkpoint_dir=str(out / "ckpt" / slug / f"base-s{seed}"),
         )
         t0 = time.perf_counter()
         train(base_cfg, data["train"])
         record["train_s"][f"base-s{seed}"] = time.perf_counter() - t0
-        tune = replace(base_cfg, steps=ft_steps, lr_final=config.lr / 10, checkpoint_dir=None,
-                       unroll=row.finetune_unroll, unroll_mode=row.finetune_mode,
+        tune = replace(base_cfg, steps=ft_steps, resume=False, lr_final=config.lr / 10,
+                       checkpoint_dir=None, unroll=row.finetune_unroll,
+                       unroll_mode=row.finetune_mode,
                        physics_warmup=round(row.warmup * ft_steps))
         weights = {"plain": {"data": 1.0}}
         if k == 0:  # the candidates, chosen between on validation
