@@ -44,10 +44,18 @@ paired two-sided Wilcoxon p-value, and the mean bounded score (0-100) of both. T
 each main metric improves on ``test_ood`` by >= 30 % with p < 0.01; ``test_id`` position
 RMSE worsens by <= 5 %. A missed target is stated with the measured value.
 
+Sizes: `HeadlineConfig` (named in `SIZES`) gives seeds, rollout counts and step counts;
+each row scales them by its ``count_factor``, ``steps_factor`` (base) and
+``finetune_factor``, so that the expensive rows (cloth, SPH, video) fit a shared 2-core
+machine. A finished base checkpoint of the same config and data is reused (a re-run
+resumes), and rows may run in separate processes (``--rows NAME --no-tables``, then
+``--tables-only`` to write the tables of every row found in ``--out``).
+
 Run: ``python -m physground.benchmarks.headline [--out DIR] [--size full|quick|tiny]``;
-writes ``headline.md``, ``headline.csv`` (every metric), ``headline.json`` (config, chosen
-weights, timings) and the per-rollout ``raw-*.csv`` to the results directory (default
-``runs/headline``, ignored by git).
+writes ``headline.md``, ``headline.csv`` (every metric), ``headline-main.csv`` (the
+headline lines), ``headline.json`` (config, chosen weights, timings) and the per-rollout
+``raw-*.csv`` and ``record-*.json`` to the results directory (default ``runs/headline``,
+ignored by git).
 """
 
 from __future__ import annotations
