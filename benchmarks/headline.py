@@ -328,6 +328,29 @@ def select_scale(val: pd.DataFrame, row: HeadlineRow, scales: Sequence[float]
     return best["scale"], figures
 
 
+def base_config(row: HeadlineRow, config: HeadlineConfig, out: Path, seed: int
+                ) -> TrainConfig:
+    """The data-loss-only training of ``row``'s base model for ``seed`` (checkpointed under
+    ``out``; a finished checkpoint of the same config and data is reused)."""
+    return TrainConfig(
+        model=row.model, model_config=row.model_config,
+        steps=max(1, round(config.base_steps * row.steps_factor)),
+        lr=config.lr, lr_final=config.lr, batch_size=config.batch_size,
+        unroll=row.unroll, seed=seed, progress=False, log_every=50,
+        loss_options={"input_noise": row.input_noise, **row.loss_options}, resume=True,
+        checkpoint_dir=str(out / "ckpt" / _slug(row.name) / f"base-s{seed}"),
+    )
+
+
+def train_bases(row: HeadlineRow, config: HeadlineConfig, out: Path, seeds: Sequence[int]
+                ) -> None:
+    """Train (or find finished) the base models of ``seeds`` only, e.g. in a second process
+    ahead of `run_row`, which then reuses them."""
+    data = _datasets(row, config, out / "data")
+    for seed in seeds:
+        train(base_config(row, config, out, seed), data["train"])
+
+
 def run_row(row: HeadlineRow, config: HeadlineConfig, out: Path, log: Any = print
             ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Train, select the weights on validation, fine-tune and score one row; returns the
@@ -338,10 +361,8 @@ def run_row(row: HeadlineRow, config: HeadlineConfig, out: Path, log: Any = prin
     base_steps = max(1, round(config.base_steps * row.steps_factor))
     ft_factor = row.steps_factor if row.finetune_factor is None else row.finetune_factor
     ft_steps = max(1, round(config.finetune_steps * ft_factor))
-    options = {"input_noise": row.input_noise, **row.loss_options}
     record: dict[str, Any] = {"train_s": {}, "base_steps": base_steps,
                               "finetune_steps": ft_steps}
-    slug = _slug(row.name)
     anchors = {}
     for split in ("test_id", "test_ood"):
         anchors[split] = _anchor_results(row, data[split], metrics)
@@ -351,13 +372,7 @@ def run_row(row: HeadlineRow, config: HeadlineConfig, out: Path, log: Any = prin
     scale = None
     scales = _candidate_scales(row, config)
     for k, seed in enumerate(config.seeds):
-        base_cfg = TrainConfig(
-            model=row.model, model_config=row.model_config, steps=base_steps,
-            lr=config.lr, lr_final=config.lr, batch_size=config.batch_size,
-            unroll=row.unroll, seed=seed, progress=False, log_every=50,
-            loss_options=options, resume=True,  # a finished base of this config is reused
-            checkpoint_dir=str(out / "ckpt" / slug / f"base-s{seed}"),
-        )
+        base_cfg = base_config(row, config, out, seed)
         t0 = time.perf_counter()
         train(base_cfg, data["train"])
         record["train_s"][f"base-s{seed}"] = time.perf_counter() - t0
@@ -598,6 +613,8 @@ def main(argv: list[str] | None = None) -> None:
                         "default; 1 is much faster on a loaded 2-core machine)")
     parser.add_argument("--base-steps", type=int, help="override base training steps")
     parser.add_argument("--finetune-steps", type=int, help="override fine-tuning steps")
+    parser.add_argument("--base-seeds", type=int, nargs="*", help="only train the base "
+                        "models of these seeds (a run of the rows then reuses them)")
     parser.add_argument("--tables-only", action="store_true", help="only summarize the "
                         "raw-*.csv and record-*.json already in --out (rows run apart)")
     parser.add_argument("--no-tables", action="store_true", help="run the rows, write "
@@ -615,6 +632,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
+    if args.base_seeds:
+        for row in _rows(config.rows).values():
+            train_bases(row, config, out, args.base_seeds)
+        return
     if args.tables_only:
         write_tables(config, out)
     else:
