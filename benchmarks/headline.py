@@ -351,8 +351,8 @@ def train_bases(row: HeadlineRow, config: HeadlineConfig, out: Path, seeds: Sequ
         train(base_config(row, config, out, seed), data["train"])
 
 
-def run_row(row: HeadlineRow, config: HeadlineConfig, out: Path, log: Any = print
-            ) -> tuple[pd.DataFrame, dict[str, Any]]:
+def run_row(row: HeadlineRow, config: HeadlineConfig, out: Path, log: Any = print,
+            on_seed: Any = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Train, select the weights on validation, fine-tune and score one row; returns the
     per-rollout table (seed, variant, split, rollout, metric, value, score) and a record of
     the weights chosen and the timings."""
@@ -417,6 +417,9 @@ def run_row(row: HeadlineRow, config: HeadlineConfig, out: Path, log: Any = prin
         log(f"{row.name} seed {seed}: " + ", ".join(
             f"{k2} {v:.0f} s" for k2, v in record["train_s"].items() if k2.endswith(f"s{seed}")),
             flush=True)
+        record["seeds_done"] = [*record.get("seeds_done", []), seed]
+        if on_seed is not None:  # partial results survive an interrupted run
+            on_seed(pd.concat(rows, ignore_index=True), record)
     return pd.concat(rows, ignore_index=True), record
 
 
@@ -520,6 +523,9 @@ def markdown(headline: pd.DataFrame, summary: pd.DataFrame, config: HeadlineConf
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in headline.itertuples():
+        seeds_done = records.get(r.row, {}).get("seeds_done", list(config.seeds))
+        if len(seeds_done) < len(config.seeds):
+            r = r._replace(met=False, miss=f"only seeds {seeds_done} finished; " + r.miss)
         sel = records.get(r.row, {}).get("selection", {})
         weights = ", ".join(f"{k} {v:g}" for k, v in sel.get("weights", {}).items())
         lines.append(
@@ -569,10 +575,12 @@ def run(config: HeadlineConfig, out: Path, log: Any = print, *, write: bool = Tr
     (`write_tables`)."""
     out.mkdir(parents=True, exist_ok=True)
     for name, row in _rows(config.rows, rows).items():
-        raw, record = run_row(row, config, out, log)
-        raw.to_csv(out / f"raw-{_slug(name)}.csv", index=False)
-        (out / f"record-{_slug(name)}.json").write_text(json.dumps(record, indent=2,
-                                                                   default=str))
+        def save(raw: pd.DataFrame, record: dict[str, Any], name: str = name) -> None:
+            raw.to_csv(out / f"raw-{_slug(name)}.csv", index=False)
+            (out / f"record-{_slug(name)}.json").write_text(json.dumps(record, indent=2,
+                                                                       default=str))
+
+        save(*run_row(row, config, out, log, on_seed=save))
     return write_tables(config, out, rows) if write else {}
 
 
