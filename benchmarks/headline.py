@@ -621,6 +621,8 @@ def main(argv: list[str] | None = None) -> None:
                         "default; 1 is much faster on a loaded 2-core machine)")
     parser.add_argument("--base-steps", type=int, help="override base training steps")
     parser.add_argument("--finetune-steps", type=int, help="override fine-tuning steps")
+    parser.add_argument("--weight-scales", type=float, nargs="*", help="override every "
+                        "row's candidate physics weight scales (one value: no selection)")
     parser.add_argument("--base-seeds", type=int, nargs="*", help="only train the base "
                         "models of these seeds (a run of the rows then reuses them)")
     parser.add_argument("--tables-only", action="store_true", help="only summarize the "
@@ -633,6 +635,8 @@ def main(argv: list[str] | None = None) -> None:
         config = replace(config, rows=tuple(args.rows))
     if args.seeds:
         config = replace(config, seeds=tuple(args.seeds))
+    if args.weight_scales:
+        config = replace(config, weight_scales=tuple(args.weight_scales))
     if args.base_steps:
         config = replace(config, base_steps=args.base_steps)
     if args.finetune_steps:
