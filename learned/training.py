@@ -69,6 +69,9 @@ class TrainConfig:
     torch CPU threads during training, restored afterwards (default 1: on a loaded 2-core
     machine 300 state-gnn steps on rigid/projectile took 4 s with 1 thread and 91 s with
     torch's default 2; 0 keeps torch's setting, e.g. for large models on many cores);
+    ``physics_warmup``: steps over which every non-data weight ramps linearly from 0 to its
+    value (0: full weights from the first step), so that a fine-tune first adapts to the
+    longer unroll under the data loss before the physics terms pull on it;
     ``log``: ``jsonl`` or ``tensorboard`` (event files beside ``log.jsonl``). Under
     torchrun ``batch_size`` is per rank.
     """
@@ -83,6 +86,7 @@ class TrainConfig:
     unroll_mode: str = "unrolled"
     loss_weights: dict[str, float] = field(default_factory=lambda: {"data": 1.0})
     loss_options: dict[str, float] = field(default_factory=dict)
+    physics_warmup: int = 0
     grad_clip: float = 1.0
     seed: int = 0
     device: str = "cpu"
@@ -95,6 +99,9 @@ class TrainConfig:
     log: str = "jsonl"
 
     def __post_init__(self) -> None:
+        if self.physics_warmup < 0:
+            raise ValidationError(f"train config: physics_warmup = {self.physics_warmup}, "
+                                  "expected >= 0 steps")
         if self.steps < 0 or self.batch_size < 1 or self.unroll < 1:
             raise ValidationError(
                 f"train config: steps = {self.steps} (>= 0), batch_size = {self.batch_size} "
@@ -238,7 +245,9 @@ def _train(config: TrainConfig, datasets: tuple[Any, ...], model: LearnedModel |
         batch = windows.batch(index[rank * config.batch_size:(rank + 1) * config.batch_size])
         values = compute_losses(batch, unroll_mode=config.unroll_mode, terms=terms,
                                 options=options)
-        total = sum(config.loss_weights.get(k, 0.0) * v for k, v in values.items())
+        ramp = physics_ramp(config.physics_warmup, step)
+        total = sum(config.loss_weights.get(k, 0.0) * (1.0 if k == "data" else ramp) * v
+                    for k, v in values.items())
         assert isinstance(total, torch.Tensor)
         optimizer.zero_grad(set_to_none=True)
         total.backward()  # under DDP the gradients arrive averaged over ranks
@@ -300,6 +309,11 @@ def _load_any(directory: Path, device: str) -> LearnedModel:
 def load_model(directory: str | Path, device: str | None = "cpu") -> LearnedModel:
     """The learned model saved in ``directory`` (whichever registered model it is)."""
     return _load_any(Path(directory), resolve_device(device))
+
+
+def physics_ramp(warmup: int, step: int) -> float:
+    """Factor on the physics weights at (0-based) ``step``: (step + 1) / warmup, at most 1."""
+    return 1.0 if warmup <= 0 else min(1.0, (step + 1) / warmup)
 
 
 def _lr(config: TrainConfig, step: int) -> float:

@@ -109,3 +109,20 @@ def test_tensorboard_needs_a_directory() -> None:
         TrainConfig(log="tensorboard")
     with pytest.raises(ValidationError, match="log = 'wandb', expected one of"):
         TrainConfig(log="wandb")
+
+
+def test_physics_warmup_ramps_every_physics_weight_linearly(projectile: Path) -> None:
+    from physground.learned.training import physics_ramp
+    from physground.storage import Dataset
+
+    assert [physics_ramp(4, s) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert physics_ramp(0, 0) == 1.0
+    weights = {"data": 1.0, "ballistic": 10.0}
+    model = train(TrainConfig(steps=6, batch_size=4, progress=False, log_every=1,
+                              loss_weights=weights, physics_warmup=4), Dataset(projectile))
+    for record in model.history:  # type: ignore[attr-defined]
+        ramp = physics_ramp(4, record["step"] - 1)
+        expected = record["data"] + 10.0 * ramp * record["ballistic"]
+        assert record["loss"] == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(Exception, match="physics_warmup"):
+        TrainConfig(physics_warmup=-1)

@@ -1,0 +1,72 @@
+"""The headline experiment's statistics (known answers) and its machinery on a tiny run."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from physground.benchmarks import headline as H
+
+
+def test_paired_change_of_an_exact_ratio_has_a_point_ci_and_the_exact_wilcoxon_p() -> None:
+    rng = np.random.default_rng(0)
+    plain = 1.0 + rng.random(10)
+    got = H.paired_change(plain, 0.6 * plain)
+    assert got["change"] == pytest.approx(-0.4)
+    # every resample keeps the ratio of means at 0.6: the CI is the point
+    assert got["low"] == pytest.approx(-0.4) and got["high"] == pytest.approx(-0.4)
+    # 10 differences of one sign and distinct magnitudes: exact two-sided p = 2 / 2^10
+    assert got["p"] == pytest.approx(2.0 / 2**10)
+
+
+def test_paired_change_ci_covers_the_true_ratio_and_excludes_no_effect() -> None:
+    rng = np.random.default_rng(1)
+    plain = rng.lognormal(0.0, 0.5, 400)
+    physics = 0.7 * plain * rng.lognormal(0.0, 0.1, 400) / math.exp(0.1**2 / 2)
+    got = H.paired_change(plain, physics)
+    assert got["low"] < -0.3 < got["high"] < 0.0
+    assert got["p"] < 1e-10
+    same = H.paired_change(plain, plain * rng.lognormal(0.0, 0.1, 400) / math.exp(0.005))
+    assert same["low"] < 0.0 < same["high"] and same["p"] > 0.01
+
+
+def test_select_scale_takes_the_best_main_change_within_the_position_budget() -> None:
+    row = H.ROWS[0]
+    base = {"position_rmse": 1.0, row.main[0]: 1.0}
+    # scale 10 gains most but costs 20 % position error; scale 1 is the best allowed
+    factors = {"plain": (1.0, 1.0), "physics-x0.1": (1.0, 0.9), "physics-x1": (1.04, 0.5),
+               "physics-x10": (1.2, 0.2)}
+    records = [{"model": m, "rollout": i, "metric": k, "error": base[k] * f[j] * (1 + i / 10)}
+               for m, f in factors.items() for i in range(4)
+               for j, k in enumerate(("position_rmse", row.main[0]))]
+    scale, figures = H.select_scale(pd.DataFrame(records), row, (0.1, 1.0, 10.0))
+    assert scale == 1.0
+    assert [f["position_change"] for f in figures] == pytest.approx([0.0, 0.04, 0.2])
+
+
+def test_tiny_headline_writes_every_required_column(tmp_path: Path) -> None:
+    collision = next(r for r in H.ROWS if r.scenario == "rigid/collision")
+    row = replace(collision, name="tiny", scenario_config={"num_frames": 12}, horizon=6,
+                  finetune_unroll=3)
+    config = replace(H.SIZES["tiny"], rows=("tiny",), test_count=3)
+    out = H.run(config, tmp_path, log=lambda *a, **k: None, rows=(row,))
+    main = out["headline"]
+    for col in ("row", "model", "metric", "plain", "physics", "change", "low", "high", "p",
+                "score_plain", "score_physics", "position_change", "met", "miss"):
+        assert col in main.columns
+    line = main.iloc[0]
+    assert line["n"] == 2 * 3  # seeds x test_ood rollouts, paired
+    assert line["low"] <= line["change"] <= line["high"]
+    assert 0.0 < line["p"] <= 1.0
+    assert line["met"] == (line["miss"] == "")
+    text = (tmp_path / "headline.md").read_text()
+    assert "tiny" in text and "95% CI" in text and "(chosen)" in text
+    record = out["records"]["tiny"]["selection"]
+    assert record["scale"] in (1.0, 2.0)
+    assert record["weights"] == {k: record["scale"] * w
+                                 for k, w in collision.physics_weights.items()}
