@@ -3,8 +3,8 @@ world model more physically plausible out of distribution, at little cost in acc
 
 Rows (one per family of the claim, `ROWS`): `state-gnn` on a bouncing rigid scenario
 (``rigid/bounce``), on a multi-body one (``rigid/collision`` with the sphere count pinned
-to 3 in every split: `state-gnn` on this branch needs a fixed body count; OOD still moves
-mass and speed out of the training range), on cloth (``cloth/hanging``) and on SPH fluid
+to 3 in every split, so that the row does not mix a change of body count into the OOD
+shift, which still moves mass and speed out of the training range), on cloth (``cloth/hanging``) and on SPH fluid
 (``fluid/dam_break``); and `video-transformer` on rendered ``rigid/bounce`` frames with
 the pixel losses (mask centroid accelerates at projected gravity in free flight, mask
 area conserved), scored on gravity and restitution measured from its predicted frames.
