@@ -2,12 +2,13 @@
 world model more physically plausible out of distribution, at little cost in accuracy?
 
 Rows (one per family of the claim, `ROWS`): `state-gnn` on a bouncing rigid scenario
-(``rigid/bounce``), on a multi-body one (``rigid/collision`` with the sphere count pinned
-to 3 in every split, so that the row does not mix a change of body count into the OOD
-shift, which still moves mass and speed out of the training range), on cloth (``cloth/hanging``) and on SPH fluid
-(``fluid/dam_break``); and `video-transformer` on rendered ``rigid/bounce`` frames with
-the pixel losses (mask centroid accelerates at projected gravity in free flight, mask
-area conserved), scored on gravity and restitution measured from its predicted frames.
+(``rigid/bounce``), on a multi-body one (``rigid/collision`` with the sphere count
+pinned to 3 in every split, so that the row does not mix a change of body count into the
+OOD shift, which still moves mass and speed out of the training range), on cloth
+(``cloth/hanging``) and on SPH fluid (``fluid/dam_break``); and `video-transformer` on
+rendered ``rigid/bounce`` frames with the pixel losses (mask centroid accelerates at
+projected gravity in free flight, mask area conserved), scored on gravity and
+restitution measured from its predicted frames.
 
 Protocol, per row:
 
