@@ -14,9 +14,14 @@ from physground.scenario import SCENARIOS
 pytest.importorskip("newton")
 
 from physground.scenario import get_scenario  # noqa: E402
-from physground.simulators.newton.granular import column_lattice  # noqa: E402
+from physground.simulators.newton.granular import (  # noqa: E402
+    ColumnConfig,
+    column_lattice,
+    column_voxel,
+)
 
-TINY = {"num_frames": 6, "image_size": 16, "voxel_size": 0.04, "width": 0.04}
+TINY = {"num_frames": 6, "image_size": 16, "voxel_size": 0.04, "width": 0.04,
+        "min_cells": 1}
 PARAMS = {"friction_angle": 30.0, "density": 1500.0, "aspect_ratio": 1.0}
 
 
@@ -108,3 +113,20 @@ def test_runout_study_quick_passes(tmp_path):
     result = STUDIES.get("column_runout")(quick=True, out_dir=tmp_path)
     assert result.passed, result.table.to_string()
     assert all(p.exists() for p in result.figures)
+
+
+def test_short_columns_get_a_finer_grid(rollout):
+    """The grid spans a column's length and height by at least ``min_cells`` voxels: a
+    0.05 m column (a = 0.5) runs at 1 cm, a 0.1 m one keeps the 2 cm default; the
+    rollout records the grid it ran on."""
+    config = ColumnConfig()
+    assert column_voxel(config, 0.05) == pytest.approx(0.01)
+    assert column_voxel(config, 0.1) == pytest.approx(0.02)
+    assert column_voxel(config, 0.3) == pytest.approx(0.02)
+    assert column_voxel(ColumnConfig(min_cells=1), 0.05) == pytest.approx(0.02)
+    from physground.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="min_cells"):
+        ColumnConfig(min_cells=0)
+    _, r = rollout
+    assert float(r.static["voxel_size"]) == pytest.approx(0.04)  # TINY: min_cells 1

@@ -22,7 +22,8 @@ from physground.learned.training import TrainConfig, train  # noqa: E402
 from physground.observation import observe  # noqa: E402
 from physground.scenario import get_scenario  # noqa: E402
 
-TINY = {"num_frames": 8, "render": False, "voxel_size": 0.04, "width": 0.04}
+TINY = {"num_frames": 8, "render": False, "voxel_size": 0.04, "width": 0.04,
+        "min_cells": 1}
 
 
 @pytest.fixture(scope="module")
