@@ -32,14 +32,17 @@ from physground.metrics import quantities as Q
 
 __all__ = [
     "ballistic_residual",
+    "collider_penetration_loss",
     "divergence_loss",
     "edge_strain_loss",
     "energy_drift",
     "ground_penetration_loss",
     "ground_signed_distance",
     "mask_area_loss",
+    "mass_in_domain_loss",
     "mask_centroid_gravity_loss",
     "momentum_drift",
+    "volume_loss",
 ]
 
 
@@ -145,6 +148,40 @@ def edge_strain_loss(pos: Tensor, edges: Tensor, rest_length: Tensor,
     strain = Q.edge_strain(pos, edges, rest_length)
     return (torch.relu(strain.abs() - tol) ** 2).mean()
 
+
+
+def collider_penetration_loss(pos: Tensor, boxes: Tensor, radius: Tensor | float = 0.0,
+                              scale: float = 1e-2) -> Tensor:
+    """Non-penetration of points (spheres of ``radius``) and axis-aligned box colliders,
+    ``mean (depth / scale)^2`` with depth the distance inside each box to its nearest face
+    (`quantities.box_penetration`). pos [B, T, N, d] (m), boxes [K, 2d] rows (centre, half
+    extents) (m); ``scale`` (m) the depth that costs 1 (e.g. the MPM voxel)."""
+    _check("pos", pos)
+    return ((Q.box_penetration(pos, boxes, radius) / scale) ** 2).mean()
+
+
+def mass_in_domain_loss(pos: Tensor, mass: Tensor | float, lo: Tensor, hi: Tensor,
+                        softness: float = 1e-3) -> Tensor:
+    """Mass conservation in a container [lo, hi] (m): the softly counted mass inside it
+    (`quantities.mass_in_box`, sigmoid edges of ``softness`` m) relative to the first
+    frame's, ``mean ((M_t - M_0) / M_0)^2``. pos [B, T, N, d] (m), mass scalar, [N] or
+    [B, 1, N] (kg); material leaking through a wall or the ground leaves the box."""
+    _check("pos", pos)
+    inside = Q.mass_in_box(pos, mass, lo, hi, softness=softness)  # [B, T]
+    ref = inside[:, :1].clamp_min(torch.finfo(pos.dtype).tiny)
+    return (((inside - ref) / ref) ** 2).mean()
+
+
+def volume_loss(pos: Tensor, tets: Tensor, volume0: Tensor | None = None) -> Tensor:
+    """Volume of a solid's tetrahedral mesh (`quantities.tet_volume`) kept at ``volume0``
+    [B] (m^3; default the first frame's), ``mean ((V_t - V_0) / V_0)^2``: compression and
+    dilation of a soft body. pos [B, T, N, 3] (m), tets [K, 4] node indices (positively
+    oriented)."""
+    _check("pos", pos)
+    volume = Q.tet_volume(pos, tets)  # [B, T]
+    ref = volume[:, :1] if volume0 is None else torch.as_tensor(
+        volume0, dtype=pos.dtype, device=pos.device).reshape(-1, 1)
+    return (((volume - ref) / ref) ** 2).mean()
 
 def divergence_loss(velocity: Tensor, spacing: float) -> Tensor:
     """Incompressibility of 2-D grid velocities [..., H, W, 2] (m/s, component 0 along W) with

@@ -113,3 +113,59 @@ def test_gradcheck_float64() -> None:
     assert torch.autograd.gradcheck(lambda x: PL.ground_penetration_loss(x, 0.1), (low,))
     masks = torch.rand(1, 3, 6, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda m: PL.mask_area_loss(m), (masks,))
+
+
+def _unit_cube_tets() -> tuple[torch.Tensor, torch.Tensor]:
+    """The unit cube's 8 corners [8, 3] and a positively oriented 6-tetrahedron split."""
+    corners = torch.tensor(list(itertools.product((0.0, 1.0), repeat=3)), dtype=torch.float64)
+    tets = torch.tensor([[0, 1, 3, 7], [0, 3, 2, 7], [0, 2, 6, 7],
+                         [0, 6, 4, 7], [0, 4, 5, 7], [0, 5, 1, 7]])
+    from physground.metrics import quantities as Q
+
+    signs = torch.sign(Q.tet_volume(corners[tets].reshape(-1, 4, 3),
+                                    torch.arange(4)[None]))
+    return corners, torch.where(signs[:, None] > 0, tets, tets[:, [0, 2, 1, 3]])
+
+
+def test_material_losses_closed_forms() -> None:
+    """Volume: a cube scaled by s in z has V = s, so the loss is (s - 1)^2 and 0 under a
+    rigid shift; mass in domain: one of 4 equal particles leaving the box gives
+    ((3/4 - 1))^2 over the frame it is out; collider: a point 5 mm deep in a box with a
+    1 cm scale costs (0.5)^2."""
+    corners, tets = _unit_cube_tets()
+    stretch = torch.stack([corners, corners * torch.tensor([1.0, 1.0, 0.8],
+                                                           dtype=torch.float64)])[None]
+    assert float(PL.volume_loss(stretch, tets)) == pytest.approx(0.5 * 0.2 ** 2, rel=1e-12)
+    shifted = torch.stack([corners, corners + 3.0])[None]
+    assert float(PL.volume_loss(shifted, tets)) == pytest.approx(0.0, abs=1e-24)
+
+    inside = torch.tensor([[0.2, 0.5], [0.4, 0.5], [0.6, 0.5], [0.8, 0.5]],
+                          dtype=torch.float64)
+    leaked = inside.clone()
+    leaked[0, 1] = -0.5  # through the floor of the box [0, 1]^2
+    pos = torch.stack([inside, leaked])[None]
+    lo, hi = torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    loss = PL.mass_in_domain_loss(pos, 1.0, lo, hi, softness=1e-4)
+    assert float(loss) == pytest.approx(0.5 * 0.25 ** 2, rel=1e-9)
+    assert float(PL.mass_in_domain_loss(torch.stack([inside, inside])[None], 1.0, lo, hi,
+                                        softness=1e-4)) == pytest.approx(0.0, abs=1e-20)
+
+    box = torch.tensor([[0.0, 0.0, 0.0, 0.5, 0.5, 0.5]], dtype=torch.float64)
+    deep = torch.tensor([[[[0.0, 0.0, 0.495]], [[0.0, 0.0, 0.7]]]], dtype=torch.float64)
+    assert float(PL.collider_penetration_loss(deep, box)) == pytest.approx(
+        0.5 * 0.5 ** 2, rel=1e-9)
+    with pytest.raises(ValidationError, match="pos"):
+        PL.volume_loss(corners, tets)
+
+
+def test_material_losses_gradcheck_float64() -> None:
+    corners, tets = _unit_cube_tets()
+    pos = (torch.stack([corners, corners]) + 0.05 * torch.randn(2, 8, 3, dtype=torch.float64)
+           )[None].requires_grad_()
+    assert torch.autograd.gradcheck(lambda x: PL.volume_loss(x, tets), (pos,))
+    lo, hi = torch.full((3,), 0.1, dtype=torch.float64), torch.full((3,), 0.9,
+                                                                    dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda x: PL.mass_in_domain_loss(x, 1.0, lo, hi, softness=0.05), (pos,))
+    box = torch.tensor([[0.5, 0.5, 0.5, 0.45, 0.45, 0.45]], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: PL.collider_penetration_loss(x, box), (pos,))
