@@ -255,9 +255,11 @@ def resample(frames: np.ndarray, times: np.ndarray | None, *, dt: float, horizon
     return np.ascontiguousarray(frames[:horizon]), applied
 
 
-def write_h264(path: Path, frames: np.ndarray, fps: float, crf: int = 18) -> None:
-    """An H.264 MP4 of uint8 RGB frames [T, h, w, 3] at exactly ``fps`` (a rational
-    time base, one timestamp per frame); yuv420p for even sizes, yuv444p otherwise."""
+def encode_h264(target: Any, frames: np.ndarray, fps: float, crf: int,
+                pix_fmt: str | None = None) -> None:
+    """Encode uint8 RGB frames [T, h, w, 3] as libx264 MP4 into ``target`` (a path or a
+    binary file object) at exactly ``fps`` (a rational time base, one timestamp per
+    frame); ``pix_fmt`` defaults to yuv420p for even sizes, yuv444p otherwise."""
     from fractions import Fraction
 
     import av
@@ -265,11 +267,12 @@ def write_h264(path: Path, frames: np.ndarray, fps: float, crf: int = 18) -> Non
     av.logging.set_level(None)
     rate = Fraction(fps).limit_denominator(1001)
     height, width = frames.shape[1:3]
-    tmp = Path(path).with_name(Path(path).name + ".tmp.mp4")
-    with av.open(str(tmp), "w") as container:
+    if pix_fmt is None:
+        pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+    with av.open(target, "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height = width, height
-        stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        stream.pix_fmt = pix_fmt
         stream.options = {"crf": str(crf)}
         for image in frames:
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
@@ -277,4 +280,11 @@ def write_h264(path: Path, frames: np.ndarray, fps: float, crf: int = 18) -> Non
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def write_h264(path: Path, frames: np.ndarray, fps: float, crf: int = 18) -> None:
+    """An H.264 MP4 of uint8 RGB frames [T, h, w, 3] at exactly ``fps``, written
+    atomically (`encode_h264`)."""
+    tmp = Path(path).with_name(Path(path).name + ".tmp.mp4")
+    encode_h264(str(tmp), frames, fps, crf)
     os.replace(tmp, path)

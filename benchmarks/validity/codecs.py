@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from physground.benchmarks.video_io import encode_h264
+
 H264_CRF = 23
 
 
@@ -30,17 +32,7 @@ def h264_round_trip(frames: np.ndarray, crf: int = H264_CRF, fps: int = 30) -> n
     t, h, w, _ = frames.shape
     even = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = even.shape[2], even.shape[1]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf)}
-        for image in even:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    encode_h264(buffer, even, fps, crf, pix_fmt="yuv420p")
     buffer.seek(0)
     with av.open(buffer, "r") as container:
         out = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
