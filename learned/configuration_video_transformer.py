@@ -13,8 +13,10 @@ class VideoTransformerConfig:
 
     Frames are cut into space-time patches of ``tubelet`` frames x ``patch`` x ``patch``
     pixels (the tokens); queries for the next frame's patches attend to them. Channels are
-    RGB plus one object-mask channel. ``image_size`` is inferred from the data when the
-    model is first prepared (0 until then) and stored in checkpoints.
+    RGB plus one object-mask channel. ``image_size`` (frame width) and ``image_height`` are
+    inferred from the data when the model is first prepared (0 until then) and stored in
+    checkpoints; ``image_height = 0`` means square frames (checkpoints written before wide
+    frames were supported).
     """
 
     context: int = 4
@@ -25,6 +27,7 @@ class VideoTransformerConfig:
     heads: int = 4
     mlp_ratio: float = 2.0
     image_size: int = 0
+    image_height: int = 0
 
     def __post_init__(self) -> None:
         if self.context < 1 or self.tubelet < 1 or self.context % self.tubelet:
@@ -35,6 +38,13 @@ class VideoTransformerConfig:
         if self.patch < 1 or self.dim % self.heads:
             raise ValidationError(f"video-transformer patch = {self.patch} must be >= 1 and "
                                   f"dim = {self.dim} divisible by heads = {self.heads}")
-        if self.image_size and self.image_size % self.patch:
-            raise ValidationError(f"video-transformer image_size = {self.image_size} is not a "
-                                  f"multiple of patch = {self.patch}")
+        for field, value in (("image_size", self.image_size),
+                             ("image_height", self.image_height)):
+            if value < 0 or value % self.patch:
+                raise ValidationError(f"video-transformer {field} = {value} is not a "
+                                      f"non-negative multiple of patch = {self.patch}")
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """(height, width) in pixels of the frames the model reads and writes."""
+        return (self.image_height or self.image_size, self.image_size)

@@ -42,11 +42,12 @@ class VideoTransformer(nn.Module):
     def __init__(self, config: VideoTransformerConfig) -> None:
         super().__init__()
         self.config = config
-        c, p, s = config, config.patch, config.image_size
-        self.grid = s // p
+        c, p = config, config.patch
+        height, width = config.frame_shape
+        self.grid = (height // p, width // p)  # patches along (y, x)
         tokens_t = c.context // c.tubelet
         self.embed = nn.Linear(CHANNELS * c.tubelet * p * p, c.dim)
-        self.pos_space = nn.Parameter(0.02 * torch.randn(self.grid * self.grid, c.dim))
+        self.pos_space = nn.Parameter(0.02 * torch.randn(self.grid[0] * self.grid[1], c.dim))
         self.pos_time = nn.Parameter(0.02 * torch.randn(tokens_t + 1, c.dim))
         self.query = nn.Parameter(0.02 * torch.randn(c.dim))
         layer = nn.TransformerEncoderLayer(
@@ -60,25 +61,25 @@ class VideoTransformer(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def patchify(self, video: torch.Tensor) -> torch.Tensor:
-        """[B,K,C,H,W] -> tokens [B, K/tubelet * g^2, C*tubelet*p^2]."""
+        """[B,K,C,H,W] -> tokens [B, K/tubelet * gy*gx, C*tubelet*p^2]."""
         B, K, C, H, W = video.shape
-        t, p, g = self.config.tubelet, self.config.patch, self.grid
-        x = video.reshape(B, K // t, t, C, g, p, g, p)
+        t, p, (gy, gx) = self.config.tubelet, self.config.patch, self.grid
+        x = video.reshape(B, K // t, t, C, gy, p, gx, p)
         x = x.permute(0, 1, 4, 6, 3, 2, 5, 7)  # B, Kt, gy, gx, C, t, p, p
-        return x.reshape(B, (K // t) * g * g, C * t * p * p)
+        return x.reshape(B, (K // t) * gy * gx, C * t * p * p)
 
     def unpatchify(self, tokens: torch.Tensor) -> torch.Tensor:
-        """[B, g^2, C*p^2] -> one frame [B,C,H,W]."""
+        """[B, gy*gx, C*p^2] -> one frame [B,C,H,W]."""
         B = tokens.shape[0]
-        p, g = self.config.patch, self.grid
-        x = tokens.reshape(B, g, g, CHANNELS, p, p).permute(0, 3, 1, 4, 2, 5)
-        return x.reshape(B, CHANNELS, g * p, g * p)
+        p, (gy, gx) = self.config.patch, self.grid
+        x = tokens.reshape(B, gy, gx, CHANNELS, p, p).permute(0, 3, 1, 4, 2, 5)
+        return x.reshape(B, CHANNELS, gy * p, gx * p)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """Next frame [B,C,H,W]: RGB in [0,1]-space (last frame + change) and a mask logit,
         from context video [B,K,C,H,W] whose mask channel holds probabilities."""
         B = video.shape[0]
-        g2 = self.grid * self.grid
+        g2 = self.grid[0] * self.grid[1]
         tokens = self.embed(self.patchify(video))
         kt = tokens.shape[1] // g2
         pos = (self.pos_time[:kt, None] + self.pos_space[None]).reshape(kt * g2, -1)
@@ -152,24 +153,24 @@ class ModelVideoTransformer(LearnedModel):
     def prepare(self, rollouts: Sequence[Rollout]) -> None:
         if self.module is not None:
             return
-        video = video_tensor(rollouts[0])
-        size = video.shape[-1]
-        if video.shape[-2] != size:
-            raise ValidationError(f"video-transformer needs square frames, got "
-                                  f"{list(video.shape[-2:])}")
-        self.config = replace(self.config, image_size=size)
+        height, width = video_tensor(rollouts[0]).shape[-2:]
+        self.config = replace(self.config, image_size=width,
+                              image_height=0 if height == width else height)
         self.module = VideoTransformer(self.config).to(self.device)
+
+    def _check_frame_shape(self, scenario: str, video: torch.Tensor) -> None:
+        if tuple(video.shape[-2:]) != self.config.frame_shape:
+            raise ValidationError(
+                f"{scenario} frames are {list(video.shape[-2:])} px (height, width); the "
+                f"model was built for {list(self.config.frame_shape)} px"
+            )
 
     def windows(self, rollouts: Sequence[Rollout], unroll: int) -> Windows:
         K = self.config.context
         clips, rows, grav, free, area0 = [], [], [], [], []
         for i, r in enumerate(rollouts):
             video = (video_tensor(r) * 255).round().to(torch.uint8)
-            if video.shape[-1] != self.config.image_size:
-                raise ValidationError(
-                    f"{r.scenario} frames are {video.shape[-1]} px, the model was built for "
-                    f"{self.config.image_size} px"
-                )
+            self._check_frame_shape(r.scenario, video)
             n_frames = video.shape[0]
             if n_frames < K + unroll:
                 raise ValidationError(f"{r.scenario} rollouts have {n_frames} frames; need context "
@@ -228,6 +229,7 @@ class ModelVideoTransformer(LearnedModel):
         net.eval()
         K = self.config.context
         video = video_tensor(context).to(self.device)
+        self._check_frame_shape(context.scenario, video)
         if video.shape[0] < K:  # pad by repeating the first frame
             video = torch.cat([video[:1].expand(K - video.shape[0], -1, -1, -1), video])
         with torch.no_grad():

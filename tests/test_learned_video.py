@@ -105,3 +105,31 @@ def test_projected_gravity_matches_pinhole_camera():
 def test_video_model_needs_frames():
     with pytest.raises(ValidationError, match="no frames"):
         train(_config(steps=1), [ballistic_rollout(0)])
+
+
+def wide_rollout(seed: int, frames: int = 10) -> Rollout:
+    """`blob_rollout` at 24 px, cropped to 16 rows: a 3:2 landscape video."""
+    r = blob_rollout(seed, frames, size=24)
+    return Rollout(**{**r.__dict__, "frames": r.frames[:, 4:20].copy(),
+                      "masks": r.masks[:, 4:20].copy()})
+
+
+def test_wide_frames_train_predict_and_round_trip(tmp_path):
+    """Non-square frames (16 x 24): tokens keep rows and columns apart (patchify inverts),
+    predictions have the context's shape, the checkpoint restores the shape, and frames of
+    another shape are refused with both shapes named."""
+    net = VideoTransformer(ModelVideoTransformer.config_type(**TINY, image_size=24,
+                                                             image_height=16))
+    clip = torch.rand(2, 1, 4, 16, 24)
+    assert net.patchify(clip).shape == (2, 4 * 6, 4 * 16)
+    torch.testing.assert_close(net.unpatchify(net.patchify(clip)), clip[:, 0])
+    model = train(_config(steps=2), [wide_rollout(0), wide_rollout(1)])
+    assert model.config.frame_shape == (16, 24)
+    truth = wide_rollout(2)
+    pred = model.predict(truth.context(4), 5)
+    assert pred.frames.shape == truth.frames[4:9].shape
+    model.save(tmp_path / "wide")
+    loaded = load_model(tmp_path / "wide")
+    np.testing.assert_array_equal(loaded.predict(truth.context(4), 3).frames, pred.frames[:3])
+    with pytest.raises(ValidationError, match=r"\[16, 16\] px .*\[16, 24\] px"):
+        model.predict(blob_rollout(3).context(4), 2)
