@@ -134,14 +134,17 @@ def dam_break_front(quick: bool, out_dir: Path) -> StudyResult:
     fit the paper's own first tabulated point either (T = 0.41, Z = 1.11, in the table
     transcription Lethe ships): there the undelayed edge agrees within -2.2, -1.1, -0.2 %;
     the experiment's front then advances only 0.12 a up to T = 0.84, the simulated one
-    0.22-0.29 a. Later the simulated front is slower than the experiment (dZ/dT =
-    1.35-1.43 for T in 2.2-3, the 1.125 in series 1.56, Ritter's inviscid shallow-water tip
-    2). No source at hand states how the column was released or what held the early front
-    back (floor friction and surface tension at a = 3-6 cm are absent from the model), so
-    the criterion stays undelayed. A no-slip floor (wall ghosts with reversed tangential
-    velocity under the same artificial viscosity) falls behind instead, -14.8 % at T = 2.95
-    (dx = 25 mm, largest particle x): the artificial viscosity (alpha h c / 8 = 0.024 m^2/s
-    at 25 mm, 24000x water) makes its boundary layer the whole surge.
+    0.22-0.29 a. A published particle method shows the same pattern: Koshizuka & Oka's
+    (1996) MPS front (the curve PySPH ships in db_exp_data.py) is +1.0 % at the tabulated
+    T = 0.41, +8.4 % at T = 1.21 and -9.2 % at T = 2.95. Later on the simulated front is
+    slower than the experiment (dZ/dT = 1.35-1.43 for T in 2.2-3, the 1.125 in series 1.56,
+    Ritter's inviscid shallow-water tip 2). No source at hand states how the column was
+    released or what held the early front back (floor friction and surface tension at
+    a = 3-6 cm are absent from the model), so the criterion stays undelayed. A no-slip
+    floor (wall ghosts with reversed tangential velocity under the same artificial
+    viscosity) falls behind instead, -14.8 % at T = 2.95 (dx = 25 mm, largest particle x):
+    the artificial viscosity (alpha h c / 8 = 0.024 m^2/s at 25 mm, 24000x water) makes its
+    boundary layer the whole surge.
     """
     from physground.scenario import get_scenario
 
