@@ -110,7 +110,7 @@ def dam_break_front(quick: bool, out_dir: Path) -> StudyResult:
     Measured (viscosity 0.1, free-slip floor, c = 60 m/s): the edge runs ahead of the
     published points most at T = 1.21, by +12.4 %, +16.3 % and +19.0 % at dx = 25, 12.5 and
     6.25 mm (largest particle x: +8.3, +14.2, +17.9 %); the error grows as the resolution
-    (and with it the artificial viscosity, which scales with h) goes up, towards the
+    goes up (and the artificial viscosity, which scales with h, goes down), towards the
     inviscid solution. Ruled out as the cause, each measured at those spacings:
 
     * front definition: the tip is the body, not a sheet (at T = 1.2 the layer 3 dx behind
