@@ -18,6 +18,7 @@ from physground.benchmarks.validation.base import StudyResult
 from physground.benchmarks.validation.figures import save_figure
 
 MARTIN_MOYCE = "martin_moyce_1952.csv"
+LETHE_SHIFT = 0.175  # T added to the simulated time in Lethe's Martin & Moyce example (diagnostic)
 G = 9.81
 
 
@@ -44,6 +45,43 @@ def summation_density(x: np.ndarray, static: dict) -> np.ndarray:
     return rho
 
 
+def edge_front(x: np.ndarray, static: dict, step: float | None = None) -> np.ndarray:
+    """Leading edge [m] of the water body on the floor for positions [T,N,2]: the largest x
+    where the kernel-summed colour function ``c(x, 0) = kappa m / rho_0 sum_j W`` (floor
+    ghosts included) is still >= 1/2, linearly interpolated between probes ``step`` apart
+    (default spacing / 8).
+
+    A continuum edge, like the liquid fraction 1/2 contour of VOF: half a particle spacing
+    beyond the last particle centre of a flat front (``c`` = 1 inside the lattice, ~1/2 at
+    its edge), so the column starts at exactly x = a where the particle centres start at
+    a - dx / 2.
+    """
+    support = float(static["kernel_support"])
+    spacing = float(static["spacing"])
+    weight = float(static["particle_mass"]) * float(static.get("kernel_normalization", 1.0))
+    weight /= float(static["rest_density"])
+    step = spacing / 8 if step is None else step
+    out = np.full(len(x), np.nan)
+    for k, frame in enumerate(x):
+        low = frame[frame[:, 1] < support]
+        if not len(low):
+            continue
+        probes = np.arange(max(low[:, 0].min() - support, 0.0), low[:, 0].max() + support, step)
+        r = np.hypot(probes[:, None] - low[None, :, 0], low[None, :, 1]) / support
+        s = np.clip(1 - r, 0, None)
+        colour = 2 * weight * np.sum(7 / (math.pi * support**2) * s**4 * (1 + 4 * r), axis=1)
+        wet = np.flatnonzero(colour >= 0.5)
+        if not len(wet):
+            continue
+        i = wet[-1]
+        if i + 1 < len(probes):
+            c0, c1 = colour[i], colour[i + 1]
+            out[k] = probes[i] + step * (c0 - 0.5) / (c0 - c1)
+        else:
+            out[k] = probes[i]
+    return out
+
+
 def release_delay(
     big_t: np.ndarray, front: np.ndarray, points: pd.DataFrame, most: float = 0.5
 ) -> tuple[float, np.ndarray]:
@@ -64,15 +102,49 @@ def release_delay(
 def dam_break_front(quick: bool, out_dir: Path) -> StudyResult:
     """Front position Z = x / a against T = t sqrt(2 g / a) for T <= 3.
 
-    Measured (leading particle, viscosity 0.1, free-slip floor): the front runs ahead of the
-    published points most at T = 1.2, by +8.3 %, +14.2 % and +17.9 % at dx = 25, 12.5 and
-    6.25 mm; the error grows as the resolution (and with it the artificial viscosity, which
-    scales with h) goes down, towards the inviscid solution's fast jet along the floor. The
-    shape matches within 4.5 % at every spacing once the simulated front is delayed by dT =
-    0.065, 0.165, 0.225 (`release_delay`, reported per spacing), i.e. the published front
-    starts late rather than moves slowly. A no-slip floor (wall ghosts with reversed
-    tangential velocity under the same artificial viscosity) falls behind instead, -14.8 %
-    at T = 2.95 (dx = 25 mm), and converges back to the free-slip front as h shrinks.
+    The front is the water body's leading edge on the floor (`edge_front`: colour function
+    1/2, the liquid-fraction 1/2 of VOF comparisons): an isolated particle ahead of the body
+    does not count, and the column starts at Z = 1.00 (the largest particle centre starts
+    at Z = 1 - dx / 2a and is reported alongside).
+
+    Measured (viscosity 0.1, free-slip floor, c = 60 m/s): the edge runs ahead of the
+    published points most at T = 1.21, by +12.4 %, +16.3 % and +19.0 % at dx = 25, 12.5 and
+    6.25 mm (largest particle x: +8.3, +14.2, +17.9 %); the error grows as the resolution
+    goes up (and the artificial viscosity, which scales with h, goes down), towards the
+    inviscid solution. Ruled out as the cause, each measured at those spacings:
+
+    * front definition: the tip is the body, not a sheet (at T = 1.2 the layer 3 dx behind
+      the tip is 2.3-3.2 dx thick); even the furthest x where the layer is >= 0.1 a deep
+      leads by +6.1, +9.2, +11.8 %;
+    * sound speed: c = 120 m/s with alpha = 0.05 (the same artificial viscosity alpha h c)
+      gives +13.3 % (edge, dx = 25 mm) against +12.4 % at c = 60 m/s; density <= 1.008 rho_0;
+    * initial state: the column starts at rest, pre-compressed hydrostatically (the
+      ``hydrostatic_density`` study holds it within 0.5 % and 0.02 m/s rms);
+    * the published points: the CSV (PySPH's digitisation of Fig. 3) agrees within 2 % with
+      an independent transcription of the paper's tabulated front times (Z = 1.22, 1.44,
+      1.89 at T = 0.84, 1.19, 1.63).
+
+    The shape matches within 4.1-5.0 % once the simulated edge is delayed by dT = 0.125,
+    0.195, 0.240 (`release_delay`, fitted per spacing; 5-13 ms at the experiment's a = 1.125
+    and 2.25 in). A fixed delay is what Lethe's Martin & Moyce example applies (its
+    post-processing adds ``time_correction = 0.175`` to the simulated T, with the liquid
+    fraction 1/2 as the front, chaos-polymtl/lethe examples/multiphysics/dam-break/
+    dam-break-2d.py, no rationale given): with dT = 0.175 the edge is within 6.9, 5.3,
+    7.5 % (column ``rel_error_lethe_shift``), still over 5 %. A late start alone does not
+    fit the paper's own first tabulated point either (T = 0.41, Z = 1.11, in the table
+    transcription Lethe ships): there the undelayed edge agrees within -2.2, -1.1, -0.2 %;
+    the experiment's front then advances only 0.12 a up to T = 0.84, the simulated one
+    0.22-0.29 a. A published particle method shows the same pattern: Koshizuka & Oka's
+    (1996) MPS front (the curve PySPH ships in db_exp_data.py) is +1.0 % at the tabulated
+    T = 0.41, +8.4 % at T = 1.21 and -9.2 % at T = 2.95. Later on the simulated front is
+    slower than the experiment (dZ/dT = 1.35-1.43 for T in 2.2-3, the 1.125 in series 1.56,
+    Ritter's inviscid shallow-water tip 2). No source at hand states how the column was
+    released or what held the early front back (floor friction and surface tension at
+    a = 3-6 cm are absent from the model), so the criterion stays undelayed. A no-slip
+    floor (wall ghosts with reversed tangential velocity under the same artificial
+    viscosity) falls behind instead, -14.8 % at T = 2.95 (dx = 25 mm, largest particle x):
+    the artificial viscosity (alpha h c / 8 = 0.024 m^2/s at 25 mm, 24000x water) makes its
+    boundary layer the whole surge.
     """
     from physground.scenario import get_scenario
 
@@ -91,7 +163,8 @@ def dam_break_front(quick: bool, out_dir: Path) -> StudyResult:
                                  "train")
         t = np.arange(r.num_frames) * r.dt
         big_t = t * math.sqrt(2 * G / a)
-        front = r.states["x"][:, :, 0].max(axis=1) / a
+        front = edge_front(r.states["x"], r.static) / a
+        lead = r.states["x"][:, :, 0].max(axis=1) / a
         delay, delayed = release_delay(big_t, front, points)
         curves[dx] = (big_t, front, delay)
         for k, (_, point) in enumerate(points.iterrows()):
@@ -99,8 +172,11 @@ def dam_break_front(quick: bool, out_dir: Path) -> StudyResult:
             rel = z / point["Z"] - 1
             rows.append({"spacing_m": dx, "series_a_inch": point["a_inch"], "T": point["T"],
                          "Z_measured": point["Z"], "Z_sph": z, "rel_error": rel,
-                         "passed": abs(rel) <= 0.05, "release_delay_T": delay,
-                         "rel_error_delayed": float(delayed[k])})
+                         "passed": abs(rel) <= 0.05,
+                         "Z_sph_lead_particle": float(np.interp(point["T"], big_t, lead)),
+                         "release_delay_T": delay, "rel_error_delayed": float(delayed[k]),
+                         "rel_error_lethe_shift": float(np.interp(
+                             point["T"] - LETHE_SHIFT, big_t, front) / point["Z"] - 1)})
     table = pd.DataFrame(rows)
 
     import matplotlib.pyplot as plt
@@ -118,6 +194,7 @@ def dam_break_front(quick: bool, out_dir: Path) -> StudyResult:
     ax.legend(fontsize=8)
     figure = save_figure(fig, out_dir / "dam_break_front.png")
     worst = table.loc[table["rel_error"].abs().idxmax()]
+    lead_rel = table["Z_sph_lead_particle"] / table["Z_measured"] - 1
     delays = ", ".join(f"{g['release_delay_T'].iloc[0]:.3f}"
                        for _, g in table.groupby("spacing_m", sort=False))
     return StudyResult(
@@ -126,12 +203,15 @@ def dam_break_front(quick: bool, out_dir: Path) -> StudyResult:
                   "312-324, Fig. 3 (n² = 2), doi:10.1098/rsta.1952.0006",
         tolerance="|Z_sph / Z_measured - 1| <= 5 % at every published point with T <= 3",
         passed=bool(table["passed"].all()), table=table, figures=(figure,),
-        summary=f"worst {100 * worst['rel_error']:+.1f} % at T = {worst['T']:.2f} (dx = "
-                f"{1000 * worst['spacing_m']:g} mm); delayed by dT = {delays} (per spacing) "
-                f"the front is within {100 * table['rel_error_delayed'].abs().max():.1f} % "
-                "of every point",
+        summary=f"water edge worst {100 * worst['rel_error']:+.1f} % at T = {worst['T']:.2f} "
+                f"(dx = {1000 * worst['spacing_m']:g} mm; largest particle x: "
+                f"{100 * lead_rel.abs().max():.1f} %); delayed by dT = {delays} (per "
+                f"spacing) the edge is within {100 * table['rel_error_delayed'].abs().max():.1f}"
+                f" % of every point, with Lethe's fixed dT = {LETHE_SHIFT} within "
+                f"{100 * table['rel_error_lethe_shift'].abs().max():.1f} %; what holds the "
+                "experiment's early front back is not known",
         settings={"column": "a x 2a, a = 0.25 m", "box_width_m": 2.0, "viscosity": 0.1,
-                  "front": "largest particle x"},
+                  "front": "floor colour function 1/2 (edge_front)"},
     )
 
 
