@@ -124,12 +124,47 @@ class StateGNN(nn.Module):
             zeros = torch.zeros(len(b), 1, dtype=dtype, device=device)
             mesh = (b * N + s, b * N + r, zeros, zeros)
         needs_proximity = not complete and (self.config.connect_radius > 0 or static.is_sph)
+        needs_proximity = needs_proximity and N >= 2
+        sized = self.config.edge_in == self.edge_size(d)  # not a probe for the feature sizes
         return SystemGraph(
             static=static, node_static=torch.cat(parts, dim=-1).to(dtype),
             up=static.up()[:, None] if static.has_ground else None,
             box=static.box if static.has_box else None, fixed=mesh,
-            needs_proximity=needs_proximity and N >= 2,
+            needs_proximity=needs_proximity,
+            plan=self._plan(mesh, B * N, d) if mesh is not None and sized else None,
+            encoder=self._folded_encoder(d) if needs_proximity and sized else None,
         )
+
+    def _plan(self, fixed: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+              nodes: int, d: int) -> FixedPlan:
+        """`FixedPlan` of the fixed edges over ``nodes`` flat nodes (what `forward` reuses
+        at every step): the edge encoder's first layer with the edge normalizer folded in and
+        the per-edge constants (rest length, mesh flag, strain's 1/rest) folded into a bias
+        and a distance coefficient, and the receiver-sorted order of the aggregation."""
+        send, recv, rest, flag = fixed
+        w_dist, w_dyn, bias = self._folded_encoder(d)
+        w = self.edge_encoder[0].weight / self.edge_norm.std  # columns as `graph`'s features
+        w_rest, w_strain, w_flag = (w[:, 2 * d + 1 + k] for k in range(3))
+        has_rest = rest > 0
+        inv_rest = torch.where(has_rest, 1.0 / rest.clamp_min(1e-9), torch.zeros_like(rest))
+        # strain = dist / rest - 1 where rest > 0: linear in dist with a per-edge slope
+        coef = w_dist + inv_rest * w_strain
+        const = bias + rest * w_rest + flag * w_flag - has_rest.to(rest.dtype) * w_strain
+        order = torch.sort(recv, stable=True).indices
+        counts = torch.bincount(recv, minlength=nodes)
+        offsets = torch.cumsum(counts, 0) - counts
+        return FixedPlan(send=send, recv=recv, pairs=torch.stack([2 * send, 2 * recv + 1], -1),
+                         coef=coef, const=const, w_dyn=w_dyn, order=order, offsets=offsets)
+
+    def _folded_encoder(self, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The edge encoder's first layer on normalized features, as weights on the raw
+        ones: (distance column [H], [disp, dv] columns [H,2d] and bias [H]) for edges of
+        rest length 0 that are not mesh springs (the bias holds the mean's shift)."""
+        first = self.edge_encoder[0]
+        w = first.weight / self.edge_norm.std
+        bias = first.bias - w @ self.edge_norm.mean
+        w_dyn = torch.cat([w[:, :d], w[:, d + 1 : 2 * d + 1]], dim=1)
+        return w[:, d], w_dyn, bias
 
     def node_features(self, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic,
                       extra: torch.Tensor | None = None, *,
@@ -192,29 +227,82 @@ class StateGNN(nn.Module):
                 extra: torch.Tensor | None = None, *,
                 system: SystemGraph | None = None) -> torch.Tensor:
         """Accelerations [B,N,d] (m/s^2) from positions [B,N,d], velocities [B,K,N,d];
-        ``system`` (`prepare_static`) is what a rollout's steps share (built when None)."""
+        ``system`` (`prepare_static`) is what a rollout's steps share (built when None).
+
+        The same function as the plain encode-process-decode form (`graph`'s features,
+        normalized, through the edge encoder; ``edge_update(cat[e, n_s, n_r])``; messages
+        summed by ``index_add``), restructured for speed: the edge normalizer and the
+        fixed edges' constant features are folded into the first layer (`FixedPlan`), the
+        sender/receiver products of the edge update are taken per node and gathered and
+        summed in one ``embedding_bag``, and fixed edges are summed per receiver by an
+        ``embedding_bag`` over their receiver-sorted order."""
         system = system if system is not None else self.prepare_static(static, x.dtype)
         B, N, d = x.shape
         nodes = self.node_features(x, vhist, static, extra, system=system)
         nodes = self.node_encoder(self.node_norm(nodes))
         nodes = nodes.reshape(B * N, -1)
-        send, recv, efeat = self.graph(x, vhist[:, -1], static, system=system)
-        edges = self.edge_encoder(self.edge_norm(efeat))
         H = nodes.shape[-1]
+        plan = system.plan
+        xv = torch.cat([x, vhist[:, -1]], dim=-1).reshape(B * N, 2 * d)
+        hidden, pairs, dyn_recv = [], [], None
+        if plan is not None:  # fixed edges: constants folded in (`_plan`)
+            dxv = xv.index_select(0, plan.send) - xv.index_select(0, plan.recv)
+            dist = dxv[:, :d].norm(dim=-1, keepdim=True)
+            hidden.append(torch.addmm(plan.const, dxv, plan.w_dyn.t()).addcmul_(dist, plan.coef))
+            pairs.append(plan.pairs)
+        if system.needs_proximity:
+            b, s, r = proximity_edges(x, static, self.config).unbind(-1)
+            send, dyn_recv = b * N + s, b * N + r
+            w_dist, w_dyn, bias = system.encoder
+            dxv = xv.index_select(0, send) - xv.index_select(0, dyn_recv)
+            dist = dxv[:, :d].norm(dim=-1, keepdim=True)
+            hidden.append(torch.addmm(bias, dxv, w_dyn.t()).addcmul_(dist, w_dist))
+            pairs.append(torch.stack([2 * send, 2 * dyn_recv + 1], -1))
+        n_fixed = len(plan.send) if plan is not None else 0
+        enc = self.edge_encoder
+        if hidden:
+            edges = enc[3](enc[2](enc[1](torch.cat(hidden) if len(hidden) > 1 else hidden[0])))
+            pair = torch.cat(pairs) if len(pairs) > 1 else pairs[0]
         for edge_update, node_update in zip(self.edge_updates, self.node_updates, strict=True):
-            # edge_update(cat[e, n_s, n_r]) with its first layer split by input block: the
-            # sender/receiver products are taken per node and gathered (N << E), the same
-            # function as the concatenated form at a third of its cost on edges.
+            if not hidden:  # no edges: zero messages
+                nodes = nodes + node_update(torch.cat([nodes, torch.zeros_like(nodes)], -1))
+                continue
             first = edge_update[0]
             w_e, w_s, w_r = first.weight.split(H, dim=1)
-            hidden = F.linear(edges, w_e, first.bias)
-            hidden = hidden + F.linear(nodes, w_s).index_select(0, send)
-            hidden = hidden + F.linear(nodes, w_r).index_select(0, recv)
-            edges = edges + edge_update[1:](hidden)
-            agg = torch.zeros_like(nodes).index_add_(0, recv, edges)
+            # sender and receiver products per node, interleaved [2BN,H]; bias on senders
+            prod = F.linear(nodes, torch.cat([w_s, w_r]),
+                            torch.cat([first.bias, torch.zeros_like(first.bias)]))
+            gathered = F.embedding_bag(pair, prod.reshape(2 * B * N, H), mode="sum")
+            hidden_e = torch.addmm(gathered, edges, w_e.t())
+            edges = edges + edge_update[3](edge_update[2](edge_update[1](hidden_e)))
+            if plan is not None:
+                agg = F.embedding_bag(plan.order, edges[:n_fixed], plan.offsets, mode="sum")
+            else:
+                agg = torch.zeros_like(nodes)
+            if dyn_recv is not None:
+                agg = agg.index_add(0, dyn_recv, edges[n_fixed:])
             nodes = nodes + node_update(torch.cat([nodes, agg], dim=-1))
         accel = self.accel_norm.inverse(self.decoder(nodes)).reshape(B, N, d)
         return torch.where(static.pinned[..., None], torch.zeros_like(accel), accel)
+
+
+@dataclass(frozen=True)
+class FixedPlan:
+    """`forward`'s precomputation over the fixed edges [E] of a rollout (`StateGNN._plan`),
+    valid while the weights do not change (one rollout): flat senders and receivers, the
+    (2 sender, 2 receiver + 1) rows [E,2] of the interleaved node products, the folded
+    first layer of the edge encoder (distance slope ``coef`` and bias ``const`` [E,H],
+    [disp, dv] weights ``w_dyn`` [H,2d]) and the receiver-sorted edge order [E] with each
+    receiver's start in it ``offsets`` [B*N]."""
+
+    send: torch.Tensor
+    recv: torch.Tensor
+    pairs: torch.Tensor
+    coef: torch.Tensor
+    const: torch.Tensor
+    w_dyn: torch.Tensor
+    order: torch.Tensor
+    offsets: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -224,7 +312,9 @@ class SystemGraph:
     [B,1,d] (None without a ground), the container box [B,2d] (None without one), the
     edges that do not change between steps (flat senders, receivers [E], rest lengths and
     mesh flags [E,1]: the mesh springs both ways, or the complete graph of a few bodies;
-    None when there are none) and whether proximity edges are searched each step."""
+    None when there are none), whether proximity edges are searched each step and the
+    fixed edges' `FixedPlan` and the folded edge encoder of proximity edges
+    (`StateGNN._folded_encoder`): these hold weights, so a `SystemGraph` serves one rollout."""
 
     static: EntityStatic
     node_static: torch.Tensor
@@ -232,6 +322,8 @@ class SystemGraph:
     box: torch.Tensor | None
     fixed: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None
     needs_proximity: bool
+    plan: FixedPlan | None = None
+    encoder: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
 
 def unroll(
