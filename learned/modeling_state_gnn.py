@@ -107,14 +107,14 @@ class StateGNN(nn.Module):
         mesh = None
         if static.edges is not None:
             e = static.edges
-            both = torch.cat([e, e.flip(-1)], dim=0)
+            ways = 1 if self.config.undirected_mesh else 2  # each spring once, or both ways
+            both = e if ways == 1 else torch.cat([e, e.flip(-1)], dim=0)
             offset = torch.arange(B, device=device)[:, None] * N
             send = (both[:, 0][None] + offset).reshape(-1)
             recv = (both[:, 1][None] + offset).reshape(-1)
             rest = torch.zeros(len(send), 1, dtype=dtype, device=device)
             if static.rest_length is not None:
-                rest[:, 0] = torch.cat([static.rest_length, static.rest_length], dim=1
-                                       ).reshape(-1)
+                rest[:, 0] = torch.cat([static.rest_length] * ways, dim=1).reshape(-1)
             mesh = (send, recv, rest, torch.ones_like(rest))
         complete = (self.config.connect_radius <= 0 and not static.is_sph
                     and static.edges is None and self.config.all_pairs_max >= N)
@@ -131,7 +131,8 @@ class StateGNN(nn.Module):
             up=static.up()[:, None] if static.has_ground else None,
             box=static.box if static.has_box else None, fixed=mesh,
             needs_proximity=needs_proximity,
-            plan=self._plan(mesh, B * N, d) if mesh is not None and sized else None,
+            plan=self._plan(mesh, B * N, d, paired=self.config.undirected_mesh
+                            and static.edges is not None) if mesh is not None and sized else None,
             encoder=self._folded_encoder(d) if needs_proximity and sized else None,
             weights=self._fold() if sized else None,
         )
@@ -159,7 +160,7 @@ class StateGNN(nn.Module):
         )
 
     def _plan(self, fixed: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
-              nodes: int, d: int) -> FixedPlan:
+              nodes: int, d: int, *, paired: bool) -> FixedPlan:
         """`FixedPlan` of the fixed edges over ``nodes`` flat nodes (what `forward` reuses
         at every step): the edge encoder's first layer with the edge normalizer folded in and
         the per-edge constants (rest length, mesh flag, strain's 1/rest) folded into a bias
@@ -173,11 +174,13 @@ class StateGNN(nn.Module):
         # strain = dist / rest - 1 where rest > 0: linear in dist with a per-edge slope
         coef = w_dist + inv_rest * w_strain
         const = bias + rest * w_rest + flag * w_flag - has_rest.to(rest.dtype) * w_strain
-        order = torch.sort(recv, stable=True).indices
-        counts = torch.bincount(recv, minlength=nodes)
-        offsets = torch.cumsum(counts, 0) - counts
+        (order, offsets), by_sender = _bags(recv, nodes), None
+        if paired:  # undirected springs also reach their senders (`pair_signs`)
+            H = self.config.hidden
+            by_sender = (*_bags(send, nodes), pair_signs(H, dtype=rest.dtype, device=rest.device))
         return FixedPlan(send=send, recv=recv, pairs=torch.stack([2 * send, 2 * recv + 1], -1),
-                         coef=coef, const=const, w_dyn=w_dyn, order=order, offsets=offsets)
+                         coef=coef, const=const, w_dyn=w_dyn, order=order, offsets=offsets,
+                         by_sender=by_sender)
 
     def _folded_encoder(self, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The edge encoder's first layer on normalized features, as weights on the raw
@@ -301,6 +304,10 @@ class StateGNN(nn.Module):
                 edges = edges + edge_tail(torch.addmm(gathered, edges, w_e.t()))
                 if plan is not None:
                     agg = F.embedding_bag(plan.order, edges[:n_fixed], plan.offsets, mode="sum")
+                    if plan.by_sender is not None:
+                        order, offsets, signs = plan.by_sender
+                        to_sender = F.embedding_bag(order, edges[:n_fixed], offsets, mode="sum")
+                        agg = torch.addcmul(agg, to_sender, signs)
                 else:
                     agg = torch.zeros_like(nodes)
                 if dyn_recv is not None:
@@ -381,6 +388,25 @@ class FixedPlan:
     w_dyn: torch.Tensor
     order: torch.Tensor
     offsets: torch.Tensor
+    by_sender: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+
+def _bags(index: torch.Tensor, nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The edges [E] grouped by ``index`` (stable order) and each of the ``nodes`` groups'
+    start in it: the (input, offsets) of an ``embedding_bag`` sum per node."""
+    counts = torch.bincount(index, minlength=nodes)
+    return torch.sort(index, stable=True).indices, torch.cumsum(counts, 0) - counts
+
+
+def pair_signs(hidden: int, *, dtype: torch.dtype = torch.float32,
+               device: torch.device | str | None = None) -> torch.Tensor:
+    """[hidden] +1 then -1: how an undirected spring's latent reaches its sender (its
+    receiver takes it as it is): the first ``hidden - hidden // 2`` channels alike at both
+    ends, the last ``hidden // 2`` with opposite signs, as a spring's force (equal and
+    opposite) is."""
+    signs = torch.ones(hidden, dtype=dtype, device=device)
+    signs[hidden - hidden // 2:] = -1.0
+    return signs
 
 
 @dataclass(frozen=True)
@@ -390,7 +416,8 @@ class SystemGraph:
     [B,1,d] (None without a ground), the container box [B,2d] (None without one), the
     edges that do not change between steps (flat senders, receivers [E], rest lengths and
     mesh flags [E,1]: the mesh springs both ways, or the complete graph of a few bodies;
-    None when there are none), whether proximity edges are searched each step and the
+    None when there are none; with ``undirected_mesh`` each spring once, its latent
+    reaching both ends, `pair_signs`), whether proximity edges are searched each step, the
     fixed edges' `FixedPlan`, the folded edge encoder of proximity edges
     (`StateGNN._folded_encoder`) and the `FoldedWeights`: these hold weights, so a
     `SystemGraph` serves one rollout (None in a probe for the feature sizes)."""

@@ -1,8 +1,9 @@
 """`StateGNN.forward`'s restructured message passing is the plain encode-process-decode form:
 the same accelerations, rollouts and weight gradients as a literal reference written here
 (`graph`'s features normalized through the edge encoder, ``edge_update(cat[e, n_s, n_r])``,
-messages summed by ``index_add``), on mesh edges, mesh plus proximity edges, the complete
-graph of a few bodies and a graph without edges."""
+messages summed by ``index_add``), on mesh edges (both ways, or each spring once reaching
+both ends), mesh plus proximity edges, the complete graph of a few bodies and a graph
+without edges."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 from test_learned_fixtures import ballistic_rollout, one_torch_thread, sheet_rollout  # noqa: F401
 
 from physground.learned.entities import entity_states, entity_static
-from physground.learned.modeling_state_gnn import StateGNN, _history, unroll
+from physground.learned.modeling_state_gnn import StateGNN, _history, pair_signs, unroll
 from physground.learned.training import TrainConfig, train
 from physground.rollout import Rollout
 
@@ -28,6 +29,10 @@ def _reference(net: StateGNN, x: torch.Tensor, vhist: torch.Tensor, static) -> t
     for edge_update, node_update in zip(net.edge_updates, net.node_updates, strict=True):
         edges = edges + edge_update(torch.cat([edges, nodes[send], nodes[recv]], dim=-1))
         agg = torch.zeros_like(nodes).index_add_(0, recv, edges)
+        if net.config.undirected_mesh and static.edges is not None:  # springs: both ends
+            springs = len(static.edges) * B
+            signs = pair_signs(edges.shape[-1], dtype=edges.dtype)
+            agg = agg.index_add(0, send[:springs], edges[:springs] * signs)
         nodes = nodes + node_update(torch.cat([nodes, agg], dim=-1))
     accel = net.accel_norm.inverse(net.decoder(nodes)).reshape(B, N, d)
     return torch.where(static.pinned[..., None], torch.zeros_like(accel), accel)
@@ -57,6 +62,9 @@ def _balls(seed: int) -> Rollout:
 CASES = {
     "mesh": ([sheet_rollout(s) for s in range(3)], {}),
     "mesh+proximity": ([sheet_rollout(s) for s in range(3)], {"connect_radius": 0.4}),
+    "undirected mesh": ([sheet_rollout(s) for s in range(3)], {"undirected_mesh": True}),
+    "undirected mesh+proximity": ([sheet_rollout(s) for s in range(3)],
+                                  {"undirected_mesh": True, "connect_radius": 0.4}),
     "complete graph": ([_balls(s) for s in range(3)], {}),
     "no edges": ([ballistic_rollout(s) for s in range(3)], {}),
 }
@@ -112,3 +120,23 @@ def test_fast_forward_equals_the_plain_form_in_float32():
         fast, ref = net(x0, vhist, static), _reference(net, x0, vhist, static)
         scale = float(ref.abs().max())
         assert float((fast - ref).abs().max()) <= 1e-6 * scale
+
+
+def test_pair_signs_split_channels_into_alike_and_opposite():
+    assert pair_signs(5).tolist() == [1.0, 1.0, 1.0, -1.0, -1.0]
+    assert pair_signs(1).tolist() == [1.0]
+
+
+def test_undirected_mesh_model_learns_the_sheet():
+    """With each spring one edge the model still fits: the data loss on 2 falling, spinning
+    sheets falls by at least 10x in 150 steps (as the default model's does)."""
+    rollouts = [sheet_rollout(s) for s in range(2)]
+    model = train(TrainConfig(steps=150, lr=3e-3, lr_final=3e-3, batch_size=8, unroll=2,
+                              progress=False, log_every=1,
+                              model_config={"hidden": 32, "layers": 1,
+                                            "undirected_mesh": True}), rollouts)
+    system = model.net.prepare_static(entity_static(rollouts))
+    assert len(system.fixed[0]) == len(rollouts) * len(rollouts[0].static["edges"])  # once each
+    first = np.mean([h["data"] for h in model.history[:5]])
+    last = np.mean([h["data"] for h in model.history[-5:]])
+    assert last < first / 10, (first, last)
