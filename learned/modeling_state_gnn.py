@@ -198,9 +198,9 @@ class StateGNN(nn.Module):
         """[B,N,F]: velocity history, ground clearance, mass, radius, pinned, gravity (and
         ``extra`` [B,N,*] model-specific features, e.g. a simulator's proposed step)."""
         system = system if system is not None else self.prepare_static(static, x.dtype)
-        B, K, N, d = vhist.shape
+        d = vhist.shape[-1]
         clip = self.config.clearance_clip
-        parts = [vhist.permute(0, 2, 1, 3).reshape(B, N, K * d)]
+        parts = list(vhist.unbind(1))  # [B,N,K*d] as k*d + axis, one copy in the cat
         if system.up is not None:
             height = (x * system.up).sum(-1)
             clearance = height - static.ground_height[:, None] - static.radius
@@ -320,8 +320,7 @@ class StateGNN(nn.Module):
         w_out, b_out = fold.decoder_out  # the acceleration normalizer's inverse folded in
         decoder = self.decoder[0]
         accel = F.linear(F.silu(F.linear(nodes, decoder.weight, decoder.bias)), w_out, b_out)
-        accel = accel.reshape(B, N, d)
-        return torch.where(static.pinned[..., None], torch.zeros_like(accel), accel)
+        return torch.where(static.pinned[..., None], 0.0, accel.reshape(B, N, d))
 
 
 @dataclass(frozen=True)
@@ -450,8 +449,8 @@ def unroll(
             x, vhist = x.detach(), vhist.detach()
         accel = net(x, vhist, static, system=system)
         v = vhist[:, -1]
-        v_next = v + accel * dt
-        x_next = x + 0.5 * (v + v_next) * dt
+        v_next = torch.add(v, accel, alpha=dt)
+        x_next = torch.add(x, v + v_next, alpha=0.5 * dt)
         xs.append(x_next)
         vs.append(v_next)
         x = x_next
