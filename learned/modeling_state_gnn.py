@@ -4,7 +4,8 @@ One design serves rigid bodies, cloth nodes and SPH particles. Nodes carry the l
 ``history`` velocities, ground clearance, mass, radius, a pinned flag and gravity (the
 given statics of the `Observation`; unseen ones take neutral defaults, and gravity, which
 is latent, is inferred from the context's accelerations, `infer_gravity`); edges
-are the cloth mesh springs (relative position, distance, rest length, strain) plus
+are the cloth mesh springs (relative position, distance, rest length, strain; both ways,
+or once each with ``undirected_mesh``, its latent reaching both ends, `pair_signs`) plus
 proximity edges (SPH neighbours within the smoothing length, all pairs of a few bodies).
 The network predicts each entity's acceleration a [m/s^2]; one step integrates
 
@@ -218,7 +219,8 @@ class StateGNN(nn.Module):
               system: SystemGraph | None = None
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Flat (senders, receivers) over B*N nodes and edge features [E,F]: the mesh
-        springs (fixed, from ``system``) first, then this step's proximity edges."""
+        springs (fixed, from ``system``: both ways, or once each with ``undirected_mesh``)
+        first, then this step's proximity edges."""
         system = system if system is not None else self.prepare_static(static, x.dtype)
         B, N, d = x.shape
         sends, recvs, rests, flags = [], [], [], []
