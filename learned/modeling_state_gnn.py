@@ -142,22 +142,25 @@ class StateGNN(nn.Module):
         """`FoldedWeights`: the layers as `forward` evaluates them during one rollout."""
         node_first = self.node_encoder[0]
         w_node = node_first.weight / self.node_norm.std
-        products = []
+        products, edge_in = [], []
         for edge_update in self.edge_updates:
             first = edge_update[0]
-            _, w_s, w_r = first.weight.split(self.config.hidden, dim=1)
-            products.append((torch.cat([w_s, w_r]),
+            w_e, w_s, w_r = first.weight.split(self.config.hidden, dim=1)
+            products.append((torch.cat([w_s, w_r]).t(),
                              torch.cat([first.bias, torch.zeros_like(first.bias)])))
+            edge_in.append(w_e.t())
         decoder = self.decoder[2]
         std, mean = self.accel_norm.std, self.accel_norm.mean
         return FoldedWeights(
-            node_in=(w_node, node_first.bias - w_node @ self.node_norm.mean),
+            node_in=(w_node.t(), node_first.bias - w_node @ self.node_norm.mean),
             node_encoder=_NormTail.of(self.node_encoder),
             edge_encoder=_NormTail.of(self.edge_encoder),
-            products=products,
+            products=products, edge_in=edge_in,
             edge_updates=[_NormTail.of(m) for m in self.edge_updates],
+            node_in_updates=[(m[0].weight.t(), m[0].bias) for m in self.node_updates],
             node_updates=[_NormTail.of(m) for m in self.node_updates],
-            decoder_out=(decoder.weight * std[:, None], decoder.bias * std + mean),
+            decoder_in=(self.decoder[0].weight.t(), self.decoder[0].bias),
+            decoder_out=((decoder.weight * std[:, None]).t(), decoder.bias * std + mean),
         )
 
     def _plan(self, fixed: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
@@ -185,13 +188,13 @@ class StateGNN(nn.Module):
 
     def _folded_encoder(self, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The edge encoder's first layer on normalized features, as weights on the raw
-        ones: (distance column [H], [disp, dv] columns [H,2d] and bias [H]) for edges of
+        ones: (distance column [H], [disp, dv] columns transposed [2d,H], bias [H]) for edges of
         rest length 0 that are not mesh springs (the bias holds the mean's shift)."""
         first = self.edge_encoder[0]
         w = first.weight / self.edge_norm.std
         bias = first.bias - w @ self.edge_norm.mean
         w_dyn = torch.cat([w[:, :d], w[:, d + 1 : 2 * d + 1]], dim=1)
-        return w[:, d], w_dyn, bias
+        return w[:, d], w_dyn.t(), bias
 
     def node_features(self, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic,
                       extra: torch.Tensor | None = None, *,
@@ -273,7 +276,7 @@ class StateGNN(nn.Module):
         B, N, d = x.shape
         nodes = self.node_features(x, vhist, static, extra, system=system)
         nodes = fold.node_encoder(torch.addmm(fold.node_in[1], nodes.reshape(B * N, -1),
-                                              fold.node_in[0].t()))
+                                              fold.node_in[0]))
         H = nodes.shape[-1]
         plan = system.plan
         xv = torch.cat([x, vhist[:, -1]], dim=-1).reshape(B * N, 2 * d)
@@ -281,7 +284,7 @@ class StateGNN(nn.Module):
         if plan is not None:  # fixed edges: constants folded in (`_plan`)
             dxv = xv.index_select(0, plan.send) - xv.index_select(0, plan.recv)
             dist = dxv[:, :d].norm(dim=-1, keepdim=True)
-            hidden.append(torch.addmm(plan.const, dxv, plan.w_dyn.t()).addcmul_(dist, plan.coef))
+            hidden.append(torch.addmm(plan.const, dxv, plan.w_dyn).addcmul_(dist, plan.coef))
             pairs.append(plan.pairs)
         if system.needs_proximity:
             b, s, r = proximity_edges(x, static, self.config).unbind(-1)
@@ -289,26 +292,26 @@ class StateGNN(nn.Module):
             w_dist, w_dyn, bias = system.encoder
             dxv = xv.index_select(0, send) - xv.index_select(0, dyn_recv)
             dist = dxv[:, :d].norm(dim=-1, keepdim=True)
-            hidden.append(torch.addmm(bias, dxv, w_dyn.t()).addcmul_(dist, w_dist))
+            hidden.append(torch.addmm(bias, dxv, w_dyn).addcmul_(dist, w_dist))
             pairs.append(torch.stack([2 * send, 2 * dyn_recv + 1], -1))
         n_fixed = len(plan.send) if plan is not None else 0
         if hidden:
             edges = fold.edge_encoder(torch.cat(hidden) if len(hidden) > 1 else hidden[0])
             pair = torch.cat(pairs) if len(pairs) > 1 else pairs[0]
-        layers = zip(self.edge_updates, fold.products, fold.edge_updates, self.node_updates,
+        layers = zip(fold.products, fold.edge_in, fold.edge_updates, fold.node_in_updates,
                      fold.node_updates, strict=True)
-        for edge_update, (w_prod, b_prod), edge_tail, node_update, node_tail in layers:
+        for (w_prod, b_prod), w_e, edge_tail, (w_n, b_n), node_tail in layers:
             if hidden:
                 # sender and receiver products per node, interleaved [2BN,H]; bias on senders
-                prod = F.linear(nodes, w_prod, b_prod).reshape(2 * B * N, H)
+                prod = torch.addmm(b_prod, nodes, w_prod).reshape(2 * B * N, H)
                 gathered = F.embedding_bag(pair, prod, mode="sum")
-                w_e = edge_update[0].weight[:, :H]
-                edges = edges + edge_tail(torch.addmm(gathered, edges, w_e.t()))
+                edges = edges + edge_tail(torch.addmm(gathered, edges, w_e))
                 if plan is not None:
-                    agg = F.embedding_bag(plan.order, edges[:n_fixed], plan.offsets, mode="sum")
+                    fixed = edges if dyn_recv is None else edges[:n_fixed]
+                    agg = F.embedding_bag(plan.order, fixed, plan.offsets, mode="sum")
                     if plan.by_sender is not None:
                         order, offsets, signs = plan.by_sender
-                        to_sender = F.embedding_bag(order, edges[:n_fixed], offsets, mode="sum")
+                        to_sender = F.embedding_bag(order, fixed, offsets, mode="sum")
                         agg = torch.addcmul(agg, to_sender, signs)
                 else:
                     agg = torch.zeros_like(nodes)
@@ -316,12 +319,10 @@ class StateGNN(nn.Module):
                     agg = agg.index_add(0, dyn_recv, edges[n_fixed:])
             else:  # no edges: zero messages
                 agg = torch.zeros_like(nodes)
-            first = node_update[0]
-            nodes = nodes + node_tail(F.linear(torch.cat([nodes, agg], dim=-1), first.weight,
-                                               first.bias))
-        w_out, b_out = fold.decoder_out  # the acceleration normalizer's inverse folded in
-        decoder = self.decoder[0]
-        accel = F.linear(F.silu(F.linear(nodes, decoder.weight, decoder.bias)), w_out, b_out)
+            nodes = nodes + node_tail(torch.addmm(b_n, torch.cat([nodes, agg], dim=-1), w_n))
+        (w_in, b_in), (w_out, b_out) = fold.decoder_in, fold.decoder_out
+        # the acceleration normalizer's inverse is folded into the last layer
+        accel = torch.addmm(b_out, F.silu(torch.addmm(b_in, nodes, w_in)), w_out)
         return torch.where(static.pinned[..., None], 0.0, accel.reshape(B, N, d))
 
 
@@ -333,7 +334,7 @@ class _NormTail:
     [H,1] column of 1/H: the same function at about half the cost of `nn.LayerNorm`'s
     per-row reduction on rows as narrow as a latent."""
 
-    weight: torch.Tensor
+    weight: torch.Tensor  # [in, out]: transposed, as addmm takes it
     bias: torch.Tensor
     gamma: torch.Tensor
     beta: torch.Tensor
@@ -346,29 +347,34 @@ class _NormTail:
         assert isinstance(norm, nn.LayerNorm)
         w, b = linear.weight, linear.bias
         width = w.shape[0]
-        return _NormTail(weight=w - w.mean(0, keepdim=True), bias=b - b.mean(),
+        return _NormTail(weight=(w - w.mean(0, keepdim=True)).t(), bias=b - b.mean(),
                          gamma=norm.weight, beta=norm.bias,
                          mean_col=w.new_full((width, 1), 1.0 / width), eps=norm.eps)
 
     def __call__(self, h: torch.Tensor) -> torch.Tensor:
-        centred = torch.addmm(self.bias, F.silu(h), self.weight.t())
+        centred = torch.addmm(self.bias, F.silu(h), self.weight)
         scale = torch.rsqrt(torch.mm(centred * centred, self.mean_col) + self.eps)
         return torch.addcmul(self.beta, centred * scale, self.gamma)
 
 
 @dataclass(frozen=True)
 class FoldedWeights:
-    """The network's layers as `forward` evaluates them during one rollout (weights fixed):
-    the node encoder's first layer with the node normalizer folded in (weight, bias), each
-    `_NormTail`, the sender/receiver product weights [2H,H] and bias [2H] of each edge
-    update, and the decoder's last layer with the acceleration normalizer folded in."""
+    """The network's layers as `forward` evaluates them during one rollout (weights fixed),
+    each weight transposed [in, out] as ``addmm`` takes it: the node encoder's first layer
+    with the node normalizer folded in (weight, bias), each `_NormTail`, the sender/receiver
+    product weights [H,2H] and bias [2H] and the edge-latent weight [H,H] of each edge
+    update, each node update's first layer, and the decoder's layers, the last with the
+    acceleration normalizer folded in."""
 
     node_in: tuple[torch.Tensor, torch.Tensor]
     node_encoder: _NormTail
     edge_encoder: _NormTail
     products: list[tuple[torch.Tensor, torch.Tensor]]
+    edge_in: list[torch.Tensor]
     edge_updates: list[_NormTail]
+    node_in_updates: list[tuple[torch.Tensor, torch.Tensor]]
     node_updates: list[_NormTail]
+    decoder_in: tuple[torch.Tensor, torch.Tensor]
     decoder_out: tuple[torch.Tensor, torch.Tensor]
 
 
@@ -378,7 +384,7 @@ class FixedPlan:
     valid while the weights do not change (one rollout): flat senders and receivers, the
     (2 sender, 2 receiver + 1) rows [E,2] of the interleaved node products, the folded
     first layer of the edge encoder (distance slope ``coef`` and bias ``const`` [E,H],
-    [disp, dv] weights ``w_dyn`` [H,2d]) and the receiver-sorted edge order [E] with each
+    [disp, dv] weights ``w_dyn`` [2d,H]) and the receiver-sorted edge order [E] with each
     receiver's start in it ``offsets`` [B*N]."""
 
     send: torch.Tensor
