@@ -20,6 +20,10 @@ class StateGNNConfig:
     inferred from (median acceleration of the free entities, `infer_gravity`: gravity is
     latent, never read from the statics). ``node_in``/``edge_in``/``dim`` are inferred
     from data when the model is first prepared (0 until then) and stored in checkpoints.
+    ``undirected_mesh``: each mesh spring is one edge (features from its first node to its
+    second), whose latent reaches its receiver as it is and its sender with the sign of
+    the last half of its channels flipped (equal and opposite, as a spring's force): half
+    the edge work of the default, one directed edge each way.
     """
 
     history: int = 3
@@ -29,6 +33,7 @@ class StateGNNConfig:
     all_pairs_max: int = 32
     clearance_clip: float = 2.0
     gravity_frames: int = 6
+    undirected_mesh: bool = False
     node_in: int = 0
     edge_in: int = 0
     dim: int = 0

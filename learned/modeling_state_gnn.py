@@ -4,7 +4,8 @@ One design serves rigid bodies, cloth nodes and SPH particles. Nodes carry the l
 ``history`` velocities, ground clearance, mass, radius, a pinned flag and gravity (the
 given statics of the `Observation`; unseen ones take neutral defaults, and gravity, which
 is latent, is inferred from the context's accelerations, `infer_gravity`); edges
-are the cloth mesh springs (relative position, distance, rest length, strain) plus
+are the cloth mesh springs (relative position, distance, rest length, strain; both ways,
+or once each with ``undirected_mesh``, its latent reaching both ends, `pair_signs`) plus
 proximity edges (SPH neighbours within the smoothing length, all pairs of a few bodies).
 The network predicts each entity's acceleration a [m/s^2]; one step integrates
 
@@ -107,14 +108,14 @@ class StateGNN(nn.Module):
         mesh = None
         if static.edges is not None:
             e = static.edges
-            both = torch.cat([e, e.flip(-1)], dim=0)
+            ways = 1 if self.config.undirected_mesh else 2  # each spring once, or both ways
+            both = e if ways == 1 else torch.cat([e, e.flip(-1)], dim=0)
             offset = torch.arange(B, device=device)[:, None] * N
             send = (both[:, 0][None] + offset).reshape(-1)
             recv = (both[:, 1][None] + offset).reshape(-1)
             rest = torch.zeros(len(send), 1, dtype=dtype, device=device)
             if static.rest_length is not None:
-                rest[:, 0] = torch.cat([static.rest_length, static.rest_length], dim=1
-                                       ).reshape(-1)
+                rest[:, 0] = torch.cat([static.rest_length] * ways, dim=1).reshape(-1)
             mesh = (send, recv, rest, torch.ones_like(rest))
         complete = (self.config.connect_radius <= 0 and not static.is_sph
                     and static.edges is None and self.config.all_pairs_max >= N)
@@ -124,12 +125,76 @@ class StateGNN(nn.Module):
             zeros = torch.zeros(len(b), 1, dtype=dtype, device=device)
             mesh = (b * N + s, b * N + r, zeros, zeros)
         needs_proximity = not complete and (self.config.connect_radius > 0 or static.is_sph)
+        needs_proximity = needs_proximity and N >= 2
+        sized = self.config.edge_in == self.edge_size(d)  # not a probe for the feature sizes
         return SystemGraph(
             static=static, node_static=torch.cat(parts, dim=-1).to(dtype),
             up=static.up()[:, None] if static.has_ground else None,
             box=static.box if static.has_box else None, fixed=mesh,
-            needs_proximity=needs_proximity and N >= 2,
+            needs_proximity=needs_proximity,
+            plan=self._plan(mesh, B * N, d, paired=self.config.undirected_mesh
+                            and static.edges is not None) if mesh is not None and sized else None,
+            encoder=self._folded_encoder(d) if needs_proximity and sized else None,
+            weights=self._fold() if sized else None,
         )
+
+    def _fold(self) -> FoldedWeights:
+        """`FoldedWeights`: the layers as `forward` evaluates them during one rollout."""
+        node_first = self.node_encoder[0]
+        w_node = node_first.weight / self.node_norm.std
+        products, edge_in = [], []
+        for edge_update in self.edge_updates:
+            first = edge_update[0]
+            w_e, w_s, w_r = first.weight.split(self.config.hidden, dim=1)
+            products.append((torch.cat([w_s, w_r]).t(),
+                             torch.cat([first.bias, torch.zeros_like(first.bias)])))
+            edge_in.append(w_e.t())
+        decoder = self.decoder[2]
+        std, mean = self.accel_norm.std, self.accel_norm.mean
+        return FoldedWeights(
+            node_in=(w_node.t(), node_first.bias - w_node @ self.node_norm.mean),
+            node_encoder=_NormTail.of(self.node_encoder),
+            edge_encoder=_NormTail.of(self.edge_encoder),
+            products=products, edge_in=edge_in,
+            edge_updates=[_NormTail.of(m) for m in self.edge_updates],
+            node_in_updates=[(m[0].weight.t(), m[0].bias) for m in self.node_updates],
+            node_updates=[_NormTail.of(m) for m in self.node_updates],
+            decoder_in=(self.decoder[0].weight.t(), self.decoder[0].bias),
+            decoder_out=((decoder.weight * std[:, None]).t(), decoder.bias * std + mean),
+        )
+
+    def _plan(self, fixed: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+              nodes: int, d: int, *, paired: bool) -> FixedPlan:
+        """`FixedPlan` of the fixed edges over ``nodes`` flat nodes (what `forward` reuses
+        at every step): the edge encoder's first layer with the edge normalizer folded in and
+        the per-edge constants (rest length, mesh flag, strain's 1/rest) folded into a bias
+        and a distance coefficient, and the receiver-sorted order of the aggregation."""
+        send, recv, rest, flag = fixed
+        w_dist, w_dyn, bias = self._folded_encoder(d)
+        w = self.edge_encoder[0].weight / self.edge_norm.std  # columns as `graph`'s features
+        w_rest, w_strain, w_flag = (w[:, 2 * d + 1 + k] for k in range(3))
+        has_rest = rest > 0
+        inv_rest = torch.where(has_rest, 1.0 / rest.clamp_min(1e-9), torch.zeros_like(rest))
+        # strain = dist / rest - 1 where rest > 0: linear in dist with a per-edge slope
+        coef = w_dist + inv_rest * w_strain
+        const = bias + rest * w_rest + flag * w_flag - has_rest.to(rest.dtype) * w_strain
+        (order, offsets), by_sender = _bags(recv, nodes), None
+        if paired:  # undirected springs also reach their senders (`pair_signs`)
+            H = self.config.hidden
+            by_sender = (*_bags(send, nodes), pair_signs(H, dtype=rest.dtype, device=rest.device))
+        return FixedPlan(send=send, recv=recv, pairs=torch.stack([2 * send, 2 * recv + 1], -1),
+                         coef=coef, const=const, w_dyn=w_dyn, order=order, offsets=offsets,
+                         by_sender=by_sender)
+
+    def _folded_encoder(self, d: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The edge encoder's first layer on normalized features, as weights on the raw
+        ones: (distance column [H], [disp, dv] columns transposed [2d,H], bias [H]) for edges of
+        rest length 0 that are not mesh springs (the bias holds the mean's shift)."""
+        first = self.edge_encoder[0]
+        w = first.weight / self.edge_norm.std
+        bias = first.bias - w @ self.edge_norm.mean
+        w_dyn = torch.cat([w[:, :d], w[:, d + 1 : 2 * d + 1]], dim=1)
+        return w[:, d], w_dyn.t(), bias
 
     def node_features(self, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic,
                       extra: torch.Tensor | None = None, *,
@@ -137,9 +202,9 @@ class StateGNN(nn.Module):
         """[B,N,F]: velocity history, ground clearance, mass, radius, pinned, gravity (and
         ``extra`` [B,N,*] model-specific features, e.g. a simulator's proposed step)."""
         system = system if system is not None else self.prepare_static(static, x.dtype)
-        B, K, N, d = vhist.shape
+        d = vhist.shape[-1]
         clip = self.config.clearance_clip
-        parts = [vhist.permute(0, 2, 1, 3).reshape(B, N, K * d)]
+        parts = list(vhist.unbind(1))  # [B,N,K*d] as k*d + axis, one copy in the cat
         if system.up is not None:
             height = (x * system.up).sum(-1)
             clearance = height - static.ground_height[:, None] - static.radius
@@ -157,7 +222,8 @@ class StateGNN(nn.Module):
               system: SystemGraph | None = None
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Flat (senders, receivers) over B*N nodes and edge features [E,F]: the mesh
-        springs (fixed, from ``system``) first, then this step's proximity edges."""
+        springs (fixed, from ``system``: both ways, or once each with ``undirected_mesh``)
+        first, then this step's proximity edges."""
         system = system if system is not None else self.prepare_static(static, x.dtype)
         B, N, d = x.shape
         sends, recvs, rests, flags = [], [], [], []
@@ -192,29 +258,162 @@ class StateGNN(nn.Module):
                 extra: torch.Tensor | None = None, *,
                 system: SystemGraph | None = None) -> torch.Tensor:
         """Accelerations [B,N,d] (m/s^2) from positions [B,N,d], velocities [B,K,N,d];
-        ``system`` (`prepare_static`) is what a rollout's steps share (built when None)."""
+        ``system`` (`prepare_static`) is what a rollout's steps share (built when None).
+
+        The same function as the plain encode-process-decode form (`graph`'s features,
+        normalized, through the edge encoder; ``edge_update(cat[e, n_s, n_r])``; messages
+        summed by ``index_add``), restructured for speed: the normalizers are folded into
+        the layers next to them, the fixed edges' constant features into the edge encoder's
+        first layer (`FixedPlan`), the LayerNorms' centring into the layer before each
+        (`_NormTail`); the sender/receiver products of the edge update are taken per node,
+        gathered and summed in one ``embedding_bag``, and fixed edges are summed per
+        receiver by an ``embedding_bag`` over their receiver-sorted order."""
         system = system if system is not None else self.prepare_static(static, x.dtype)
+        fold = system.weights
+        if fold is None:
+            raise ValidationError(f"state-gnn edge_in = {self.config.edge_in}, expected "
+                                  f"{self.edge_size(x.shape[-1])} edge features")
         B, N, d = x.shape
         nodes = self.node_features(x, vhist, static, extra, system=system)
-        nodes = self.node_encoder(self.node_norm(nodes))
-        nodes = nodes.reshape(B * N, -1)
-        send, recv, efeat = self.graph(x, vhist[:, -1], static, system=system)
-        edges = self.edge_encoder(self.edge_norm(efeat))
+        nodes = fold.node_encoder(torch.addmm(fold.node_in[1], nodes.reshape(B * N, -1),
+                                              fold.node_in[0]))
         H = nodes.shape[-1]
-        for edge_update, node_update in zip(self.edge_updates, self.node_updates, strict=True):
-            # edge_update(cat[e, n_s, n_r]) with its first layer split by input block: the
-            # sender/receiver products are taken per node and gathered (N << E), the same
-            # function as the concatenated form at a third of its cost on edges.
-            first = edge_update[0]
-            w_e, w_s, w_r = first.weight.split(H, dim=1)
-            hidden = F.linear(edges, w_e, first.bias)
-            hidden = hidden + F.linear(nodes, w_s).index_select(0, send)
-            hidden = hidden + F.linear(nodes, w_r).index_select(0, recv)
-            edges = edges + edge_update[1:](hidden)
-            agg = torch.zeros_like(nodes).index_add_(0, recv, edges)
-            nodes = nodes + node_update(torch.cat([nodes, agg], dim=-1))
-        accel = self.accel_norm.inverse(self.decoder(nodes)).reshape(B, N, d)
-        return torch.where(static.pinned[..., None], torch.zeros_like(accel), accel)
+        plan = system.plan
+        xv = torch.cat([x, vhist[:, -1]], dim=-1).reshape(B * N, 2 * d)
+        hidden, pairs, dyn_recv = [], [], None
+        if plan is not None:  # fixed edges: constants folded in (`_plan`)
+            dxv = xv.index_select(0, plan.send) - xv.index_select(0, plan.recv)
+            dist = dxv[:, :d].norm(dim=-1, keepdim=True)
+            hidden.append(torch.addmm(plan.const, dxv, plan.w_dyn).addcmul_(dist, plan.coef))
+            pairs.append(plan.pairs)
+        if system.needs_proximity:
+            b, s, r = proximity_edges(x, static, self.config).unbind(-1)
+            send, dyn_recv = b * N + s, b * N + r
+            w_dist, w_dyn, bias = system.encoder
+            dxv = xv.index_select(0, send) - xv.index_select(0, dyn_recv)
+            dist = dxv[:, :d].norm(dim=-1, keepdim=True)
+            hidden.append(torch.addmm(bias, dxv, w_dyn).addcmul_(dist, w_dist))
+            pairs.append(torch.stack([2 * send, 2 * dyn_recv + 1], -1))
+        n_fixed = len(plan.send) if plan is not None else 0
+        if hidden:
+            edges = fold.edge_encoder(torch.cat(hidden) if len(hidden) > 1 else hidden[0])
+            pair = torch.cat(pairs) if len(pairs) > 1 else pairs[0]
+        layers = zip(fold.products, fold.edge_in, fold.edge_updates, fold.node_in_updates,
+                     fold.node_updates, strict=True)
+        for (w_prod, b_prod), w_e, edge_tail, (w_n, b_n), node_tail in layers:
+            if hidden:
+                # sender and receiver products per node, interleaved [2BN,H]; bias on senders
+                prod = torch.addmm(b_prod, nodes, w_prod).reshape(2 * B * N, H)
+                gathered = F.embedding_bag(pair, prod, mode="sum")
+                edges = edges + edge_tail(torch.addmm(gathered, edges, w_e))
+                if plan is not None:
+                    fixed = edges if dyn_recv is None else edges[:n_fixed]
+                    agg = F.embedding_bag(plan.order, fixed, plan.offsets, mode="sum")
+                    if plan.by_sender is not None:
+                        order, offsets, signs = plan.by_sender
+                        to_sender = F.embedding_bag(order, fixed, offsets, mode="sum")
+                        agg = torch.addcmul(agg, to_sender, signs)
+                else:
+                    agg = torch.zeros_like(nodes)
+                if dyn_recv is not None:
+                    agg = agg.index_add(0, dyn_recv, edges[n_fixed:])
+            else:  # no edges: zero messages
+                agg = torch.zeros_like(nodes)
+            nodes = nodes + node_tail(torch.addmm(b_n, torch.cat([nodes, agg], dim=-1), w_n))
+        (w_in, b_in), (w_out, b_out) = fold.decoder_in, fold.decoder_out
+        # the acceleration normalizer's inverse is folded into the last layer
+        accel = torch.addmm(b_out, F.silu(torch.addmm(b_in, nodes, w_in)), w_out)
+        return torch.where(static.pinned[..., None], 0.0, accel.reshape(B, N, d))
+
+
+@dataclass(frozen=True)
+class _NormTail:
+    """The end of an `mlp` with LayerNorm, SiLU -> Linear -> LayerNorm, with the centring of
+    the LayerNorm folded into the Linear (its weight rows and bias minus their means, so
+    its output has zero mean exactly in exact arithmetic) and the variance a product with a
+    [H,1] column of 1/H: the same function at about half the cost of `nn.LayerNorm`'s
+    per-row reduction on rows as narrow as a latent."""
+
+    weight: torch.Tensor  # [in, out]: transposed, as addmm takes it
+    bias: torch.Tensor
+    gamma: torch.Tensor
+    beta: torch.Tensor
+    mean_col: torch.Tensor
+    eps: float
+
+    @staticmethod
+    def of(mlp_: nn.Sequential) -> _NormTail:
+        linear, norm = mlp_[2], mlp_[3]
+        assert isinstance(norm, nn.LayerNorm)
+        w, b = linear.weight, linear.bias
+        width = w.shape[0]
+        return _NormTail(weight=(w - w.mean(0, keepdim=True)).t(), bias=b - b.mean(),
+                         gamma=norm.weight, beta=norm.bias,
+                         mean_col=w.new_full((width, 1), 1.0 / width), eps=norm.eps)
+
+    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+        centred = torch.addmm(self.bias, F.silu(h), self.weight)
+        scale = torch.rsqrt(torch.mm(centred * centred, self.mean_col) + self.eps)
+        return torch.addcmul(self.beta, centred * scale, self.gamma)
+
+
+@dataclass(frozen=True)
+class FoldedWeights:
+    """The network's layers as `forward` evaluates them during one rollout (weights fixed),
+    each weight transposed [in, out] as ``addmm`` takes it: the node encoder's first layer
+    with the node normalizer folded in (weight, bias), each `_NormTail`, the sender/receiver
+    product weights [H,2H] and bias [2H] and the edge-latent weight [H,H] of each edge
+    update, each node update's first layer, and the decoder's layers, the last with the
+    acceleration normalizer folded in."""
+
+    node_in: tuple[torch.Tensor, torch.Tensor]
+    node_encoder: _NormTail
+    edge_encoder: _NormTail
+    products: list[tuple[torch.Tensor, torch.Tensor]]
+    edge_in: list[torch.Tensor]
+    edge_updates: list[_NormTail]
+    node_in_updates: list[tuple[torch.Tensor, torch.Tensor]]
+    node_updates: list[_NormTail]
+    decoder_in: tuple[torch.Tensor, torch.Tensor]
+    decoder_out: tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class FixedPlan:
+    """`forward`'s precomputation over the fixed edges [E] of a rollout (`StateGNN._plan`),
+    valid while the weights do not change (one rollout): flat senders and receivers, the
+    (2 sender, 2 receiver + 1) rows [E,2] of the interleaved node products, the folded
+    first layer of the edge encoder (distance slope ``coef`` and bias ``const`` [E,H],
+    [disp, dv] weights ``w_dyn`` [2d,H]) and the receiver-sorted edge order [E] with each
+    receiver's start in it ``offsets`` [B*N]."""
+
+    send: torch.Tensor
+    recv: torch.Tensor
+    pairs: torch.Tensor
+    coef: torch.Tensor
+    const: torch.Tensor
+    w_dyn: torch.Tensor
+    order: torch.Tensor
+    offsets: torch.Tensor
+    by_sender: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+
+
+def _bags(index: torch.Tensor, nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The edges [E] grouped by ``index`` (stable order) and each of the ``nodes`` groups'
+    start in it: the (input, offsets) of an ``embedding_bag`` sum per node."""
+    counts = torch.bincount(index, minlength=nodes)
+    return torch.sort(index, stable=True).indices, torch.cumsum(counts, 0) - counts
+
+
+def pair_signs(hidden: int, *, dtype: torch.dtype = torch.float32,
+               device: torch.device | str | None = None) -> torch.Tensor:
+    """[hidden] +1 then -1: how an undirected spring's latent reaches its sender (its
+    receiver takes it as it is): the first ``hidden - hidden // 2`` channels alike at both
+    ends, the last ``hidden // 2`` with opposite signs, as a spring's force (equal and
+    opposite) is."""
+    signs = torch.ones(hidden, dtype=dtype, device=device)
+    signs[hidden - hidden // 2:] = -1.0
+    return signs
 
 
 @dataclass(frozen=True)
@@ -224,7 +423,11 @@ class SystemGraph:
     [B,1,d] (None without a ground), the container box [B,2d] (None without one), the
     edges that do not change between steps (flat senders, receivers [E], rest lengths and
     mesh flags [E,1]: the mesh springs both ways, or the complete graph of a few bodies;
-    None when there are none) and whether proximity edges are searched each step."""
+    None when there are none; with ``undirected_mesh`` each spring once, its latent
+    reaching both ends, `pair_signs`), whether proximity edges are searched each step, the
+    fixed edges' `FixedPlan`, the folded edge encoder of proximity edges
+    (`StateGNN._folded_encoder`) and the `FoldedWeights`: these hold weights, so a
+    `SystemGraph` serves one rollout (None in a probe for the feature sizes)."""
 
     static: EntityStatic
     node_static: torch.Tensor
@@ -232,6 +435,9 @@ class SystemGraph:
     box: torch.Tensor | None
     fixed: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None
     needs_proximity: bool
+    plan: FixedPlan | None = None
+    encoder: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    weights: FoldedWeights | None = None
 
 
 def unroll(
@@ -251,8 +457,8 @@ def unroll(
             x, vhist = x.detach(), vhist.detach()
         accel = net(x, vhist, static, system=system)
         v = vhist[:, -1]
-        v_next = v + accel * dt
-        x_next = x + 0.5 * (v + v_next) * dt
+        v_next = torch.add(v, accel, alpha=dt)
+        x_next = torch.add(x, v + v_next, alpha=0.5 * dt)
         xs.append(x_next)
         vs.append(v_next)
         x = x_next
