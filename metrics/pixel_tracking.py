@@ -30,7 +30,6 @@ identical values.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -81,10 +80,7 @@ class ColourTracker:
             if hit.any():
                 colours[k - 1] = f[hit].mean(0)
         free = m == 0
-        stack = np.where(free[..., None], f, np.nan)
-        with warnings.catch_warnings():  # all-NaN columns: pixels covered in every frame
-            warnings.simplefilter("ignore", RuntimeWarning)
-            background = np.nanmedian(stack, axis=0)
+        background = free_median(f, free)
         hidden = ~free.any(0)
         if hidden.all():
             background = np.zeros_like(f[0])
@@ -139,6 +135,25 @@ class ColourTracker:
         the objects in uint8 frames [T, h, w, 3]; an object not found has area 0 and a
         NaN centroid."""
         return self.sparse_coverage(frames).moments()
+
+
+def free_median(frames: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Per-pixel median [h, w, C] over frames [T, h, w, C] of the values where ``free``
+    [T, h, w] (NaN where never free): ``np.nanmedian`` of the free values, sorted only
+    at the pixels whose free values are not all equal (a static background's are)."""
+    t = frames.shape[0]
+    values = np.where(free[..., None], frames, np.inf).reshape(t, -1)  # [T, N]
+    low = values.min(0)
+    high = np.where(values == np.inf, -np.inf, values).max(0)
+    out = np.where(low == np.inf, np.nan, low)
+    vary = np.flatnonzero(low < high)
+    if vary.size:
+        ordered = np.sort(values[:, vary], axis=0)  # covered (inf) last
+        count = np.isfinite(ordered).sum(0)
+        lo = np.take_along_axis(ordered, ((count - 1) // 2)[None], 0)[0]
+        hi = np.take_along_axis(ordered, (count // 2)[None], 0)[0]
+        out[vary] = (lo + hi) / 2
+    return out.reshape(frames.shape[1:])
 
 
 def rgb_codes(frames: np.ndarray) -> np.ndarray:

@@ -284,32 +284,33 @@ def motion_masks(previous: Tensor, frames: Tensor,
     return (gray[..., 1:, :, :] - gray[..., :-1, :, :]).abs() > threshold
 
 
-def _motion_pair(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-    """(truth, pred) motion masks [R, H, h*w] bool, once per batch: where a tracked
-    object's coverage changed (`pixel_tracking.tracked_motion`, on both sides) since the
-    previous frame (the truth's last context frame before step 1); for truths without
+def _motion_pair(batch: Batch) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """(truth, pred) motion masks of each rollout as sorted flat indices ``(t - 1) * h * w
+    + pixel`` of its moving pixels [R][M], and ``h * w``; once per batch: where a tracked
+    object's coverage changed (`pixel_tracking.tracked_motion_keys`, on both sides) since
+    the previous frame (the truth's last context frame before step 1); for truths without
     object masks in the context, grey change above ``MOTION_THRESHOLD`` on exact integer
     grey levels."""
-    def compute() -> tuple[np.ndarray, np.ndarray]:
+    def compute() -> tuple[list[np.ndarray], list[np.ndarray], int]:
         truth, pred = _uint8_frames(batch)
         r, hz, h, w, _ = pred.shape
+        if batch.truth_masks is not None and bool(batch.truth_masks[:, : batch.context].any()):
+            from physground.metrics.pixel_tracking import tracked_motion_keys
+
+            return (tracked_motion_keys(batch, "truth"), tracked_motion_keys(batch, "pred"),
+                    h * w)
         last = batch.truth_frames[:, batch.context - 1].cpu().numpy()  # type: ignore[union-attr]
         g_last = _gray_milli(last).reshape(r, 1, h * w)
         limit = MOTION_THRESHOLD * 255.0 * 1000.0
 
-        def masks(frames: np.ndarray) -> np.ndarray:
-            out = np.empty((r, hz, h * w), bool)
+        def masks(frames: np.ndarray) -> list[np.ndarray]:
+            out = []
             for i in range(r):  # one rollout at a time: its temporaries stay in cache
                 gray = np.concatenate([g_last[i], _gray_milli(frames[i]).reshape(hz, -1)])
                 diff = np.subtract(gray[1:], gray[:-1], out=gray[1:])
-                np.greater(np.abs(diff, out=diff), limit, out=out[i])
+                out.append(np.flatnonzero(np.abs(diff, out=diff) > limit))
             return out
-        if batch.truth_masks is not None and bool(batch.truth_masks[:, : batch.context].any()):
-            from physground.metrics.pixel_tracking import tracked_motion
-
-            return (tracked_motion(batch, "truth").reshape(r, hz, h * w),
-                    tracked_motion(batch, "pred").reshape(r, hz, h * w))
-        return masks(truth), masks(pred)
+        return masks(truth), masks(pred), h * w
     return batch.cached("motion_pair", compute)
 
 
@@ -326,35 +327,58 @@ def _iou(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _motion_counts(batch: Batch) -> dict[str, np.ndarray]:
-    """Pixel counts [R, H] behind the three motion-mask IoUs, one pass over the steps:
-    ``inter``/``union`` of the masks accumulated over steps 1..t (spatial), of the masks
-    at step t (per step), and ``total = sum A_t + sum A_p`` and ``gap = sum |A_t - A_p|``
-    of the per-pixel motion counts A (weighted)."""
+    """Pixel counts [R, H] behind the three motion-mask IoUs: ``inter``/``union`` of the
+    masks accumulated over steps 1..t (spatial), of the masks at step t (per step), and
+    ``total = sum A_t + sum A_p`` and ``gap = sum |A_t - A_p|`` of the per-pixel motion
+    counts A (weighted); from the moving pixels alone (`motion_counts`)."""
     def compute() -> dict[str, np.ndarray]:
-        truth, pred = _motion_pair(batch)
+        truth, pred, size = _motion_pair(batch)
         keys = ("inter", "union", "step_inter", "step_union", "total", "gap")
-        out = {k: np.empty(truth.shape[:2], np.int64) for k in keys}
-        for r in range(truth.shape[0]):  # one rollout at a time: temporaries stay in cache
-            for key, value in _rollout_motion_counts(truth[r], pred[r]).items():
+        out = {k: np.empty((len(truth), batch.horizon), np.int64) for k in keys}
+        for r in range(len(truth)):
+            counts = motion_counts(truth[r], pred[r], batch.horizon, size)
+            for key, value in counts.items():
                 out[key][r] = value
         return out
     return batch.cached("motion_counts", compute)
 
 
-def _rollout_motion_counts(truth: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
-    """`_motion_counts` of one rollout's masks [H, h*w]."""
-    def count(bits: np.ndarray) -> np.ndarray:
-        return np.bitwise_count(bits).sum(-1, dtype=np.int64)
-    # masks as bits along the pixels: unions over steps and counts on 1/8 the bytes
-    bits_t, bits_p = np.packbits(truth, axis=-1), np.packbits(pred, axis=-1)
-    seen_t = np.bitwise_or.accumulate(bits_t, axis=0)
-    seen_p = np.bitwise_or.accumulate(bits_p, axis=0)
-    run = np.subtract(truth, pred, dtype=np.int16)
-    np.cumsum(run, axis=0, out=run)
-    return {"inter": count(seen_t & seen_p), "union": count(seen_t | seen_p),
-            "step_inter": count(bits_t & bits_p), "step_union": count(bits_t | bits_p),
-            "total": (count(bits_t) + count(bits_p)).cumsum(0),
-            "gap": np.abs(run).sum(-1, dtype=np.int64)}
+def motion_counts(truth: np.ndarray, pred: np.ndarray, horizon: int,
+                  size: int) -> dict[str, np.ndarray]:
+    """`_motion_counts` [H] of one rollout's moving pixels, sorted unique flat indices
+    ``(t - 1) * size + pixel`` into masks [H, size] (truth, pred): unions over steps from
+    each pixel's first moving step, the weighted gap from the steps where a pixel's
+    ``A_t - A_p`` changes."""
+    def per_step(keys: np.ndarray) -> np.ndarray:
+        return np.bincount(keys // size, minlength=horizon)[:horizon]
+
+    def first_step(keys: np.ndarray) -> np.ndarray:  # [size], horizon where never moving
+        out = np.full(size, horizon)
+        pixels, index = np.unique(keys % size, return_index=True)  # keys sorted by step
+        out[pixels] = keys[index] // size
+        return out
+
+    def accumulated(first: np.ndarray) -> np.ndarray:
+        return np.cumsum(np.bincount(first, minlength=horizon + 1)[:horizon])
+    count_t, count_p = per_step(truth), per_step(pred)
+    step_inter = per_step(np.intersect1d(truth, pred, assume_unique=True))
+    first_t, first_p = first_step(truth), first_step(pred)
+    # A_t - A_p per pixel changes at the steps where it moves on one side only
+    events = np.setxor1d(truth, pred, assume_unique=True)
+    sign = np.where(np.isin(events, truth, assume_unique=True), 1, -1)
+    order = np.lexsort((events // size, events % size))  # by pixel, then step
+    events, sign = events[order], sign[order]
+    pixel = events % size
+    run = np.cumsum(sign)
+    start = np.r_[True, pixel[1:] != pixel[:-1]]
+    run -= np.repeat((run - sign)[start], np.diff(np.r_[np.flatnonzero(start), run.size]))
+    change = np.abs(run) - np.abs(run - sign)
+    gap = np.cumsum(np.bincount(events // size, change, minlength=horizon)[:horizon])
+    return {"inter": accumulated(np.maximum(first_t, first_p)),
+            "union": accumulated(np.minimum(first_t, first_p)),
+            "step_inter": step_inter, "step_union": count_t + count_p - step_inter,
+            "total": np.cumsum(count_t + count_p),
+            "gap": np.rint(gap).astype(np.int64)}
 
 
 def spatial_iou_batch(batch: Batch) -> Tensor:
