@@ -122,70 +122,83 @@ def ssim(a: Tensor | np.ndarray, b: Tensor | np.ndarray, size: int = 11,
     lead, (h, w, c) = x.shape[:-3], x.shape[-3:]
     size = min(size, h, w)
     g = _gaussian_window(size, sigma).numpy()
-    x = x.reshape(-1, h, w, c)
-    y = y.reshape(-1, h, w, c)
-    n = x.shape[0]
-    out = np.empty(n)
-    block = max(1, SSIM_BLOCK_BYTES // (8 * h * w * c * 4))
+    if x.ndim == 3:
+        x, y = x[None], y[None]
+    n = int(np.prod(lead, dtype=np.int64))
+    out = np.ones(n)
     k = g.shape[0]
     valid = (h - k + 1) * (w - k + 1) * c
-    differs = _differs(x, y)  # [n, h, w]
-    rows, cols = _any_rows_cols(differs)
     # A window where both images agree has SSIM exactly 1 (see above), so each frame is
-    # evaluated on the crop whose windows meet its differing pixels (bounding box).
-    boxes: dict[tuple[int, int, int, int], list[int]] = {}
-    for i in range(n):
-        if not rows[i].any():
-            out[i] = 1.0
-            continue
-        r0, r1 = _window_span(rows[i], k)
-        c0, c1 = _window_span(cols[i], k)
-        boxes.setdefault((r0, r1, c0, c1), []).append(i)
-    for (r0, r1, c0, c1), frames in boxes.items():
-        inside = (r1 - r0 - k + 1) * (c1 - c0 - k + 1) * c
-        for start in range(0, len(frames), block):
-            idx = np.asarray(frames[start:start + block])
-            part = _ssim_block(x[idx, r0:r1, c0:c1], y[idx, r0:r1, c0:c1], g)
-            out[idx] = (part * inside + (valid - inside)) / valid
+    # evaluated on a crop that holds all windows meeting its differing pixels (their
+    # bounding box, grown to a multiple of CROP_STEP px so that frames share crop shapes
+    # and are blurred together). Frames are indexed in place (no copy of the stack).
+    changed, rows, cols = _differing_rows_cols(x, y)
+    r0, r1 = _window_spans(rows, k)
+    c0, c1 = _window_spans(cols, k)
+    shapes = np.stack([_grown(r1 - r0, h), _grown(c1 - c0, w)], -1)
+    r0 = np.minimum(r0, h - shapes[:, 0])
+    c0 = np.minimum(c0, w - shapes[:, 1])
+    kinds, which = np.unique(shapes, axis=0, return_inverse=True)
+    for kind, (bh, bw) in enumerate(kinds):
+        inside = (bh - k + 1) * (bw - k + 1) * c
+        pick = np.flatnonzero(which.reshape(-1) == kind)
+        block = max(1, SSIM_BLOCK_BYTES // (8 * bh * bw * c * 4))
+        for start in range(0, pick.size, block):
+            part = pick[start:start + block]
+            idx = changed[part]
+            at = (*np.unravel_index(idx, x.shape[:-3]), r0[part], c0[part])
+            value = _ssim_block(_crops(x, at, bh, bw), _crops(y, at, bh, bw), g)
+            out[idx] = (value * inside + (valid - inside)) / valid
     return torch.from_numpy(out.reshape(lead))
 
 
-def _differs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pixels [n, h, w] where images [n, h, w, c] differ in any channel; uint8 pixels are
-    compared as one c-byte value each, in blocks of frames that stay in cache."""
-    n, h, w, c = x.shape
-    if c == 1 or x.dtype != np.uint8 or y.dtype != np.uint8:
-        return x[..., 0] != y[..., 0] if c == 1 else (x != y).any(-1)
-    pixel = np.dtype((np.void, c))
-    out = np.empty((n, h, w), bool)
-    step = max(1, (1 << 18) // (h * w))
-    for start in range(0, n, step):
-        a = np.ascontiguousarray(x[start:start + step]).reshape(-1, c).view(pixel)
-        b = np.ascontiguousarray(y[start:start + step]).reshape(-1, c).view(pixel)
-        out[start:start + step] = (a != b).reshape(-1, h, w)
-    return out
-
-
-def _any_rows_cols(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows [n, h], cols [n, w]) of a bool mask [n, h, w] that hold any True: bytes
-    OR-ed along the contiguous axis as 8-byte words, and across rows."""
-    n, h, w = mask.shape
-    bytes_ = np.ascontiguousarray(mask).view(np.uint8)
-    cols = np.bitwise_or.reduce(bytes_, axis=1).astype(bool)
-    if w % 8 == 0:
-        rows = bytes_.reshape(n, h, w // 8, 8).view(np.uint64).reshape(n, h, -1).any(-1)
+def _differing_rows_cols(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                np.ndarray]:
+    """The frames that differ (flat indices [m] over the leading axes) of images
+    [..., h, w, c], and their rows [m, h] and columns [m, w] that hold a differing pixel.
+    Rows are compared as 8-byte words where their bytes allow (a bit pattern compare:
+    -0.0 and 0.0 count as different, which only grows a crop), columns on those rows."""
+    lead, (h, w, c) = x.shape[:-3], x.shape[-3:]
+    row_bytes = w * c * x.itemsize
+    if (x.dtype == y.dtype and row_bytes % 8 == 0 and x.strides[-1] == x.itemsize
+            and y.strides[-1] == y.itemsize and x.strides[-2] == c * x.itemsize
+            and y.strides[-2] == c * y.itemsize):
+        words = (*lead, h, row_bytes // 8)
+        xw = x.reshape(*lead, h, w * c).view(np.uint64).reshape(words)
+        yw = y.reshape(*lead, h, w * c).view(np.uint64).reshape(words)
+        rows = (xw != yw).any(-1).reshape(-1, h)
     else:
-        rows = mask.any(2)
-    return rows, cols
+        rows = (x != y).any(-1).any(-1).reshape(-1, h)
+    frame, row = np.nonzero(rows)
+    changed, first = np.unique(frame, return_index=True)
+    at = (*np.unravel_index(frame, lead), row)
+    if not frame.size:
+        return changed, rows[changed], np.zeros((0, w), bool)
+    cols = np.logical_or.reduceat((x[at] != y[at]).any(-1), first, axis=0)
+    return changed, rows[changed], cols
 
 
-def _window_span(line: np.ndarray, k: int) -> tuple[int, int]:
-    """Input range [lo, hi) of all valid k-windows that contain a True of ``line``."""
-    hit = np.flatnonzero(line)
-    n = line.shape[0]
-    first = max(0, min(int(hit[0]) - k + 1, n - k))
-    last = min(n - k, int(hit[-1]))
-    return first, last + k
+def _crops(images: np.ndarray, at: tuple[np.ndarray, ...], bh: int, bw: int) -> np.ndarray:
+    """Crops [m, bh, bw, c] of images [..., h, w, c] at (leading indices..., top, left)."""
+    windows = np.lib.stride_tricks.sliding_window_view(images, (bh, bw), axis=(-3, -2))
+    return windows[at].transpose(0, 2, 3, 1)  # [m, c, bh, bw] -> [m, bh, bw, c]
+
+
+CROP_STEP = 8  # px, SSIM crop sides are rounded up to a multiple of this
+
+
+def _grown(side: np.ndarray, limit: int) -> np.ndarray:
+    return np.minimum(-(-side // CROP_STEP) * CROP_STEP, limit)
+
+
+def _window_spans(lines: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Input ranges [lo, hi) [n] of all valid k-windows that contain a True of each of
+    ``lines`` [n, L] (each with at least one True)."""
+    n = lines.shape[1]
+    first = lines.argmax(1)
+    last = n - 1 - lines[:, ::-1].argmax(1)
+    lo = np.maximum(0, np.minimum(first - k + 1, n - k))
+    return lo, np.minimum(n - k, last) + k
 
 
 def _ssim_block(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.ndarray:
