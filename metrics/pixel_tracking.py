@@ -116,7 +116,7 @@ class ColourTracker:
         if frames.dtype == np.uint8 and model.rounded is not None:
             differs = rgb_codes(frames).reshape(t, h * w) != model.rounded
         if differs is not None and np.count_nonzero(differs) < differs.size // 4:
-            steps, pixels = np.nonzero(differs)
+            steps, pixels = np.divmod(sparse_nonzero(differs), h * w)
             p = weighted_ycc(flat[steps, pixels].astype(np.float64))
             alpha = model.mixture(p, self.colours, pixels)
         else:  # (nearly) every pixel: [T, P] broadcast against the per-pixel terms
@@ -154,6 +154,16 @@ def free_median(frames: np.ndarray, free: np.ndarray) -> np.ndarray:
         hi = np.take_along_axis(ordered, (count // 2)[None], 0)[0]
         out[vary] = (lo + hi) / 2
     return out.reshape(frames.shape[1:])
+
+
+def sparse_nonzero(mask: np.ndarray) -> np.ndarray:
+    """``np.flatnonzero`` of a mostly False bool array, 8 bytes at a time."""
+    flat = np.ascontiguousarray(mask).reshape(-1)
+    if flat.size % 8:
+        return np.flatnonzero(flat)
+    words = np.flatnonzero(flat.view(np.uint64))
+    word, byte = np.nonzero(flat.reshape(-1, 8)[words])
+    return words[word] * 8 + byte
 
 
 def rgb_codes(frames: np.ndarray) -> np.ndarray:

@@ -83,11 +83,22 @@ def _squared_error(batch: Batch) -> np.ndarray:
     def compute() -> np.ndarray:
         truth, pred = _uint8_frames(batch)
         r, h = pred.shape[:2]
-        a = np.ascontiguousarray(truth).reshape(r * h, -1)
-        b = np.ascontiguousarray(pred).reshape(r * h, -1)
-        sse = np.array([cv2.norm(a[i], b[i], cv2.NORM_L2SQR) for i in range(r * h)])
-        return sse.reshape(r, h) / (a.shape[1] * 255.0**2)
+        changed, rows, _ = _differing(batch)
+        frame, row = np.nonzero(rows)  # the rows that differ, the only nonzero terms
+        at = (*np.unravel_index(changed[frame], (r, h)), row)
+        diff = pred[at].astype(np.int32) - truth[at]  # [M, w, 3]
+        sse = np.bincount(changed[frame], (diff * diff).sum((1, 2)), minlength=r * h)
+        return sse.reshape(r, h) / (np.prod(pred.shape[2:]) * 255.0**2)
     return batch.cached("pixel_sse", compute)
+
+
+def _differing(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_differing_rows_cols` of the predicted and true window frames, once per batch
+    (shared by MSE, PSNR and SSIM)."""
+    def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        truth, pred = _uint8_frames(batch)
+        return _differing_rows_cols(pred, truth)
+    return batch.cached("pixel_differing", compute)
 
 
 def psnr_batch(batch: Batch) -> Tensor:
@@ -106,7 +117,7 @@ SSIM_BLOCK_BYTES = 16 * 2**20  # float64 working set of one SSIM block of frames
 
 
 def ssim(a: Tensor | np.ndarray, b: Tensor | np.ndarray, size: int = 11,
-         sigma: float = 1.5) -> Tensor:
+         sigma: float = 1.5, differing: tuple[np.ndarray, ...] | None = None) -> Tensor:
     """Mean SSIM of images [..., h, w, C] (C <= 4) in [0, 1] -> [...] (Wang et al. 2004).
 
     Gaussian-weighted local statistics over the valid region (no padding), averaged over
@@ -116,6 +127,7 @@ def ssim(a: Tensor | np.ndarray, b: Tensor | np.ndarray, size: int = 11,
     terms are written so that they cancel exactly where the images agree:
     ``l = 1 - (mu_x - mu_y)^2 / (mu_x^2 + mu_y^2 + c1)`` and
     ``cs = 1 - (sigma^2_{x-y}) / (sigma^2_x + sigma^2_y + c2)``, the same SSIM.
+    ``differing``: `_differing_rows_cols` of the images, where already known.
     """
     x = a.detach().cpu().numpy() if isinstance(a, Tensor) else np.asarray(a)
     y = b.detach().cpu().numpy() if isinstance(b, Tensor) else np.asarray(b)
@@ -132,7 +144,7 @@ def ssim(a: Tensor | np.ndarray, b: Tensor | np.ndarray, size: int = 11,
     # evaluated on a crop that holds all windows meeting its differing pixels (their
     # bounding box, grown to a multiple of CROP_STEP px so that frames share crop shapes
     # and are blurred together). Frames are indexed in place (no copy of the stack).
-    changed, rows, cols = _differing_rows_cols(x, y)
+    changed, rows, cols = _differing_rows_cols(x, y) if differing is None else differing
     r0, r1 = _window_spans(rows, k)
     c0, c1 = _window_spans(cols, k)
     shapes = np.stack([_grown(r1 - r0, h), _grown(c1 - c0, w)], -1)
@@ -253,7 +265,7 @@ def _ssim_block(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 def ssim_batch(batch: Batch) -> Tensor:
     truth, pred = _uint8_frames(batch)
-    return ssim(pred, truth)
+    return ssim(pred, truth, differing=_differing(batch))
 
 
 def pixel_mse_batch(batch: Batch) -> Tensor:
