@@ -395,7 +395,7 @@ def motion_counts(truth: np.ndarray, pred: np.ndarray, horizon: int,
     events, sign = events[order], sign[order]
     pixel = events % size
     run = np.cumsum(sign)
-    start = np.r_[True, pixel[1:] != pixel[:-1]]
+    start = np.diff(pixel, prepend=-1) != 0
     run -= np.repeat((run - sign)[start], np.diff(np.r_[np.flatnonzero(start), run.size]))
     change = np.abs(run) - np.abs(run - sign)
     gap = np.cumsum(np.bincount(events // size, change, minlength=horizon)[:horizon])
