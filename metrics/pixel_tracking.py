@@ -72,18 +72,18 @@ class ColourTracker:
     def fit(cls, frames: np.ndarray, masks: np.ndarray, num_objects: int) -> ColourTracker:
         """From context frames uint8 [T, h, w, 3] and masks [T, h, w] (0 background,
         k for object k); an object never visible gets NaN colour (never found)."""
-        f = np.asarray(frames, dtype=np.float64)
+        f = np.asarray(frames)
         m = np.asarray(masks)
         colours = np.full((num_objects, 3), np.nan)
         for k in range(1, num_objects + 1):
             hit = m == k
             if hit.any():
-                colours[k - 1] = f[hit].mean(0)
+                colours[k - 1] = f[hit].astype(np.float64).mean(0)
         free = m == 0
         background = free_median(f, free)
         hidden = ~free.any(0)
         if hidden.all():
-            background = np.zeros_like(f[0])
+            background = np.zeros(f.shape[1:])
         elif hidden.any():
             filled = np.where(hidden[..., None], 0.0, background)
             image = np.clip(np.rint(filled), 0, 255).astype(np.uint8)
@@ -138,18 +138,26 @@ class ColourTracker:
 
 
 def free_median(frames: np.ndarray, free: np.ndarray) -> np.ndarray:
-    """Per-pixel median [h, w, C] over frames [T, h, w, C] of the values where ``free``
-    [T, h, w] (NaN where never free): ``np.nanmedian`` of the free values, sorted only
-    at the pixels whose free values are not all equal (a static background's are)."""
+    """Per-pixel median [h, w, C] (float64) over frames [T, h, w, C] of the values where
+    ``free`` [T, h, w] (NaN where never free): ``np.nanmedian`` of the free values, sorted
+    only at the pixels whose free values are not all equal (a static background's are)."""
     t = frames.shape[0]
-    values = np.where(free[..., None], frames, np.inf).reshape(t, -1)  # [T, N]
-    low = values.min(0)
-    high = np.where(values == np.inf, -np.inf, values).max(0)
-    out = np.where(low == np.inf, np.nan, low)
-    vary = np.flatnonzero(low < high)
+    if np.issubdtype(frames.dtype, np.integer):
+        top, bottom = np.iinfo(frames.dtype).max, np.iinfo(frames.dtype).min
+    else:
+        top, bottom = np.inf, -np.inf
+    low = np.where(free[..., None], frames, top).min(0)
+    high = np.where(free[..., None], frames, bottom).max(0)
+    out = low.astype(np.float64).reshape(-1)
+    ever = np.broadcast_to(free.any(0)[..., None], low.shape).reshape(-1)
+    out[~ever] = np.nan
+    vary = np.flatnonzero(ever & (low < high).reshape(-1))
     if vary.size:
-        ordered = np.sort(values[:, vary], axis=0)  # covered (inf) last
-        count = np.isfinite(ordered).sum(0)
+        values = frames.reshape(t, -1)[:, vary].astype(np.float64)
+        covered = ~np.broadcast_to(free[..., None], frames.shape).reshape(t, -1)[:, vary]
+        values[covered] = np.inf
+        ordered = np.sort(values, axis=0)  # covered (inf) last
+        count = t - covered.sum(0)
         lo = np.take_along_axis(ordered, ((count - 1) // 2)[None], 0)[0]
         hi = np.take_along_axis(ordered, (count // 2)[None], 0)[0]
         out[vary] = (lo + hi) / 2

@@ -107,9 +107,11 @@ def test_motion_counts_from_moving_pixels_equal_dense_masks() -> None:
 
 def test_free_median_equals_nanmedian() -> None:
     rng = np.random.default_rng(1)
-    for steps in (1, 2, 5, 10):
-        frames = rng.integers(0, 256, (steps, 6, 5, 3)).astype(np.float64)
+    for steps, dtype in [(1, np.uint8), (2, np.float64), (5, np.uint8), (10, np.uint8),
+                         (10, np.float64)]:
+        frames = rng.integers(0, 256, (steps, 6, 5, 3)).astype(dtype)
         frames[:, :3] = frames[:1, :3]  # static pixels
+        frames[:, 4, 4] = 255
         free = rng.uniform(size=(steps, 6, 5)) < 0.7
         free[:, 0, 0] = False  # never free
         with warnings.catch_warnings():
