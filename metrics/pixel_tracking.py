@@ -55,6 +55,9 @@ _YCC = np.array([[0.299, 0.587, 0.114],
                  [0.5 * CHROMA_WEIGHT, -0.418688 * CHROMA_WEIGHT, -0.081312 * CHROMA_WEIGHT]])
 
 
+_YCC_GAIN = float(np.linalg.svd(_YCC, compute_uv=False)[0])  # largest stretch of _YCC
+
+
 def weighted_ycc(rgb: np.ndarray) -> np.ndarray:
     """RGB [..., 3] (0..255) as BT.601 Y, Cb, Cr with the chroma scaled by
     `CHROMA_WEIGHT`: a linear map, so mixtures of colours stay mixtures."""
@@ -210,7 +213,7 @@ class _PixelModel:
         norm2 = (e * e).sum(-1)
         # |p - b| <= sqrt(3) / 2 levels when p is b rounded, so |d| in weighted_ycc is at
         # most sigma_max * sqrt(3) / 2, and a = <d, e> / |e|^2 < |d| / MIN_CONTRAST
-        bound = np.linalg.svd(_YCC, compute_uv=False)[0] * np.sqrt(3.0) / 2.0
+        bound = _YCC_GAIN * np.sqrt(3.0) / 2.0
         rounded = None
         if bound < 0.9 * MIN_COVERAGE * MIN_CONTRAST:
             rgb = np.clip(np.rint(tracker.background), 0, 255).astype(np.uint8)

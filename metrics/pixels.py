@@ -24,8 +24,10 @@
   the frames, so they serve as losses too; the metrics evaluate the same softmax once per
   distinct colour of a rollout and sum colour histograms (identical values, no per-pixel
   exponentials).
-- Speed: frames stay uint8 (PSNR/MSE from exact integer sums), SSIM blurs with OpenCV's
-  separable filter only where the images differ, and masks are computed once per batch
+- Speed: frames stay uint8 (PSNR/MSE from exact integer sums over the rows that differ),
+  SSIM blurs with OpenCV's separable filter only crops around the differing pixels,
+  the tracker evaluates only pixels that differ from its background, motion masks are
+  kept as the indices of the moving pixels, and all of it is computed once per batch
   (`benchmarks/speed/bench_metrics.py` times this against the previous implementation).
 - Positions from pixels: the centroid of object ``id`` tracked by colour mixtures
   (`physground.metrics.pixel_tracking`, robust to codecs and resizing; it replaced the
