@@ -24,8 +24,10 @@
   the frames, so they serve as losses too; the metrics evaluate the same softmax once per
   distinct colour of a rollout and sum colour histograms (identical values, no per-pixel
   exponentials).
-- Speed: frames stay uint8 (PSNR/MSE from exact integer sums), SSIM blurs with OpenCV's
-  separable filter only where the images differ, and masks are computed once per batch
+- Speed: frames stay uint8 (PSNR/MSE from exact integer sums over the rows that differ),
+  SSIM blurs with OpenCV's separable filter only crops around the differing pixels,
+  the tracker evaluates only pixels that differ from its background, motion masks are
+  kept as the indices of the moving pixels, and all of it is computed once per batch
   (`benchmarks/speed/bench_metrics.py` times this against the previous implementation).
 - Positions from pixels: the centroid of object ``id`` tracked by colour mixtures
   (`physground.metrics.pixel_tracking`, robust to codecs and resizing; it replaced the
@@ -83,11 +85,22 @@ def _squared_error(batch: Batch) -> np.ndarray:
     def compute() -> np.ndarray:
         truth, pred = _uint8_frames(batch)
         r, h = pred.shape[:2]
-        a = np.ascontiguousarray(truth).reshape(r * h, -1)
-        b = np.ascontiguousarray(pred).reshape(r * h, -1)
-        sse = np.array([cv2.norm(a[i], b[i], cv2.NORM_L2SQR) for i in range(r * h)])
-        return sse.reshape(r, h) / (a.shape[1] * 255.0**2)
+        changed, rows, _ = _differing(batch)
+        frame, row = np.nonzero(rows)  # the rows that differ, the only nonzero terms
+        at = (*np.unravel_index(changed[frame], (r, h)), row)
+        diff = pred[at].astype(np.int32) - truth[at]  # [M, w, 3]
+        sse = np.bincount(changed[frame], (diff * diff).sum((1, 2)), minlength=r * h)
+        return sse.reshape(r, h) / (np.prod(pred.shape[2:]) * 255.0**2)
     return batch.cached("pixel_sse", compute)
+
+
+def _differing(batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_differing_rows_cols` of the predicted and true window frames, once per batch
+    (shared by MSE, PSNR and SSIM)."""
+    def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        truth, pred = _uint8_frames(batch)
+        return _differing_rows_cols(pred, truth)
+    return batch.cached("pixel_differing", compute)
 
 
 def psnr_batch(batch: Batch) -> Tensor:
@@ -106,7 +119,7 @@ SSIM_BLOCK_BYTES = 16 * 2**20  # float64 working set of one SSIM block of frames
 
 
 def ssim(a: Tensor | np.ndarray, b: Tensor | np.ndarray, size: int = 11,
-         sigma: float = 1.5) -> Tensor:
+         sigma: float = 1.5, differing: tuple[np.ndarray, ...] | None = None) -> Tensor:
     """Mean SSIM of images [..., h, w, C] (C <= 4) in [0, 1] -> [...] (Wang et al. 2004).
 
     Gaussian-weighted local statistics over the valid region (no padding), averaged over
@@ -116,76 +129,90 @@ def ssim(a: Tensor | np.ndarray, b: Tensor | np.ndarray, size: int = 11,
     terms are written so that they cancel exactly where the images agree:
     ``l = 1 - (mu_x - mu_y)^2 / (mu_x^2 + mu_y^2 + c1)`` and
     ``cs = 1 - (sigma^2_{x-y}) / (sigma^2_x + sigma^2_y + c2)``, the same SSIM.
+    ``differing``: `_differing_rows_cols` of the images, where already known.
     """
     x = a.detach().cpu().numpy() if isinstance(a, Tensor) else np.asarray(a)
     y = b.detach().cpu().numpy() if isinstance(b, Tensor) else np.asarray(b)
     lead, (h, w, c) = x.shape[:-3], x.shape[-3:]
     size = min(size, h, w)
     g = _gaussian_window(size, sigma).numpy()
-    x = x.reshape(-1, h, w, c)
-    y = y.reshape(-1, h, w, c)
-    n = x.shape[0]
-    out = np.empty(n)
-    block = max(1, SSIM_BLOCK_BYTES // (8 * h * w * c * 4))
+    if x.ndim == 3:
+        x, y = x[None], y[None]
+    n = int(np.prod(lead, dtype=np.int64))
+    out = np.ones(n)
     k = g.shape[0]
     valid = (h - k + 1) * (w - k + 1) * c
-    differs = _differs(x, y)  # [n, h, w]
-    rows, cols = _any_rows_cols(differs)
     # A window where both images agree has SSIM exactly 1 (see above), so each frame is
-    # evaluated on the crop whose windows meet its differing pixels (bounding box).
-    boxes: dict[tuple[int, int, int, int], list[int]] = {}
-    for i in range(n):
-        if not rows[i].any():
-            out[i] = 1.0
-            continue
-        r0, r1 = _window_span(rows[i], k)
-        c0, c1 = _window_span(cols[i], k)
-        boxes.setdefault((r0, r1, c0, c1), []).append(i)
-    for (r0, r1, c0, c1), frames in boxes.items():
-        inside = (r1 - r0 - k + 1) * (c1 - c0 - k + 1) * c
-        for start in range(0, len(frames), block):
-            idx = np.asarray(frames[start:start + block])
-            part = _ssim_block(x[idx, r0:r1, c0:c1], y[idx, r0:r1, c0:c1], g)
-            out[idx] = (part * inside + (valid - inside)) / valid
+    # evaluated on a crop that holds all windows meeting its differing pixels (their
+    # bounding box, grown to a multiple of CROP_STEP px so that frames share crop shapes
+    # and are blurred together). Frames are indexed in place (no copy of the stack).
+    changed, rows, cols = _differing_rows_cols(x, y) if differing is None else differing
+    r0, r1 = _window_spans(rows, k)
+    c0, c1 = _window_spans(cols, k)
+    shapes = np.stack([_grown(r1 - r0, h), _grown(c1 - c0, w)], -1)
+    r0 = np.minimum(r0, h - shapes[:, 0])
+    c0 = np.minimum(c0, w - shapes[:, 1])
+    kinds, which = np.unique(shapes, axis=0, return_inverse=True)
+    for kind, (bh, bw) in enumerate(kinds):
+        inside = (bh - k + 1) * (bw - k + 1) * c
+        pick = np.flatnonzero(which.reshape(-1) == kind)
+        block = max(1, SSIM_BLOCK_BYTES // (8 * bh * bw * c * 4))
+        for start in range(0, pick.size, block):
+            part = pick[start:start + block]
+            idx = changed[part]
+            at = (*np.unravel_index(idx, x.shape[:-3]), r0[part], c0[part])
+            value = _ssim_block(_crops(x, at, bh, bw), _crops(y, at, bh, bw), g)
+            out[idx] = (value * inside + (valid - inside)) / valid
     return torch.from_numpy(out.reshape(lead))
 
 
-def _differs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pixels [n, h, w] where images [n, h, w, c] differ in any channel; uint8 pixels are
-    compared as one c-byte value each, in blocks of frames that stay in cache."""
-    n, h, w, c = x.shape
-    if c == 1 or x.dtype != np.uint8 or y.dtype != np.uint8:
-        return x[..., 0] != y[..., 0] if c == 1 else (x != y).any(-1)
-    pixel = np.dtype((np.void, c))
-    out = np.empty((n, h, w), bool)
-    step = max(1, (1 << 18) // (h * w))
-    for start in range(0, n, step):
-        a = np.ascontiguousarray(x[start:start + step]).reshape(-1, c).view(pixel)
-        b = np.ascontiguousarray(y[start:start + step]).reshape(-1, c).view(pixel)
-        out[start:start + step] = (a != b).reshape(-1, h, w)
-    return out
-
-
-def _any_rows_cols(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows [n, h], cols [n, w]) of a bool mask [n, h, w] that hold any True: bytes
-    OR-ed along the contiguous axis as 8-byte words, and across rows."""
-    n, h, w = mask.shape
-    bytes_ = np.ascontiguousarray(mask).view(np.uint8)
-    cols = np.bitwise_or.reduce(bytes_, axis=1).astype(bool)
-    if w % 8 == 0:
-        rows = bytes_.reshape(n, h, w // 8, 8).view(np.uint64).reshape(n, h, -1).any(-1)
+def _differing_rows_cols(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                                np.ndarray]:
+    """The frames that differ (flat indices [m] over the leading axes) of images
+    [..., h, w, c], and their rows [m, h] and columns [m, w] that hold a differing pixel.
+    Rows are compared as 8-byte words where their bytes allow (a bit pattern compare:
+    -0.0 and 0.0 count as different, which only grows a crop), columns on those rows."""
+    lead, (h, w, c) = x.shape[:-3], x.shape[-3:]
+    row_bytes = w * c * x.itemsize
+    if (x.dtype == y.dtype and row_bytes % 8 == 0 and x.strides[-1] == x.itemsize
+            and y.strides[-1] == y.itemsize and x.strides[-2] == c * x.itemsize
+            and y.strides[-2] == c * y.itemsize):
+        words = (*lead, h, row_bytes // 8)
+        xw = x.reshape(*lead, h, w * c).view(np.uint64).reshape(words)
+        yw = y.reshape(*lead, h, w * c).view(np.uint64).reshape(words)
+        rows = (xw != yw).any(-1).reshape(-1, h)
     else:
-        rows = mask.any(2)
-    return rows, cols
+        rows = (x != y).any(-1).any(-1).reshape(-1, h)
+    frame, row = np.nonzero(rows)
+    changed, first = np.unique(frame, return_index=True)
+    at = (*np.unravel_index(frame, lead), row)
+    if not frame.size:
+        return changed, rows[changed], np.zeros((0, w), bool)
+    cols = np.logical_or.reduceat((x[at] != y[at]).any(-1), first, axis=0)
+    return changed, rows[changed], cols
 
 
-def _window_span(line: np.ndarray, k: int) -> tuple[int, int]:
-    """Input range [lo, hi) of all valid k-windows that contain a True of ``line``."""
-    hit = np.flatnonzero(line)
-    n = line.shape[0]
-    first = max(0, min(int(hit[0]) - k + 1, n - k))
-    last = min(n - k, int(hit[-1]))
-    return first, last + k
+def _crops(images: np.ndarray, at: tuple[np.ndarray, ...], bh: int, bw: int) -> np.ndarray:
+    """Crops [m, bh, bw, c] of images [..., h, w, c] at (leading indices..., top, left)."""
+    windows = np.lib.stride_tricks.sliding_window_view(images, (bh, bw), axis=(-3, -2))
+    return windows[at].transpose(0, 2, 3, 1)  # [m, c, bh, bw] -> [m, bh, bw, c]
+
+
+CROP_STEP = 8  # px, SSIM crop sides are rounded up to a multiple of this
+
+
+def _grown(side: np.ndarray, limit: int) -> np.ndarray:
+    return np.minimum(-(-side // CROP_STEP) * CROP_STEP, limit)
+
+
+def _window_spans(lines: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Input ranges [lo, hi) [n] of all valid k-windows that contain a True of each of
+    ``lines`` [n, L] (each with at least one True)."""
+    n = lines.shape[1]
+    first = lines.argmax(1)
+    last = n - 1 - lines[:, ::-1].argmax(1)
+    lo = np.maximum(0, np.minimum(first - k + 1, n - k))
+    return lo, np.minimum(n - k, last) + k
 
 
 def _ssim_block(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -240,7 +267,7 @@ def _ssim_block(x: np.ndarray, y: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 def ssim_batch(batch: Batch) -> Tensor:
     truth, pred = _uint8_frames(batch)
-    return ssim(pred, truth)
+    return ssim(pred, truth, differing=_differing(batch))
 
 
 def pixel_mse_batch(batch: Batch) -> Tensor:
@@ -284,32 +311,33 @@ def motion_masks(previous: Tensor, frames: Tensor,
     return (gray[..., 1:, :, :] - gray[..., :-1, :, :]).abs() > threshold
 
 
-def _motion_pair(batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-    """(truth, pred) motion masks [R, H, h*w] bool, once per batch: where a tracked
-    object's coverage changed (`pixel_tracking.tracked_motion`, on both sides) since the
-    previous frame (the truth's last context frame before step 1); for truths without
+def _motion_pair(batch: Batch) -> tuple[list[np.ndarray], list[np.ndarray], int]:
+    """(truth, pred) motion masks of each rollout as sorted flat indices ``(t - 1) * h * w
+    + pixel`` of its moving pixels [R][M], and ``h * w``; once per batch: where a tracked
+    object's coverage changed (`pixel_tracking.tracked_motion_keys`, on both sides) since
+    the previous frame (the truth's last context frame before step 1); for truths without
     object masks in the context, grey change above ``MOTION_THRESHOLD`` on exact integer
     grey levels."""
-    def compute() -> tuple[np.ndarray, np.ndarray]:
+    def compute() -> tuple[list[np.ndarray], list[np.ndarray], int]:
         truth, pred = _uint8_frames(batch)
         r, hz, h, w, _ = pred.shape
+        if batch.truth_masks is not None and bool(batch.truth_masks[:, : batch.context].any()):
+            from physground.metrics.pixel_tracking import tracked_motion_keys
+
+            return (tracked_motion_keys(batch, "truth"), tracked_motion_keys(batch, "pred"),
+                    h * w)
         last = batch.truth_frames[:, batch.context - 1].cpu().numpy()  # type: ignore[union-attr]
         g_last = _gray_milli(last).reshape(r, 1, h * w)
         limit = MOTION_THRESHOLD * 255.0 * 1000.0
 
-        def masks(frames: np.ndarray) -> np.ndarray:
-            out = np.empty((r, hz, h * w), bool)
+        def masks(frames: np.ndarray) -> list[np.ndarray]:
+            out = []
             for i in range(r):  # one rollout at a time: its temporaries stay in cache
                 gray = np.concatenate([g_last[i], _gray_milli(frames[i]).reshape(hz, -1)])
                 diff = np.subtract(gray[1:], gray[:-1], out=gray[1:])
-                np.greater(np.abs(diff, out=diff), limit, out=out[i])
+                out.append(np.flatnonzero(np.abs(diff, out=diff) > limit))
             return out
-        if batch.truth_masks is not None and bool(batch.truth_masks[:, : batch.context].any()):
-            from physground.metrics.pixel_tracking import tracked_motion
-
-            return (tracked_motion(batch, "truth").reshape(r, hz, h * w),
-                    tracked_motion(batch, "pred").reshape(r, hz, h * w))
-        return masks(truth), masks(pred)
+        return masks(truth), masks(pred), h * w
     return batch.cached("motion_pair", compute)
 
 
@@ -326,35 +354,58 @@ def _iou(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _motion_counts(batch: Batch) -> dict[str, np.ndarray]:
-    """Pixel counts [R, H] behind the three motion-mask IoUs, one pass over the steps:
-    ``inter``/``union`` of the masks accumulated over steps 1..t (spatial), of the masks
-    at step t (per step), and ``total = sum A_t + sum A_p`` and ``gap = sum |A_t - A_p|``
-    of the per-pixel motion counts A (weighted)."""
+    """Pixel counts [R, H] behind the three motion-mask IoUs: ``inter``/``union`` of the
+    masks accumulated over steps 1..t (spatial), of the masks at step t (per step), and
+    ``total = sum A_t + sum A_p`` and ``gap = sum |A_t - A_p|`` of the per-pixel motion
+    counts A (weighted); from the moving pixels alone (`motion_counts`)."""
     def compute() -> dict[str, np.ndarray]:
-        truth, pred = _motion_pair(batch)
+        truth, pred, size = _motion_pair(batch)
         keys = ("inter", "union", "step_inter", "step_union", "total", "gap")
-        out = {k: np.empty(truth.shape[:2], np.int64) for k in keys}
-        for r in range(truth.shape[0]):  # one rollout at a time: temporaries stay in cache
-            for key, value in _rollout_motion_counts(truth[r], pred[r]).items():
+        out = {k: np.empty((len(truth), batch.horizon), np.int64) for k in keys}
+        for r in range(len(truth)):
+            counts = motion_counts(truth[r], pred[r], batch.horizon, size)
+            for key, value in counts.items():
                 out[key][r] = value
         return out
     return batch.cached("motion_counts", compute)
 
 
-def _rollout_motion_counts(truth: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
-    """`_motion_counts` of one rollout's masks [H, h*w]."""
-    def count(bits: np.ndarray) -> np.ndarray:
-        return np.bitwise_count(bits).sum(-1, dtype=np.int64)
-    # masks as bits along the pixels: unions over steps and counts on 1/8 the bytes
-    bits_t, bits_p = np.packbits(truth, axis=-1), np.packbits(pred, axis=-1)
-    seen_t = np.bitwise_or.accumulate(bits_t, axis=0)
-    seen_p = np.bitwise_or.accumulate(bits_p, axis=0)
-    run = np.subtract(truth, pred, dtype=np.int16)
-    np.cumsum(run, axis=0, out=run)
-    return {"inter": count(seen_t & seen_p), "union": count(seen_t | seen_p),
-            "step_inter": count(bits_t & bits_p), "step_union": count(bits_t | bits_p),
-            "total": (count(bits_t) + count(bits_p)).cumsum(0),
-            "gap": np.abs(run).sum(-1, dtype=np.int64)}
+def motion_counts(truth: np.ndarray, pred: np.ndarray, horizon: int,
+                  size: int) -> dict[str, np.ndarray]:
+    """`_motion_counts` [H] of one rollout's moving pixels, sorted unique flat indices
+    ``(t - 1) * size + pixel`` into masks [H, size] (truth, pred): unions over steps from
+    each pixel's first moving step, the weighted gap from the steps where a pixel's
+    ``A_t - A_p`` changes."""
+    def per_step(keys: np.ndarray) -> np.ndarray:
+        return np.bincount(keys // size, minlength=horizon)[:horizon]
+
+    def first_step(keys: np.ndarray) -> np.ndarray:  # [size], horizon where never moving
+        out = np.full(size, horizon)
+        pixels, index = np.unique(keys % size, return_index=True)  # keys sorted by step
+        out[pixels] = keys[index] // size
+        return out
+
+    def accumulated(first: np.ndarray) -> np.ndarray:
+        return np.cumsum(np.bincount(first, minlength=horizon + 1)[:horizon])
+    count_t, count_p = per_step(truth), per_step(pred)
+    step_inter = per_step(np.intersect1d(truth, pred, assume_unique=True))
+    first_t, first_p = first_step(truth), first_step(pred)
+    # A_t - A_p per pixel changes at the steps where it moves on one side only
+    events = np.setxor1d(truth, pred, assume_unique=True)
+    sign = np.where(np.isin(events, truth, assume_unique=True), 1, -1)
+    order = np.lexsort((events // size, events % size))  # by pixel, then step
+    events, sign = events[order], sign[order]
+    pixel = events % size
+    run = np.cumsum(sign)
+    start = np.diff(pixel, prepend=-1) != 0
+    run -= np.repeat((run - sign)[start], np.diff(np.r_[np.flatnonzero(start), run.size]))
+    change = np.abs(run) - np.abs(run - sign)
+    gap = np.cumsum(np.bincount(events // size, change, minlength=horizon)[:horizon])
+    return {"inter": accumulated(np.maximum(first_t, first_p)),
+            "union": accumulated(np.minimum(first_t, first_p)),
+            "step_inter": step_inter, "step_union": count_t + count_p - step_inter,
+            "total": np.cumsum(count_t + count_p),
+            "gap": np.rint(gap).astype(np.int64)}
 
 
 def spatial_iou_batch(batch: Batch) -> Tensor:

@@ -12,7 +12,8 @@ printed.
 
 Pixel metrics (frames-only predictions rendered at 64 px and 256 px) are timed with the
 fast path and with today's pre-speed-up implementation (`legacy_pixels`, patched in) in
-the same run; the old/new ratio and the largest difference between the two are printed.
+the same run; the old/new ratio and the largest difference between the two are printed,
+and the fast path's time per metric (``--split``).
 """
 
 from __future__ import annotations
@@ -173,9 +174,11 @@ def legacy_chunk(truth: Rollout, pred: Prediction, chunk_size: int) -> int:
 
 
 def compare_pixel_paths(truths: list[Rollout], preds: list[Prediction], rollouts: int,
-                        legacy_rollouts: int, sizes: list[int], repeats: int = 1) -> list[str]:
+                        legacy_rollouts: int, sizes: list[int], repeats: int = 1,
+                        split: int = 0) -> list[str]:
     """Time the pixel metrics (frames-only predictions) with today's and the fast path
-    side by side, per frame size, and check that they agree."""
+    side by side, per frame size, and check that they agree; with ``split`` > 0, also
+    the fast path's time per metric on that many rollouts (`metric_split`)."""
     lines = []
     for size in sizes:
         n = min(rollouts, len(truths))
@@ -204,7 +207,27 @@ def compare_pixel_paths(truths: list[Rollout], preds: list[Prediction], rollouts
             f"today's {1 / slow:,.2f} rollouts/s ({n_old} rollouts) -> "
             f"ratio {slow / fast:.1f}x (best of {repeats}, alternated); "
             f"max |fast - today's| = {np.nanmax(diff):.2e}")
+        if split:
+            lines.append(f"  fast path {size} px, ms per rollout of each metric scored alone "
+                         f"(with the shared work it needs: frames, tracker, masks), "
+                         f"{min(n, split)} rollouts: "
+                         + metric_split(pix_t[:split], pix_p[:split]))
     return lines
+
+
+def metric_split(truths: list[Rollout], preds: list[Prediction]) -> str:
+    """Time per rollout of each pixel metric scored alone, and of the tracker-free and the
+    tracker-based ones together (the tracker's fit, coverages and motion masks are shared
+    by the motion IoUs, object permanence and the position metrics)."""
+    def timed(metrics: list[str]) -> float:
+        start = time.perf_counter()
+        evaluate_batch(truths, preds, metrics)
+        return (time.perf_counter() - start) / len(truths) * 1e3
+    parts = [f"{m} {timed([m]):.2f}" for m in PIXEL_METRICS]
+    image = ["psnr", "ssim", "pixel_mse"]
+    tracked = [m for m in PIXEL_METRICS if m not in image]
+    return (", ".join(parts) + f"; psnr+ssim+mse {timed(image):.2f}, tracker-based "
+            f"{len(tracked)} {timed(tracked):.2f}, all {timed(PIXEL_METRICS):.2f}")
 
 
 def main() -> None:
@@ -224,6 +247,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3,
                         help="alternated timings of the fast and today's pixel paths (the "
                              "best of each is reported)")
+    parser.add_argument("--split", type=int, default=25,
+                        help="rollouts for the fast path's time per pixel metric (0: none)")
     parser.add_argument("--pixels-only", action="store_true",
                         help="time only the pixel metrics")
     args = parser.parse_args()
@@ -232,7 +257,7 @@ def main() -> None:
     if args.pixels_only:
         truths, preds = make_rollouts(args.pixel_rollouts, args.steps)
         lines = compare_pixel_paths(truths, preds, args.pixel_rollouts, args.legacy_rollouts,
-                                    args.pixel_sizes, args.repeats)
+                                    args.pixel_sizes, args.repeats, args.split)
         print(f"cpu cores visible: {os.cpu_count()}, load average: "
               f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}")
         for line in lines:
@@ -257,7 +282,7 @@ def main() -> None:
     threaded = (time.perf_counter() - start) / sub2 * args.rollouts
 
     pixel_lines = compare_pixel_paths(truths, preds, args.pixel_rollouts, args.legacy_rollouts,
-                                      args.pixel_sizes, args.repeats)
+                                      args.pixel_sizes, args.repeats, args.split)
     failures = int((table["failure"].astype(str) != "").sum())
     print(f"cpu cores visible: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}, "
           f"torch {torch.__version__}")
