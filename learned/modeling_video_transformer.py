@@ -9,8 +9,11 @@ frame: an RGB change relative to the last frame and the mask logit. Rollouts are
 autoregressive: each predicted frame (RGB clamped to [0, 1], mask probability) is appended
 to the context. `unroll_video` is the one rollout function of predict and training.
 
-Pixel physics losses act on the soft masks sigmoid(logit): the centroid accelerates at the
-projected gravity in free flight, and the mask area stays that of the last context frame.
+Pixel physics losses act on the soft masks sigmoid(logit) and on the colour coverage of
+the predicted RGB (`losses.rgb_coverage`, the estimator the pixel metrics track positions
+with): the centroid's least-squares acceleration over the window's free-flight frames
+(true context + predictions) is the projected gravity, and the area stays that of the last
+context frame.
 Prediction reads only the observation's frames and masks; the losses read the training
 rollouts' gravity and states (training labels, never a model input).
 """
@@ -183,9 +186,9 @@ class ModelVideoTransformer(LearnedModel):
                 g = projected_gravity(r, s - 1) if "pos" in r.states and r.camera else \
                     np.zeros(2)
                 grav.append(g)
-                # centroid second differences at frames s-1..s+unroll-2 (3 frames each)
-                free.append(flight[s - 2 : s - 2 + unroll] if s >= 2 else
-                            np.zeros(unroll, dtype=bool))
+                # second differences of the clip's frames s-K..s+unroll-1, centred on
+                # frames s-K+1..s+unroll-2 (flight[t]: frames t, t+1, t+2 all free)
+                free.append(flight[s - K : s + unroll - 2])
         return Windows(
             tensors={"clip": torch.stack(clips).to(self.device),
                      "gravity_px": torch.as_tensor(np.array(grav), dtype=torch.float32,
@@ -198,7 +201,7 @@ class ModelVideoTransformer(LearnedModel):
 
     def losses(self, batch: dict[str, Any], *, unroll_mode: str, terms: Sequence[str],
                options: dict[str, Any]) -> dict[str, torch.Tensor]:
-        from physground.learned.losses import pixel_physics_loss
+        from physground.learned.losses import context_colours, pixel_physics_loss, rgb_coverage
 
         K = self.config.context
         clip = batch["clip"].float() / 255.0
@@ -210,18 +213,25 @@ class ModelVideoTransformer(LearnedModel):
         mask = F.binary_cross_entropy_with_logits(out[:, :, 3], target[:, :, 3])
         values = {"data": rgb + mask}
         soft = torch.sigmoid(out[:, :, 3])
-        for term in terms:
-            if term == "data":
-                continue
+        pixel = [t for t in terms if t != "data"]
+        if not pixel:
+            return values
+        # what the pixel metrics see: the colour coverage of the predicted RGB, measured
+        # with the object colour and background of the true context
+        background, colour = context_colours(clip[:, :K, :3], clip[:, :K, 3])
+        cover = rgb_coverage(out[:, :, :3].clamp(0, 1), background, colour)
+        truth_cover = rgb_coverage(clip[:, :K, :3], background, colour)
+        for term in pixel:
             if term == "centroid_gravity":
-                # two context mask frames + predictions give centroid accelerations
-                masks = torch.cat([clip[:, K - 2 : K, 3], soft], dim=1)
-                values[term] = pixel_physics_loss(
-                    term, masks, gravity_px=batch["gravity_px"], free=batch["free"],
-                    dt=batch["dt"])
+                # the true context frames + the predictions: one fit over the window
+                values[term] = sum(pixel_physics_loss(
+                    term, torch.cat([context, pred], dim=1), gravity_px=batch["gravity_px"],
+                    free=batch["free"], dt=batch["dt"])
+                    for context, pred in ((clip[:, :K, 3], soft), (truth_cover, cover)))
             else:
-                values[term] = pixel_physics_loss(term, soft, area0=batch["area0"],
-                                                  dt=batch["dt"])
+                area0 = truth_cover[:, -1].sum((-2, -1))
+                values[term] = (pixel_physics_loss(term, soft, area0=batch["area0"])
+                                + pixel_physics_loss(term, cover, area0=area0))
         return values
 
     def predict(self, context: Observation, horizon: int) -> Prediction:
