@@ -337,8 +337,8 @@ def fitted_acceleration(centroid: torch.Tensor, free: torch.Tensor, dt: float
     return out, has.to(centroid.device)
 
 
-def rgb_coverage(rgb: torch.Tensor, background: torch.Tensor, colour: torch.Tensor
-                 ) -> torch.Tensor:
+def rgb_coverage(rgb: torch.Tensor, background: torch.Tensor, colour: torch.Tensor,
+                 soft_gate: float = 0.0) -> torch.Tensor:
     """Differentiable object coverage [B,T,H,W] of frames ``rgb`` [B,T,3,H,W] in [0, 1]:
     the estimator the pixel metrics measure positions with (`pixel_tracking.ColourTracker`)
     on one object colour ``colour`` [B,3] over a static ``background`` [B,3,H,W].
@@ -347,7 +347,9 @@ def rgb_coverage(rgb: torch.Tensor, background: torch.Tensor, colour: torch.Tens
     in `weighted_ycc` colours; a counts where the mixture explains the pixel (residual
     <= `RESIDUAL`), the contrast is seen and a >= `MIN_COVERAGE`, as in the tracker (the
     gates carry no gradient), so a model cannot meet a pixel loss on its mask channel
-    while the frames the metrics track disagree.
+    while the frames the metrics track disagree. ``soft_gate > 0`` replaces the hard
+    coverage gate by a * sigmoid((a - MIN_COVERAGE) / soft_gate) (training: a pixel just
+    below the gate keeps its gradient).
     """
     from physground.metrics import pixel_tracking as PT
 
@@ -360,9 +362,10 @@ def rgb_coverage(rgb: torch.Tensor, background: torch.Tensor, colour: torch.Tens
     a = ((d * e).sum(2) / norm2).clamp(0.0, 1.0)
     with torch.no_grad():
         residual = torch.sqrt(((d - a[:, :, None] * e) ** 2).sum(2) / norm2)
-        ok = ((norm2 > (PT.MIN_CONTRAST / 255.0) ** 2) & (a >= PT.MIN_COVERAGE)
-              & (residual <= PT.RESIDUAL))
-    return a * ok
+        ok = (norm2 > (PT.MIN_CONTRAST / 255.0) ** 2) & (residual <= PT.RESIDUAL)
+    if soft_gate > 0:  # a smooth step at MIN_COVERAGE: a gated pixel's gradient stays alive
+        return a * ok * torch.sigmoid((a - PT.MIN_COVERAGE) / soft_gate)
+    return a * ok * (a >= PT.MIN_COVERAGE)
 
 
 def context_colours(rgb: torch.Tensor, masks: torch.Tensor

@@ -36,6 +36,7 @@ from physground.rollout import Prediction, Rollout
 from physground.world_model import Modality
 
 CHANNELS = 4  # RGB + object mask
+COVERAGE_GATE_WIDTH = 0.03  # width of the smooth coverage gate of the pixel losses
 
 
 class VideoTransformer(nn.Module):
@@ -219,7 +220,10 @@ class ModelVideoTransformer(LearnedModel):
         # for a 1-2 px object its BCE fit is a near-uniform sigmoid (~0.013 per pixel at
         # 32 px), whose centroid is the image centre and whose area is ~7x the object's
         background, colour = context_colours(clip[:, :K, :3], clip[:, :K, 3])
-        cover = rgb_coverage(out[:, :, :3].clamp(0, 1), background, colour)
+        # the tracker's coverage gate as a smooth step, so that the gradient reaches pixels just
+        # below it (a hard gate let a fine-tune push the object out of sight for good)
+        cover = rgb_coverage(out[:, :, :3].clamp(0, 1), background, colour,
+                             soft_gate=COVERAGE_GATE_WIDTH)
         context = rgb_coverage(clip[:, :K, :3], background, colour)
         for term in pixel:
             if term == "centroid_gravity":
