@@ -240,3 +240,21 @@ def test_centroid_gravity_reaches_the_rgb_head():
         model.losses(batch, unroll_mode="unrolled", terms=[term], options={})[term].backward()
         p = model.config.patch
         assert float(model.net.head.weight.grad[: 3 * p * p].abs().sum()) > 0, term
+
+
+def test_soft_coverage_gate_keeps_the_gradient_of_faint_pixels():
+    """A pixel at coverage 0.1 (below the tracker's 0.12 gate) counts 0 with the hard gate
+    and carries no gradient, so a loss cannot bring a fading object back; the smooth gate
+    of training counts it partly and passes a gradient. Full coverage is unchanged."""
+    from physground.learned.losses import rgb_coverage
+
+    background = torch.zeros(1, 3, 1, 2)
+    colour = torch.tensor([[0.2, 0.4, 0.9]])
+    rgb = (torch.tensor([0.1, 1.0])[None, None, None, None, :] * colour[:, None, :, None, None]
+           ).requires_grad_(True)
+    hard = rgb_coverage(rgb, background, colour)
+    torch.testing.assert_close(hard.detach().flatten(), torch.tensor([0.0, 1.0]))
+    soft = rgb_coverage(rgb, background, colour, soft_gate=0.03)
+    assert 0.01 < float(soft[..., 0]) < 0.05 and float(soft[..., 1]) > 0.999
+    (grad,) = torch.autograd.grad(soft[..., 0].sum(), rgb)
+    assert float(grad[..., 0].abs().sum()) > 0
