@@ -170,7 +170,7 @@ class ModelVideoTransformer(LearnedModel):
 
     def windows(self, rollouts: Sequence[Rollout], unroll: int) -> Windows:
         K = self.config.context
-        clips, rows, grav, free, area0 = [], [], [], [], []
+        clips, rows, grav, free = [], [], [], []
         for i, r in enumerate(rollouts):
             video = (video_tensor(r) * 255).round().to(torch.uint8)
             self._check_frame_shape(r.scenario, video)
@@ -182,7 +182,6 @@ class ModelVideoTransformer(LearnedModel):
             for s in range(K, n_frames - unroll + 1):
                 clips.append(video[s - K : s + unroll])
                 rows.append(i)
-                area0.append(float(video[s - 1, 3].float().sum() / 255.0))
                 g = projected_gravity(r, s - 1) if "pos" in r.states and r.camera else \
                     np.zeros(2)
                 grav.append(g)
@@ -193,8 +192,7 @@ class ModelVideoTransformer(LearnedModel):
             tensors={"clip": torch.stack(clips).to(self.device),
                      "gravity_px": torch.as_tensor(np.array(grav), dtype=torch.float32,
                                                    device=self.device),
-                     "free": torch.as_tensor(np.array(free), device=self.device),
-                     "area0": torch.as_tensor(area0, device=self.device)},
+                     "free": torch.as_tensor(np.array(free), device=self.device)},
             rows=torch.as_tensor(rows, device=self.device), static=None,
             dt=float(rollouts[0].dt), info={"scenario": rollouts[0].scenario},
         )
