@@ -25,7 +25,7 @@ Pixel losses (`pixel_physics_loss`) act on soft object masks [B,T,H,W]:
 ``centroid_gravity`` (the centroid's least-squares acceleration over the free-flight frames
 equals projected gravity) and ``permanence`` (the area is conserved). The video model
 applies them to the coverage of its predicted RGB (`rgb_coverage`, what the pixel metrics
-track) as well as to its mask channel.
+track), not to its mask channel.
 """
 
 from __future__ import annotations
