@@ -302,6 +302,8 @@ def _val_change(per: pd.DataFrame, plain: str, candidate: str, metric: str) -> f
     wide = per[per["metric"] == metric].pivot_table(index="rollout", columns="model",
                                                     values="error")
     wide = wide[[plain, candidate]].dropna()
+    if not np.isfinite(wide[candidate]).all():  # a failed prediction: the worst candidate
+        return math.inf
     return paired_change(wide[plain], wide[candidate])["change"]
 
 

@@ -22,8 +22,10 @@ that is 0 on physically exact data and grows with the violation:
   `physground.learned.teacher`), mean|x_model - x_sim|^2 / (a_s dt^2)^2.
 
 Pixel losses (`pixel_physics_loss`) act on soft object masks [B,T,H,W]:
-``centroid_gravity`` (the mask centroid has constant acceleration equal to projected
-gravity in free flight) and ``permanence`` (the mask area is conserved).
+``centroid_gravity`` (the centroid's least-squares acceleration over the free-flight frames
+equals projected gravity) and ``permanence`` (the area is conserved). The video model
+applies them to the coverage of its predicted RGB (`rgb_coverage`, what the pixel metrics
+track), not to its mask channel.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from physground.errors import ValidationError, did_you_mean
@@ -293,16 +296,105 @@ def divergence_loss(velocity: torch.Tensor, spacing: float) -> torch.Tensor:
 # ---------------------------------------------------------------------------- pixels
 
 
+def fitted_acceleration(centroid: torch.Tensor, free: torch.Tensor, dt: float
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Least-squares constant acceleration [B,2] (px/s^2) of centroids [B,T,2] over the
+    free-flight steps ``free`` [B,T-2] (second difference t-1, t, t+1 centred on frame t):
+    each contiguous run of free steps is one parabola c0 + v t + a t^2/2 of its own c0, v
+    (a bounce between runs resets the velocity), all runs of a window share a. Returns it
+    and whether the window has any free step [B]; differentiable in ``centroid``.
+
+    A fit over every free frame, not each second difference alone: pixel-quantised
+    centroids of a 1-2 px object step by 0.5 px, so one second difference is off by about
+    6 g dt^2 at 32 px and 30 fps, while the fit's error falls as T^-5/2.
+    """
+    B, T = centroid.shape[:2]
+    out = centroid.new_zeros(B, 2)
+    has = free.detach().to("cpu", torch.bool).any(1)
+    t = torch.arange(T, dtype=torch.float64) * dt
+    flags = free.detach().to("cpu", torch.bool)
+    for b in range(B):
+        if not bool(has[b]):
+            continue
+        runs, start = [], None
+        for i, f in enumerate(flags[b].tolist() + [False]):
+            if f and start is None:
+                start = i
+            elif not f and start is not None:
+                runs.append((start, i + 1))  # frames start .. i+1 (steps start .. i-1)
+                start = None
+        frames = torch.cat([torch.arange(a, e + 1) for a, e in runs])
+        design = torch.zeros(len(frames), 2 * len(runs) + 1, dtype=torch.float64)
+        row = 0
+        for k, (a, e) in enumerate(runs):
+            n = e + 1 - a
+            design[row : row + n, 2 * k] = 1.0
+            design[row : row + n, 2 * k + 1] = t[a : e + 1]
+            row += n
+        design[:, -1] = 0.5 * t[frames] ** 2
+        weights = torch.linalg.pinv(design)[-1].to(centroid)  # row giving a
+        out[b] = weights @ centroid[b, frames.to(centroid.device)]
+    return out, has.to(centroid.device)
+
+
+def rgb_coverage(rgb: torch.Tensor, background: torch.Tensor, colour: torch.Tensor,
+                 soft_gate: float = 0.0) -> torch.Tensor:
+    """Differentiable object coverage [B,T,H,W] of frames ``rgb`` [B,T,3,H,W] in [0, 1]:
+    the estimator the pixel metrics measure positions with (`pixel_tracking.ColourTracker`)
+    on one object colour ``colour`` [B,3] over a static ``background`` [B,3,H,W].
+
+    Each pixel p is a mixture b + a (c - b), a = clip(<p - b, c - b> / |c - b|^2, 0, 1)
+    in `weighted_ycc` colours; a counts where the mixture explains the pixel (residual
+    <= `RESIDUAL`), the contrast is seen and a >= `MIN_COVERAGE`, as in the tracker (the
+    gates carry no gradient), so a model cannot meet a pixel loss on its mask channel
+    while the frames the metrics track disagree. ``soft_gate > 0`` replaces the hard
+    coverage gate by a * sigmoid((a - MIN_COVERAGE) / soft_gate) (training: a pixel just
+    below the gate keeps its gradient).
+    """
+    from physground.metrics import pixel_tracking as PT
+
+    ycc = torch.as_tensor(PT.weighted_ycc(np.eye(3)), dtype=rgb.dtype, device=rgb.device)
+    p = torch.einsum("btchw,cd->btdhw", rgb, ycc)
+    bg = torch.einsum("bchw,cd->bdhw", background, ycc)[:, None]
+    e = torch.einsum("bc,cd->bd", colour, ycc)[:, None, :, None, None] - bg
+    norm2 = (e * e).sum(2).clamp_min(1e-9)
+    d = p - bg
+    a = ((d * e).sum(2) / norm2).clamp(0.0, 1.0)
+    with torch.no_grad():
+        residual = torch.sqrt(((d - a[:, :, None] * e) ** 2).sum(2) / norm2)
+        ok = (norm2 > (PT.MIN_CONTRAST / 255.0) ** 2) & (residual <= PT.RESIDUAL)
+    if soft_gate > 0:  # a smooth step at MIN_COVERAGE: a gated pixel's gradient stays alive
+        return a * ok * torch.sigmoid((a - PT.MIN_COVERAGE) / soft_gate)
+    return a * ok * (a >= PT.MIN_COVERAGE)
+
+
+def context_colours(rgb: torch.Tensor, masks: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(background [B,3,H,W], object colour [B,3]) from context frames ``rgb``
+    [B,K,3,H,W] and hard masks [B,K,H,W]: the mean colour under the masks, and per pixel
+    the mean of the frames where no object covers it (the mean uncovered colour where an
+    object covers it in every frame), as `pixel_tracking.ColourTracker.fit` learns them."""
+    m = (masks > 0.5).to(rgb.dtype)[:, :, None]
+    colour = (rgb * m).sum((1, 3, 4)) / m.sum((1, 3, 4)).clamp_min(1.0)
+    free = 1.0 - m
+    count = free.sum(1)
+    mean_free = (rgb * free).sum((1, 3, 4)) / free.sum((1, 3, 4)).clamp_min(1.0)
+    background = (rgb * free).sum(1) / count.clamp_min(1.0)
+    background = torch.where(count > 0, background, mean_free[:, :, None, None])
+    return background, colour
+
+
 def pixel_physics_loss(term: str, masks: torch.Tensor, *, gravity_px: torch.Tensor | None = None,
                        free: torch.Tensor | None = None, area0: torch.Tensor | None = None,
                        dt: float = 1.0) -> torch.Tensor:
-    """A pixel loss (one of `PIXEL_TERMS`) on soft object masks [B,T,H,W] in [0, 1].
+    """A pixel loss (one of `PIXEL_TERMS`) on soft object masks or coverages [B,T,H,W].
 
     ``centroid_gravity``: the centroid c_t (px, `soft_mask_moments`) accelerates at the
-    projected gravity ``gravity_px`` [B,2] (px/s^2) on free-flight steps ``free`` [B,T-2]:
-    mean |(c_{t+1} - 2 c_t + c_{t-1})/dt^2 - g_px|^2 / |g_px|^2.
-    ``permanence``: the soft area A_t stays at ``area0`` [B] (the last context frame's):
-    mean((A_t - A_0)/A_0)^2.
+    projected gravity ``gravity_px`` [B,2] (px/s^2) on free-flight steps ``free`` [B,T-2]
+    (default all): |a - g_px|^2 / |g_px|^2 with a the least-squares constant acceleration
+    of the centroids of the free frames (`fitted_acceleration`), averaged over windows with
+    free flight. ``permanence``: the soft area A_t stays at ``area0`` [B] (default the
+    first frame's): mean((A_t - A_0)/A_0)^2.
     """
     area, centroid = Q.soft_mask_moments(masks)
     if term == "permanence":
@@ -313,11 +405,19 @@ def pixel_physics_loss(term: str, masks: torch.Tensor, *, gravity_px: torch.Tens
             raise ValidationError("centroid_gravity needs gravity_px [B,2] in px/s^2")
         if masks.shape[1] < 3:
             raise ValidationError(f"centroid_gravity needs >= 3 frames, got {masks.shape[1]}")
-        accel = (centroid[:, 2:] - 2 * centroid[:, 1:-1] + centroid[:, :-2]) / (dt * dt)
-        g2 = (gravity_px * gravity_px).sum(-1).clamp_min(1e-9)[:, None]
-        err = ((accel - gravity_px[:, None]) ** 2).sum(-1) / g2
-        mask = torch.ones_like(err, dtype=torch.bool) if free is None else free
-        return (err * mask).sum() / mask.sum().clamp_min(1)
+        if free is None:
+            free = torch.ones(masks.shape[0], masks.shape[1] - 2, dtype=torch.bool)
+        if tuple(free.shape) != (masks.shape[0], masks.shape[1] - 2):
+            raise ValidationError(f"centroid_gravity: free must be [B, T-2] = "
+                                  f"{[masks.shape[0], masks.shape[1] - 2]}, got "
+                                  f"{list(free.shape)}")
+        # a step counts only where the object is seen in its three frames
+        seen = area > 0.5
+        free = free.to(seen.device) & seen[:, 2:] & seen[:, 1:-1] & seen[:, :-2]
+        accel, has = fitted_acceleration(centroid, free, dt)
+        g2 = (gravity_px * gravity_px).sum(-1).clamp_min(1e-9)
+        err = ((accel - gravity_px.to(accel)) ** 2).sum(-1) / g2
+        return (err * has).sum() / has.sum().clamp_min(1)
     raise ValidationError(f"unknown pixel physics loss '{term}'; known: {PIXEL_TERMS}")
 
 

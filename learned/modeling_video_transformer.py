@@ -9,8 +9,10 @@ frame: an RGB change relative to the last frame and the mask logit. Rollouts are
 autoregressive: each predicted frame (RGB clamped to [0, 1], mask probability) is appended
 to the context. `unroll_video` is the one rollout function of predict and training.
 
-Pixel physics losses act on the soft masks sigmoid(logit): the centroid accelerates at the
-projected gravity in free flight, and the mask area stays that of the last context frame.
+Pixel physics losses act on the colour coverage of the predicted RGB
+(`losses.rgb_coverage`, the estimator the pixel metrics track positions with): the
+centroid's least-squares acceleration over the window's free-flight frames (true context +
+predictions) is the projected gravity, and the coverage area stays the context's mean.
 Prediction reads only the observation's frames and masks; the losses read the training
 rollouts' gravity and states (training labels, never a model input).
 """
@@ -34,6 +36,7 @@ from physground.rollout import Prediction, Rollout
 from physground.world_model import Modality
 
 CHANNELS = 4  # RGB + object mask
+COVERAGE_GATE_WIDTH = 0.03  # width of the smooth coverage gate of the pixel losses
 
 
 class VideoTransformer(nn.Module):
@@ -167,7 +170,7 @@ class ModelVideoTransformer(LearnedModel):
 
     def windows(self, rollouts: Sequence[Rollout], unroll: int) -> Windows:
         K = self.config.context
-        clips, rows, grav, free, area0 = [], [], [], [], []
+        clips, rows, grav, free = [], [], [], []
         for i, r in enumerate(rollouts):
             video = (video_tensor(r) * 255).round().to(torch.uint8)
             self._check_frame_shape(r.scenario, video)
@@ -179,26 +182,24 @@ class ModelVideoTransformer(LearnedModel):
             for s in range(K, n_frames - unroll + 1):
                 clips.append(video[s - K : s + unroll])
                 rows.append(i)
-                area0.append(float(video[s - 1, 3].float().sum() / 255.0))
                 g = projected_gravity(r, s - 1) if "pos" in r.states and r.camera else \
                     np.zeros(2)
                 grav.append(g)
-                # centroid second differences at frames s-1..s+unroll-2 (3 frames each)
-                free.append(flight[s - 2 : s - 2 + unroll] if s >= 2 else
-                            np.zeros(unroll, dtype=bool))
+                # second differences of the clip's frames s-K..s+unroll-1, centred on
+                # frames s-K+1..s+unroll-2 (flight[t]: frames t, t+1, t+2 all free)
+                free.append(flight[s - K : s + unroll - 2])
         return Windows(
             tensors={"clip": torch.stack(clips).to(self.device),
                      "gravity_px": torch.as_tensor(np.array(grav), dtype=torch.float32,
                                                    device=self.device),
-                     "free": torch.as_tensor(np.array(free), device=self.device),
-                     "area0": torch.as_tensor(area0, device=self.device)},
+                     "free": torch.as_tensor(np.array(free), device=self.device)},
             rows=torch.as_tensor(rows, device=self.device), static=None,
             dt=float(rollouts[0].dt), info={"scenario": rollouts[0].scenario},
         )
 
     def losses(self, batch: dict[str, Any], *, unroll_mode: str, terms: Sequence[str],
                options: dict[str, Any]) -> dict[str, torch.Tensor]:
-        from physground.learned.losses import pixel_physics_loss
+        from physground.learned.losses import context_colours, pixel_physics_loss, rgb_coverage
 
         K = self.config.context
         clip = batch["clip"].float() / 255.0
@@ -209,19 +210,29 @@ class ModelVideoTransformer(LearnedModel):
         rgb = F.mse_loss(out[:, :, :3], target[:, :, :3]) / 0.01  # 0.1 RMS error reads as 1
         mask = F.binary_cross_entropy_with_logits(out[:, :, 3], target[:, :, 3])
         values = {"data": rgb + mask}
-        soft = torch.sigmoid(out[:, :, 3])
-        for term in terms:
-            if term == "data":
-                continue
+        pixel = [t for t in terms if t != "data"]
+        if not pixel:
+            return values
+        # what the pixel metrics see: the colour coverage of the predicted RGB, measured
+        # with the object colour and background of the true context. Not the mask channel:
+        # for a 1-2 px object its BCE fit is a near-uniform sigmoid (~0.013 per pixel at
+        # 32 px), whose centroid is the image centre and whose area is ~7x the object's
+        background, colour = context_colours(clip[:, :K, :3], clip[:, :K, 3])
+        # the tracker's coverage gate as a smooth step, so that the gradient reaches pixels just
+        # below it (a hard gate let a fine-tune push the object out of sight for good)
+        cover = rgb_coverage(out[:, :, :3].clamp(0, 1), background, colour,
+                             soft_gate=COVERAGE_GATE_WIDTH)
+        context = rgb_coverage(clip[:, :K, :3], background, colour)
+        for term in pixel:
             if term == "centroid_gravity":
-                # two context mask frames + predictions give centroid accelerations
-                masks = torch.cat([clip[:, K - 2 : K, 3], soft], dim=1)
+                # the true context frames + the predictions: one fit over the window
                 values[term] = pixel_physics_loss(
-                    term, masks, gravity_px=batch["gravity_px"], free=batch["free"],
-                    dt=batch["dt"])
+                    term, torch.cat([context, cover], dim=1), gravity_px=batch["gravity_px"],
+                    free=batch["free"], dt=batch["dt"])
             else:
-                values[term] = pixel_physics_loss(term, soft, area0=batch["area0"],
-                                                  dt=batch["dt"])
+                # the context's mean area: a 1-2 px object's own area steps by 0.5-1 px
+                values[term] = pixel_physics_loss(term, cover,
+                                                  area0=context.sum((-2, -1)).mean(1))
         return values
 
     def predict(self, context: Observation, horizon: int) -> Prediction:

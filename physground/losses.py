@@ -203,7 +203,10 @@ def mask_centroid_gravity_loss(masks: Tensor, gravity_px: Tensor, dt: float,
                                free: Tensor | None = None) -> Tensor:
     """Free fall seen in soft masks [B, T, H, W] (T >= 3): the mask centroid's acceleration
     (px/s^2) equals gravity projected to the image ``gravity_px`` [B, 2] (px/s^2, (u, v) =
-    (column, row)), ``mean |a - g_px|^2 / |g_px|^2`` over ``free`` [B, T-2] (default all)."""
+    (column, row)), ``mean_B |a - g_px|^2 / |g_px|^2`` with ``a`` the least-squares constant
+    acceleration of the centroids over the free-flight steps ``free`` [B, T-2] (second
+    differences centred on frames 1..T-2; default all), robust to pixel-quantised
+    centroids where a single second difference is not."""
     from physground.learned.losses import pixel_physics_loss
 
     return pixel_physics_loss("centroid_gravity", masks, gravity_px=gravity_px, free=free,

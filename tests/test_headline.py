@@ -49,6 +49,20 @@ def test_select_scale_takes_the_best_main_change_within_the_position_budget() ->
     assert [f["position_change"] for f in figures] == pytest.approx([0.0, 0.04, 0.2])
 
 
+def test_select_scale_rejects_a_candidate_whose_prediction_failed() -> None:
+    """A candidate that lost the object on a validation rollout (error inf) is the worst
+    choice, not a crash of the paired test: the finite candidate is chosen."""
+    row = H.ROWS[0]
+    errors = {"plain": [1.0] * 4, "physics-x1": [0.5, 0.5, 0.5, math.inf],
+              "physics-x2": [0.9] * 4}
+    records = [{"model": m, "rollout": i, "metric": k, "error": e[i]}
+               for m, e in errors.items() for i in range(4) for k in ("position_rmse",
+                                                                       row.main[0])]
+    scale, figures = H.select_scale(pd.DataFrame(records), row, (1.0, 2.0))
+    assert scale == 2.0
+    assert figures[0]["position_change"] == math.inf
+
+
 def test_tiny_headline_writes_every_required_column(tmp_path: Path) -> None:
     collision = next(r for r in H.ROWS if r.scenario == "rigid/collision")
     row = replace(collision, name="tiny", scenario_config={"num_frames": 12}, horizon=6,

@@ -133,3 +133,128 @@ def test_wide_frames_train_predict_and_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.predict(truth.context(4), 3).frames, pred.frames[:3])
     with pytest.raises(ValidationError, match=r"\[16, 16\] px .*\[16, 24\] px"):
         model.predict(blob_rollout(3).context(4), 2)
+
+
+@pytest.fixture(scope="module")
+def bounce_32px() -> Rollout:
+    """One rendered `rigid/bounce` truth at 32 px (the headline video row's size): the ball
+    covers 1-2 px, so its centroid moves in 0.5 px steps while g dt^2 is 0.08 px."""
+    from physground.scenario import get_scenario
+
+    scenario = get_scenario("rigid/bounce", num_frames=36, render=True, image_size=32)
+    params = {"drop_height": 1.5, "restitution": 0.7, "friction": 0.5,
+              "horizontal_speed": 0.5, "mass": 1.0}
+    return scenario.generate([params], [0], "train")[0]
+
+
+def _window_losses(model: ModelVideoTransformer, windows, frozen: bool) -> list[float]:
+    """centroid_gravity of each window's true clip (masks and RGB coverage, as `losses`
+    builds them), or of the clip frozen at its last context frame."""
+    from physground.learned.losses import context_colours, pixel_physics_loss, rgb_coverage
+
+    K = model.config.context
+    clip = windows.tensors["clip"].float() / 255.0
+    if frozen:
+        clip = torch.cat([clip[:, :K], clip[:, K - 1 : K].expand_as(clip[:, K:])], dim=1)
+    background, colour = context_colours(clip[:, :K, :3], clip[:, :K, 3])
+    cover = rgb_coverage(clip[:, :, :3], background, colour)
+    out = []
+    for i in range(clip.shape[0]):
+        for weights in (clip[i : i + 1, :, 3], cover[i : i + 1]):
+            out.append(float(pixel_physics_loss(
+                "centroid_gravity", weights, gravity_px=windows.tensors["gravity_px"][i : i + 1],
+                free=windows.tensors["free"][i : i + 1], dt=windows.dt)))
+    return out
+
+
+def test_centroid_gravity_prefers_rendered_truth_to_a_frozen_ball(bounce_32px):
+    """The true rendered rollout (its masks and the colour coverage of its frames, on the
+    windows' free-flight flags and projected gravity) scores far below a clip frozen after
+    the context. A per-step second difference of the 0.5 px-quantised centroid scored the
+    truth at ~42 and the frozen ball at ~16: the loss pulled the model away from gravity."""
+    config = {**TINY, "context": 4}
+    model = train(_config(steps=1, model_config=config), [bounce_32px])
+    windows = model.windows([bounce_32px], unroll=8)
+    assert windows.tensors["free"].shape == (len(windows.rows), 4 + 8 - 2)
+    truth = np.mean(_window_losses(model, windows, frozen=False))
+    frozen = np.mean(_window_losses(model, windows, frozen=True))
+    assert truth < 0.6, truth
+    assert truth < frozen / 5, (truth, frozen)
+
+
+def test_rgb_coverage_is_the_trackers_coverage(bounce_32px):
+    """`rgb_coverage` (differentiable, in torch) measures the frames as the metrics'
+    `ColourTracker` does: the same centroids on the true rendered frames."""
+    from physground.learned.losses import context_colours, rgb_coverage
+    from physground.learned.modeling_video_transformer import video_tensor
+    from physground.metrics.pixel_tracking import ColourTracker, moments_of
+    from physground.metrics.quantities import soft_mask_moments
+
+    r = bounce_32px
+    tracker = ColourTracker.fit(r.frames[:4], r.masks[:4], 1)
+    area, centroid = moments_of(tracker.coverage(r.frames))
+    video = video_tensor(r)[None].double()
+    background, colour = context_colours(video[:, :4, :3], video[:, :4, 3])
+    ours_area, ours = soft_mask_moments(rgb_coverage(video[:, :, :3], background, colour)[0])
+    seen = area[:, 0] > 0
+    assert seen.sum() > 20
+    # the tracker's one further gate (a pixel the background's 3x3 colour range explains
+    # is no object) is not reproduced: it differs on one frame of 36 by 0.07 px of area
+    exact = np.isclose(ours_area.numpy(), area[:, 0], atol=1e-6)
+    assert exact.mean() > 0.9, exact
+    np.testing.assert_allclose(ours_area.numpy(), area[:, 0], atol=0.1)
+    np.testing.assert_allclose(ours.numpy()[seen], centroid[seen, 0], atol=0.1)
+
+
+def test_fitted_acceleration_is_exact_across_a_bounce():
+    """Two parabolas of one acceleration with the velocity reset between them (the bounce
+    steps not free): the fit recovers the acceleration exactly; a window without free
+    flight is flagged."""
+    from physground.learned.losses import fitted_acceleration
+
+    t = torch.arange(12, dtype=torch.float64) * DT
+    g = torch.tensor([3.0, 70.0], dtype=torch.float64)
+    c = torch.where((t < 5 * DT)[:, None], torch.tensor([1.0, 2.0]) + torch.tensor([4.0, 9.0])
+                    * t[:, None], torch.tensor([5.0, 30.0]) - torch.tensor([2.0, 8.0])
+                    * t[:, None]) + 0.5 * g * t[:, None] ** 2
+    free = torch.ones(2, 10, dtype=torch.bool)
+    free[0, 3:5] = False  # second differences centred on frames 4, 5 straddle the bounce
+    free[1] = False
+    accel, has = fitted_acceleration(torch.stack([c, c]), free, DT)
+    torch.testing.assert_close(accel[0], g)
+    assert has.tolist() == [True, False]
+
+
+def test_centroid_gravity_reaches_the_rgb_head():
+    """The pixel loss acts on what the metrics track (the colour coverage of the predicted
+    RGB): with the zero-initialised head, the gradient reaches its RGB outputs directly
+    (a loss on the mask channel alone leaves them exactly 0)."""
+    rollouts = [blob_rollout(0), blob_rollout(1)]
+    model = train(_config(steps=1), rollouts)
+    torch.nn.init.zeros_(model.net.head.weight)
+    batch = model.windows(rollouts, unroll=3).batch(torch.arange(3))
+    batch["gravity_px"] = torch.tensor([[0.0, 40.0]]).expand(3, 2)
+    batch["free"] = torch.ones(3, 3, dtype=torch.bool)
+    for term in ("centroid_gravity", "permanence"):
+        model.net.zero_grad()
+        model.losses(batch, unroll_mode="unrolled", terms=[term], options={})[term].backward()
+        p = model.config.patch
+        assert float(model.net.head.weight.grad[: 3 * p * p].abs().sum()) > 0, term
+
+
+def test_soft_coverage_gate_keeps_the_gradient_of_faint_pixels():
+    """A pixel at coverage 0.1 (below the tracker's 0.12 gate) counts 0 with the hard gate
+    and carries no gradient, so a loss cannot bring a fading object back; the smooth gate
+    of training counts it partly and passes a gradient. Full coverage is unchanged."""
+    from physground.learned.losses import rgb_coverage
+
+    background = torch.zeros(1, 3, 1, 2)
+    colour = torch.tensor([[0.2, 0.4, 0.9]])
+    rgb = (torch.tensor([0.1, 1.0])[None, None, None, None, :] * colour[:, None, :, None, None]
+           ).requires_grad_(True)
+    hard = rgb_coverage(rgb, background, colour)
+    torch.testing.assert_close(hard.detach().flatten(), torch.tensor([0.0, 1.0]))
+    soft = rgb_coverage(rgb, background, colour, soft_gate=0.03)
+    assert 0.01 < float(soft[..., 0]) < 0.05 and float(soft[..., 1]) > 0.999
+    (grad,) = torch.autograd.grad(soft[..., 0].sum(), rgb)
+    assert float(grad[..., 0].abs().sum()) > 0
