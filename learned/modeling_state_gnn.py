@@ -152,7 +152,7 @@ class StateGNN(nn.Module):
         decoder = self.decoder[2]
         std, mean = self.accel_norm.std, self.accel_norm.mean
         return FoldedWeights(
-            node_in=(w_node.t(), node_first.bias - w_node @ self.node_norm.mean),
+            node_in=(w_node.t(), node_first.bias),
             node_encoder=_NormTail.of(self.node_encoder),
             edge_encoder=_NormTail.of(self.edge_encoder),
             products=products, edge_in=edge_in,
@@ -275,8 +275,11 @@ class StateGNN(nn.Module):
                                   f"{self.edge_size(x.shape[-1])} edge features")
         B, N, d = x.shape
         nodes = self.node_features(x, vhist, static, extra, system=system)
-        nodes = fold.node_encoder(torch.addmm(fold.node_in[1], nodes.reshape(B * N, -1),
-                                              fold.node_in[0]))
+        # centred before the product (not folded into the bias): a feature that is constant
+        # in the data is exactly 0 here, so its weights get exactly zero gradient (a folded
+        # mean leaves round-off that Adam's normalised steps turn into lr-sized moves)
+        centred = nodes.reshape(B * N, -1) - self.node_norm.mean
+        nodes = fold.node_encoder(torch.addmm(fold.node_in[1], centred, fold.node_in[0]))
         H = nodes.shape[-1]
         plan = system.plan
         xv = torch.cat([x, vhist[:, -1]], dim=-1).reshape(B * N, 2 * d)
@@ -361,10 +364,10 @@ class _NormTail:
 class FoldedWeights:
     """The network's layers as `forward` evaluates them during one rollout (weights fixed),
     each weight transposed [in, out] as ``addmm`` takes it: the node encoder's first layer
-    with the node normalizer folded in (weight, bias), each `_NormTail`, the sender/receiver
-    product weights [H,2H] and bias [2H] and the edge-latent weight [H,H] of each edge
-    update, each node update's first layer, and the decoder's layers, the last with the
-    acceleration normalizer folded in."""
+    with the node normalizer's 1/std folded in (weight, bias; inputs centred first), each
+    `_NormTail`, the sender/receiver product weights [H,2H] and bias [2H] and the
+    edge-latent weight [H,H] of each edge update, each node update's first layer, and the
+    decoder's layers, the last with the acceleration normalizer folded in."""
 
     node_in: tuple[torch.Tensor, torch.Tensor]
     node_encoder: _NormTail
