@@ -142,10 +142,13 @@ ROWS = (
     HeadlineRow(
         name="fluid/dam_break", scenario="fluid/dam_break", family="fluid",
         main=("density_deviation",),
-        physics_weights={"density": 100.0, "penetration": 10.0},
+        # no penetration term: for point particles it measures wall overshoot against a
+        # 1 mm length scale, and on validation alone (weight 1) it worsened density
+        # deviation by +90 % and position error by +17 %, while density alone helped
+        physics_weights={"density": 100.0},
         loss_options={"density_tol": 0.02}, scenario_config={"num_frames": 30},
         model_config={"hidden": 32}, horizon=24, finetune_unroll=8, steps_factor=0.4,
-        finetune_factor=0.2, weight_scales=(0.1, 1.0),
+        finetune_factor=0.2, weight_scales=(1.0, 3.0, 10.0),
         count_factor=0.5,
     ),
     HeadlineRow(
