@@ -10,7 +10,8 @@ that is 0 on physically exact data and grows with the violation:
   E_s = m|g|L + m|v_0|^2/2 per system, L = 1 m.
 - ``momentum``: mean(|P_t - P_0|^2) / P_s^2 (law ``momentum_conserved``).
 - ``penetration``: mean((ground + pairwise overlap) / r_s)^2 (`ground_penetration`,
-  `pairwise_penetration`), r_s the mean radius (1 mm when point entities).
+  `pairwise_penetration`), r_s the mean radius; for point entities the SPH smoothing
+  length when there is one (a fluid particle's size), else 1 mm.
 - ``ballistic``: in free flight (clearance larger than the distance coverable in one
   frame, law ``ballistic``) the acceleration (v_{t+1} - v_t)/dt equals g:
   mean|a - g|^2 / |g|^2 over free-flight entries.
@@ -175,7 +176,10 @@ def _penetration_loss(state: EntityRollout, **_: Any) -> torch.Tensor:
     static = state.static
     x, _ = state.full()
     real = static.real()[:, None]  # [B,1,N]
-    scale = static.radius[static.real()].mean().clamp_min(1e-3)
+    scale = static.radius[static.real()].mean()
+    if float(scale) <= 0 and static.is_sph:  # SPH particles: their smoothing length
+        scale = static.smoothing_length.mean()
+    scale = scale.clamp_min(1e-3)
     total = x.new_zeros(())
     if static.has_ground:
         depth = Q.ground_penetration(x, static.radius[:, None],

@@ -108,6 +108,26 @@ def test_density_zero_at_rest_density_positive_when_compressed():
     assert float(L.entity_physics_loss("density", squeezed, laws=frozenset())) > 1e-2
 
 
+def test_penetration_of_sph_particles_measured_in_smoothing_lengths():
+    # two point particles (radius 0) of an SPH fluid in a unit box, one 1 cm past the
+    # right wall: the wall term is mean((overshoot / h)^2) over (frame, particle, axis)
+    h = 0.04
+    x = torch.tensor([[[[0.5, 0.5], [1.01, 0.5]]]], dtype=torch.float64)  # [1,1,2,2]
+    static = EntityStatic(
+        mass=torch.ones(1, 2, dtype=torch.float64), radius=torch.zeros(1, 2, dtype=torch.float64),
+        pinned=torch.zeros(1, 2, dtype=torch.bool), gravity=torch.zeros(1, 2, dtype=torch.float64),
+        ground_height=torch.full((1,), float("nan")), smoothing_length=torch.tensor([h]),
+        rest_density=torch.tensor([1000.0]),
+        box=torch.tensor([[0.0, 0.0, 1.0, 1.0]], dtype=torch.float64))
+    inside = x.clone()
+    inside[..., 1, 0] = 0.9
+    v = torch.zeros_like(x)
+    # the starting state (x0) lies inside, so only the predicted frame counts: T = 2
+    state = L.EntityRollout(x=x, v=v, x0=inside[:, 0], v0=v[:, 0], static=static, dt=DT)
+    got = float(L.entity_physics_loss("penetration", state, laws=frozenset()))
+    assert got == pytest.approx((0.01 / h) ** 2 / (2 * 2 * 2), rel=1e-6)
+
+
 def test_divergence_loss_zero_for_rotation_positive_for_source():
     s = torch.linspace(-1, 1, 16, dtype=torch.float64)
     yy, xx = torch.meshgrid(s, s, indexing="ij")
