@@ -165,7 +165,9 @@ ROWS = (
         physics_weights={"centroid_gravity": 1.0, "permanence": 10.0},
         scenario_config={"num_frames": 36, "render": True, "image_size": 32}, horizon=30,
         finetune_unroll=8, steps_factor=0.5, finetune_factor=0.15,
-        weight_scales=(0.1, 1.0),
+        # the pixel losses act on the RGB coverage (learned.losses.rgb_coverage); scales 0.1
+        # and above destroyed the data fit on validation
+        weight_scales=(0.003, 0.01, 0.03),
     ),
 )
 
@@ -449,23 +451,31 @@ def summarize(raw: pd.DataFrame, rows: dict[str, HeadlineRow]) -> pd.DataFrame:
         wide = group.pivot_table(index=["seed", "rollout"], columns="variant", values="error")
         failed = group.pivot_table(index=["seed", "rollout"], columns="variant",
                                    values="failed", aggfunc="any")
+        # statistics over the pairs where both variants predicted (a failed prediction has
+        # an infinite error); the failures are counted per variant, and a physics variant
+        # with any failure meets no target
         wide = wide.dropna()
+        wide = wide[np.isfinite(wide.to_numpy()).all(axis=1)]
         stats = paired_change(wide["plain"], wide["physics"]) if {"plain", "physics"} <= \
             set(wide.columns) else paired_change([], [])
         score = group.groupby("variant")["score"].mean()
+        fails = {v: int(failed[v].sum()) if v in failed.columns else 0
+                 for v in ("plain", "physics")}
         line: dict[str, Any] = {
             "row": name, "model": spec.model, "family": spec.family, "split": split,
             "metric": metric, **stats,
             "score_plain": float(score.get("plain", math.nan)),
             "score_physics": float(score.get("physics", math.nan)),
             "failed": int(failed.to_numpy().sum()),
+            "failed_plain": fails["plain"], "failed_physics": fails["physics"],
         }
+        clean = fails["physics"] == 0
         if split == "test_ood" and metric in spec.main:
             line["target"] = f"improve >= {IMPROVE:.0%}, p < {ALPHA:g}"
-            line["met"] = bool(stats["change"] <= -IMPROVE and stats["p"] < ALPHA)
+            line["met"] = bool(stats["change"] <= -IMPROVE and stats["p"] < ALPHA and clean)
         elif split == "test_id" and metric == ACCURACY:
             line["target"] = f"worsen <= {WORSEN:.0%}"
-            line["met"] = bool(stats["change"] <= WORSEN)
+            line["met"] = bool(stats["change"] <= WORSEN and clean)
         else:
             line["target"], line["met"] = "", None
         out.append(line)
@@ -497,6 +507,10 @@ def headline_table(summary: pd.DataFrame, rows: dict[str, HeadlineRow]) -> pd.Da
             if not a["change"] <= WORSEN:
                 misses.append(f"test_id position error {100 * a['change']:+.1f}% (target <= "
                               f"+{100 * WORSEN:.0f}%)")
+            for split_name, line in (("test_ood", m), ("test_id", a)):
+                if line.get("failed_physics", 0):
+                    misses.append(f"physics failed {int(line['failed_physics'])} {split_name} "
+                                  "predictions (target: none)")
             lines.append({
                 "row": name, "model": spec.model, "metric": metric,
                 "plain": m["plain"], "physics": m["physics"], "change": m["change"],

@@ -63,6 +63,32 @@ def test_select_scale_rejects_a_candidate_whose_prediction_failed() -> None:
     assert figures[0]["position_change"] == math.inf
 
 
+def test_summary_counts_failed_predictions_and_a_failing_physics_variant_meets_nothing(
+) -> None:
+    """A failed prediction (error inf) leaves its pair out of the statistics instead of
+    crashing them, is counted per variant, and a physics variant that failed meets no
+    target even where its surviving pairs improve by 50 %."""
+    row = H.ROWS[0]
+    records = []
+    for split, metric in (("test_ood", row.main[0]), ("test_id", H.ACCURACY)):
+        for i in range(8):
+            plain = 1.0 + i / 10
+            physics = math.inf if (split == "test_id" and i == 0) else 0.5 * plain
+            for variant, error in (("plain", plain), ("physics", physics)):
+                records.append({"row": row.name, "split": split, "metric": metric,
+                                "seed": 0, "rollout": i, "variant": variant, "error": error,
+                                "failed": not math.isfinite(error), "score": 50.0})
+    summary = H.summarize(pd.DataFrame(records), {row.name: row}).set_index("split")
+    ood, test_id = summary.loc["test_ood"], summary.loc["test_id"]
+    assert ood["n"] == 8 and ood["change"] == pytest.approx(-0.5) and ood["met"]
+    assert test_id["n"] == 7 and test_id["change"] == pytest.approx(-0.5)
+    assert test_id["failed_physics"] == 1 and test_id["failed_plain"] == 0
+    assert not test_id["met"]
+    table = H.headline_table(summary.reset_index(), {row.name: row})
+    assert not table["met"].any()
+    assert "physics failed 1 test_id predictions" in table["miss"].iloc[0]
+
+
 def test_tiny_headline_writes_every_required_column(tmp_path: Path) -> None:
     collision = next(r for r in H.ROWS if r.scenario == "rigid/collision")
     row = replace(collision, name="tiny", scenario_config={"num_frames": 12}, horizon=6,
