@@ -95,7 +95,7 @@ def test_projectile_rebound_apex_ratio_is_restitution_squared(restitution, speed
     """The projectile's vertical apex ratio over every bounce faster than 1 m/s is within
     3 % of e^2 under the rollout's gravity (measured worst +2.5 %: e = 0.3, g = 13.5, the
     5.3 m/s first impact). With the old contact (damping tuned without gravity, stiffness
-    2e4) these fell 7-20 % short of e^2."""
+    2e4) the three cases with e <= 0.5 failed."""
     scenario = get_scenario("rigid/projectile", render=False, num_frames=1440, dt=1 / 480,
                             substeps=32)  # the default 1/15360 s step, frames fine for apexes
     p = {"launch_speed": speed, "launch_angle": angle, "restitution": restitution,

@@ -7,8 +7,8 @@ soft contact (stiffness 5e5 / s^2, impedance ramp over the first 0.1 mm), its da
 for the requested coefficient of restitution with the rollout's gravity acting during the
 contact (`bounce_damping`). Measured (frames at 1/480 s, RK4 at 1/15360 s): the rebound
 speed ratio is within 1.3 % of e for e in [0.3, 0.95], impacts faster than 1 m/s and gravity
-8.5-13.5 m/s^2; the earlier contact (stiffness 2e4, damping tuned without gravity) fell
-short by up to 11 % at e = 0.3 and 3.6 % at e = 0.5.
+8.5-13.5 m/s^2; with the earlier contact (stiffness 2e4, damping tuned without gravity)
+first rebounds fell short by up to 11 % at e = 0.3 and 3.6 % at e = 0.5 (frames at 1/30 s).
 
 `rigid/projectile_drag` adds linear (Stokes) air drag F = -c v with drag rate
 gamma = c / m [1/s], off in `rigid/projectile`. Free flight then has the closed form
