@@ -325,24 +325,13 @@ def _tracked_moments(batch: Batch, num_objects: int, side: str) -> tuple[Tensor,
 MOTION_COVERAGE = 0.3  # change of an object's coverage of a pixel that counts as motion
 
 
-def tracked_motion(batch: Batch, side: str = "pred") -> np.ndarray:
-    """Motion masks [R, H, h, w] bool of the predicted or true frames: pixels where some
-    object's coverage (`ColourTracker.coverage`) changed by at least `MOTION_COVERAGE`
-    since the previous frame (the truth's last context frame before step 1); once per
-    batch. A codec's noise, blur and ringing of the background change no coverage."""
-    if batch.truth_frames is None:
-        raise MissingInputError(f"truth of {batch.scenario} has no frames")
-    _, _, h, w, _ = batch.truth_frames.shape
-    out = np.zeros((batch.size, batch.horizon * h * w), bool)
-    for r, keys in enumerate(tracked_motion_keys(batch, side)):
-        out[r, keys] = True
-    return out.reshape(batch.size, batch.horizon, h, w)
-
-
 def tracked_motion_keys(batch: Batch, side: str = "pred") -> list[np.ndarray]:
-    """`tracked_motion` as the sorted flat indices ``(t - 1) * h * w + pixel`` of the
-    moving pixels of each rollout [R][M], from the sparse coverages (a pixel no object
-    covers in either frame does not move); once per batch."""
+    """Motion masks of the predicted or true frames as the sorted flat indices
+    ``(t - 1) * h * w + pixel`` of the moving pixels of each rollout [R][M]: pixels where
+    some object's coverage (`ColourTracker.coverage`) changed by at least `MOTION_COVERAGE`
+    since the previous frame (the truth's last context frame before step 1), from the
+    sparse coverages (a pixel no object covers in either frame does not move); once per
+    batch. A codec's noise, blur and ringing of the background change no coverage."""
     def compute() -> list[np.ndarray]:
         num = int(batch.truth_masks[:, : batch.context].amax().item())  # type: ignore[index]
         if side == "pred" and batch.pred_frames is None:
