@@ -29,6 +29,12 @@ def martin_moyce() -> pd.DataFrame:
         return pd.read_csv(f, comment="#")
 
 
+def wendland_2d(q: np.ndarray, support: float) -> np.ndarray:
+    """Wendland C2 kernel in 2-D [1/m^2] at distances ``q`` in units of ``support``."""
+    s = np.clip(1 - q, 0, None)
+    return 7 / (math.pi * support**2) * s**4 * (1 + 4 * q)
+
+
 def summation_density(x: np.ndarray, static: dict) -> np.ndarray:
     """SPH summation density [kg/m^2] of positions [N,2] with the scenario's mirror walls
     (left, right, floor) and kernel normalisation, recomputed independently in NumPy."""
@@ -40,8 +46,7 @@ def summation_density(x: np.ndarray, static: dict) -> np.ndarray:
                   np.stack([2 * width - x[:, 0], x[:, 1]], 1),
                   np.stack([2 * width - x[:, 0], -x[:, 1]], 1)):
         q = np.linalg.norm(x[:, None] - image[None], axis=-1) / support
-        s = np.clip(1 - q, 0, None)
-        rho += mass * np.sum(7 / (math.pi * support**2) * s**4 * (1 + 4 * q), axis=1)
+        rho += mass * np.sum(wendland_2d(q, support), axis=1)
     return rho
 
 
@@ -68,8 +73,7 @@ def edge_front(x: np.ndarray, static: dict, step: float | None = None) -> np.nda
             continue
         probes = np.arange(max(low[:, 0].min() - support, 0.0), low[:, 0].max() + support, step)
         r = np.hypot(probes[:, None] - low[None, :, 0], low[None, :, 1]) / support
-        s = np.clip(1 - r, 0, None)
-        colour = 2 * weight * np.sum(7 / (math.pi * support**2) * s**4 * (1 + 4 * r), axis=1)
+        colour = 2 * weight * np.sum(wendland_2d(r, support), axis=1)
         wet = np.flatnonzero(colour >= 0.5)
         if not len(wet):
             continue
