@@ -8,6 +8,8 @@ def test_rollout_speed_benchmark_runs_at_tiny_size(capsys) -> None:
     from physground.benchmarks.speed import bench_rollout
 
     bench_rollout.main(["--batch", "2", "--horizon", "3", "--repeats", "1", "--train-steps",
-                        "1", "--scenario", "rigid/projectile"])
+                        "1", "--scenario", "rigid/projectile", "--no-compile"])
     out = capsys.readouterr().out
     assert "rigid/projectile" in out and "learned RMSE" in out and "cloth" not in out
+    row = out.splitlines()[1].split()
+    assert row[:2] == ["rigid/projectile", "2"] and row[6] == "nan"  # compiled: not timed

@@ -7,6 +7,7 @@ without edges."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -140,3 +141,59 @@ def test_undirected_mesh_model_learns_the_sheet():
     first = np.mean([h["data"] for h in model.history[:5]])
     last = np.mean([h["data"] for h in model.history[-5:]])
     assert last < first / 10, (first, last)
+
+
+@pytest.mark.slow  # compiles two graphs: tens of seconds on 2 cores
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None,
+                    reason="torch.compile's CPU backend needs a C++ compiler")
+def test_compiled_rollout_equals_the_eager_one_and_reads_current_weights():
+    """`unroll(compiled=True)` (each step through torch.compile) is the eager rollout up to
+    float32 reassociation, on a mesh (undirected springs) and on the complete graph of
+    three bodies; it reads the weights as they are at the call (a changed decoder bias
+    moves the compiled rollout as it moves the eager one, nothing was baked in), and a
+    system searching proximity edges each step falls back to eager stepping exactly."""
+    for case in ("undirected mesh", "complete graph"):
+        net, x0, vhist, static, dt = _net_and_inputs(case, torch.float32)
+        with torch.inference_mode():
+            eager, _ = unroll(net, x0, vhist, static, dt, 5)
+            fused, _ = unroll(net, x0, vhist, static, dt, 5, compiled=True)
+            scale = float((eager - x0[:, None]).abs().max())
+            assert scale > 1e-3  # the systems move
+            assert float((fused - eager).abs().max()) <= 1e-5 * max(scale, 1.0)
+        with torch.no_grad():
+            net.decoder[2].bias.add_(1.0)
+        with torch.inference_mode():
+            moved, _ = unroll(net, x0, vhist, static, dt, 5)
+            fused_moved, _ = unroll(net, x0, vhist, static, dt, 5, compiled=True)
+            assert float((moved - eager).abs().max()) > 1e-3
+            assert float((fused_moved - moved).abs().max()) <= 1e-5 * max(scale, 1.0)
+    net, x0, vhist, static, dt = _net_and_inputs("mesh+proximity", torch.float32)
+    with torch.inference_mode():
+        torch.testing.assert_close(unroll(net, x0, vhist, static, dt, 3, compiled=True)[0],
+                                   unroll(net, x0, vhist, static, dt, 3)[0], rtol=0, atol=0)
+
+
+def test_compile_rollout_config_is_used_by_predictions_only(monkeypatch):
+    """``compile_rollout`` steps predictions (no gradients) through the compiled step and
+    leaves training's rollouts eager (their gradients come from the eager graph)."""
+    from physground.learned import modeling_state_gnn as m
+
+    rollouts, _ = CASES["undirected mesh"]
+    model = train(TrainConfig(steps=1, progress=False, model_config={
+        "hidden": 8, "layers": 1, "undirected_mesh": True, "compile_rollout": True}),
+        rollouts)
+    calls, eager = [], m.unroll
+
+    def spy(*args, compiled=False, **kwargs):  # records the routing, steps eagerly
+        calls.append(compiled)
+        return eager(*args, **kwargs)
+
+    monkeypatch.setattr(m, "unroll", spy)
+    states = [entity_states(r) for r in rollouts]
+    x0 = torch.stack([x[2] for x, _ in states])
+    vhist = torch.stack([_history(v, 2, 3) for _, v in states])
+    static, rows = entity_static(rollouts), torch.arange(len(rollouts))
+    for grad in (True, False):
+        with torch.set_grad_enabled(grad):
+            model.rollout(x0, vhist, static, rollouts[0].dt, 2, rows=rows, sources=rollouts)
+    assert calls == [False, True]

@@ -16,9 +16,14 @@ weights built once per rollout, proximity edges from a hash grid every frame). T
 model is 16 wide with one message pass and each spring one edge (``undirected_mesh``);
 ``--hidden``/``--layers``/``--directed-mesh`` change the cloth and fluid models to show
 the speed/accuracy trade-off (``--train-steps`` for a better trained one).
+The learned rollout is timed twice, eagerly and with each step through ``torch.compile``
+(`compiled_rollout_step`, the same function; its one-off compile time is printed, not
+timed; systems searching proximity edges every step, dam break, step eagerly and show
+none), so both ratios come from one run. ``--batch`` takes several sizes: the learned
+model's fixed cost per step (tens of small torch ops) weighs most at small batches.
 Targets: >= 10x on cloth and dam break, >= 1x on rigid.
 
-Run: ``python -m physground.benchmarks.speed.bench_rollout [--batch 8] [--horizon 24]``.
+Run: ``python -m physground.benchmarks.speed.bench_rollout [--batch 8 32] [--horizon 24]``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import dataclass
 
 import torch
 
@@ -40,11 +46,26 @@ SCENARIOS = (("rigid/projectile", {}, 1.0), ("rigid/bounce", {}, 1.0),
              ("cloth/hanging", CLOTH, 10.0), ("fluid/dam_break", {"hidden": 32}, 10.0))
 
 
+@dataclass(frozen=True)
+class Timing:
+    """Median seconds of batch x horizon frames: the simulator, the eager learned rollout,
+    the compiled one (NaN when not timed), its one-off compile seconds and its largest
+    position difference from the eager rollout; the learned
+    position RMSE and that of holding the first positions (m: predicting no motion)."""
+
+    simulator: float
+    eager: float
+    compiled: float
+    compile_s: float
+    deviation: float  # max |compiled - eager| position over the rollout, m
+    rmse: float
+    hold: float
+
+
 def measure(name: str, model_config: dict, *, batch: int, horizon: int, repeats: int,
-            train_steps: int) -> tuple[float, float, float, float]:
-    """(median simulator seconds, median learned seconds, learned position RMSE in m, RMSE
-    of holding the first positions in m: the accuracy of predicting no motion) for
-    batch x horizon frames."""
+            train_steps: int, compiled: bool = True) -> Timing:
+    """`Timing` of one scenario: simulator, eager and compiled learned rollouts alternate
+    ``repeats`` times so machine load hits them alike."""
     scenario = get_scenario(name, render=False, num_frames=horizon + 1)
     seeds = list(range(batch))
     params = [scenario.sample_params("test_id", s) for s in seeds]
@@ -55,25 +76,39 @@ def measure(name: str, model_config: dict, *, batch: int, horizon: int, repeats:
     x0 = torch.stack([x[0] for x, _ in states])
     vhist = torch.stack([_history(v, 0, model.config.history) for _, v in states])
     static, dt = entity_static(rollouts), rollouts[0].dt
-    sim, learned = [], []
+    sim, eager, fused = [], [], []
+    compile_s = deviation = float("nan")
     with torch.inference_mode():
         xs, _ = unroll(model.net, x0, vhist, static, dt, horizon)  # warm-up, and accuracy
         truth = torch.stack([x[1:] for x, _ in states])
         rmse = float((xs - truth).square().sum(-1).mean().sqrt())
         hold = float((x0[:, None] - truth).square().sum(-1).mean().sqrt())
+        compiled = compiled and not model.net.prepare_static(static).needs_proximity
+        if compiled:  # (a per-step hash-grid search steps eagerly: nothing to compare)
+            start = time.perf_counter()
+            xc, _ = unroll(model.net, x0, vhist, static, dt, horizon, compiled=True)
+            compile_s = time.perf_counter() - start
+            deviation = float((xc - xs).abs().max())
         for _ in range(repeats):
             start = time.perf_counter()
             scenario.simulate(params, seeds, "test_id")
             sim.append(time.perf_counter() - start)
             start = time.perf_counter()
             unroll(model.net, x0, vhist, static, dt, horizon)
-            learned.append(time.perf_counter() - start)
-    return statistics.median(sim), statistics.median(learned), rmse, hold
+            eager.append(time.perf_counter() - start)
+            if compiled:
+                start = time.perf_counter()
+                unroll(model.net, x0, vhist, static, dt, horizon, compiled=True)
+                fused.append(time.perf_counter() - start)
+    median = statistics.median
+    return Timing(median(sim), median(eager), median(fused) if fused else float("nan"),
+                  compile_s, deviation, rmse, hold)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch", type=int, nargs="+", default=[8],
+                        help="systems per rollout call (several: one line each)")
     parser.add_argument("--horizon", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--train-steps", type=int, default=50)
@@ -84,12 +119,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="cloth/fluid layers (0: cloth 1, fluid 2)")
     parser.add_argument("--directed-mesh", action="store_true",
                         help="cloth springs as two directed edges (state-gnn's default)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="time the eager learned rollout only")
     parser.add_argument("--scenario", action="append", default=None,
                         help="only these scenarios (repeatable; default: all four)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    print(f"{'scenario':18s} {'simulator s':>11s} {'learned s':>10s} {'ratio':>7s}  target"
-          f"        {'learned RMSE m':>14s} {'hold-still RMSE m':>17s}")
+    print(f"{'scenario':18s} {'batch':>5s} {'simulator s':>11s} {'learned s':>10s}"
+          f" {'ratio':>7s}  {'compiled s':>10s} {'ratio':>7s}  target        "
+          f"{'learned RMSE m':>14s} {'hold-still RMSE m':>17s} {'compile s':>9s}"
+          f" {'max |c-e| m':>11s}")
     known = [name for name, _, _ in SCENARIOS]
     unknown = sorted(set(args.scenario or ()) - set(known))
     if unknown:
@@ -102,11 +141,17 @@ def main(argv: list[str] | None = None) -> None:
                             **({"layers": args.layers} if args.layers else {})}
         if args.directed_mesh:
             model_config = {k: v for k, v in model_config.items() if k != "undirected_mesh"}
-        s, q, rmse, hold = measure(name, model_config, batch=args.batch, horizon=args.horizon,
-                             repeats=args.repeats, train_steps=args.train_steps)
-        verdict = "ok" if s / q >= target else "MISS"
-        print(f"{name:18s} {s:11.4f} {q:10.4f} {s / q:6.2f}x  >= {target:g}x {verdict:4s}"
-              f"  {rmse:14.4g} {hold:17.4g}", flush=True)
+        for batch in args.batch:
+            t = measure(name, model_config, batch=batch, horizon=args.horizon,
+                        repeats=args.repeats, train_steps=args.train_steps,
+                        compiled=not args.no_compile)
+            eager, fused = t.simulator / t.eager, t.simulator / t.compiled
+            best = max(eager, fused) if fused == fused else eager
+            verdict = "ok" if best >= target else "MISS"
+            print(f"{name:18s} {batch:5d} {t.simulator:11.4f} {t.eager:10.4f} {eager:6.2f}x"
+                  f"  {t.compiled:10.4f} {fused:6.2f}x  >= {target:g}x {verdict:4s}"
+                  f"  {t.rmse:14.4g} {t.hold:17.4g} {t.compile_s:9.1f} {t.deviation:11.2g}",
+                  flush=True)
 
 
 if __name__ == "__main__":
