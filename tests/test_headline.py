@@ -110,3 +110,21 @@ def test_tiny_headline_writes_every_required_column(tmp_path: Path) -> None:
     assert record["scale"] in (1.0, 2.0)
     assert record["weights"] == {k: record["scale"] * w
                                  for k, w in collision.physics_weights.items()}
+
+
+def test_video_row_renders_a_ball_the_pixel_losses_can_track(tmp_path: Path) -> None:
+    """The video row's frames show the ball on >= 4 px in every frame (at 32 px it covered
+    1-2, and a one-pixel step of its centroid swamped projected gravity), and its patches
+    keep the model's token grid at 8 x 8 (the compute of the 32 px / 4 px-patch model)."""
+    from physground.learned.configuration_video_transformer import VideoTransformerConfig
+    from physground.storage import DatasetSpec, generate_dataset
+
+    row = next(r for r in H.ROWS if r.model == "video-transformer")
+    config = {**row.scenario_config, "num_frames": 12}
+    rollout = generate_dataset(DatasetSpec(scenario=row.scenario, split="train", count=1,
+                                           seed=0, config=config), tmp_path,
+                               progress=False).rollouts()[0]
+    masks = np.asarray(rollout.masks) > 0
+    assert masks.reshape(masks.shape[0], -1).sum(1).min() >= 4
+    model = VideoTransformerConfig(**row.model_config)
+    assert config["image_size"] // model.patch == 8
