@@ -443,6 +443,12 @@ class SystemGraph:
     encoder: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     weights: FoldedWeights | None = None
 
+    @property
+    def compilable(self) -> bool:
+        """Whether `unroll(compiled=True)` compiles the steps: not when proximity edges are
+        searched every step (Warp's hash grid, which ``torch.compile`` cannot trace)."""
+        return not self.needs_proximity
+
 
 def unroll(
     net: StateGNN, x: torch.Tensor, vhist: torch.Tensor, static: EntityStatic, dt: float,
@@ -461,8 +467,7 @@ def unroll(
     """
     xs, vs = [], []
     system = net.prepare_static(static, x.dtype)  # the graph's fixed part, built once
-    fused = compiled and not system.needs_proximity
-    step = compiled_rollout_step() if fused else rollout_step
+    step = compiled_rollout_step() if compiled and system.compilable else rollout_step
     for _ in range(horizon):
         if detach_inputs:
             x, vhist = x.detach(), vhist.detach()
