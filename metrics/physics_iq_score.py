@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from physground.metrics.scores import SECOND_TAKE, rollout_errors
+from physground.metrics.scores import SECOND_TAKE, model_rows, rollout_errors
 
 IOU_METRICS = ("piq_spatiotemporal_iou", "piq_spatial_iou", "piq_weighted_spatial_iou")
 MSE_METRIC = "piq_mse"
@@ -50,6 +50,7 @@ def physics_iq_scores(results: pd.DataFrame) -> pd.DataFrame:
     columns = ["model", "scope", "physics_iq_score", "clips",
                *[f"{k}_mean" for k in PIQ_METRICS],
                *[f"{k}_take" for k in PIQ_METRICS]]
+    results = model_rows(results)  # Physics-IQ normalises by its own second take only
     have = set(results["metric"].astype(str).unique()) if len(results) else set()
     if not set(PIQ_METRICS) <= have or SECOND_TAKE not in set(results["model"].astype(str)):
         return pd.DataFrame(columns=columns)

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from physground.errors import DataIntegrityError
+from physground.metrics.scores import model_rows
 from physground.reports import plots, tables
 
 SCORE_NOTE = (
@@ -142,7 +143,7 @@ def build(run_dir: Path, pairs: list[tuple[str, str]] | None = None, media: bool
 
     run, results = load_run(run_dir, track)
     media = media and track == "default"  # samples are saved from the default track
-    models = list(dict.fromkeys(results["model"]))
+    models = list(dict.fromkeys(model_rows(results)["model"]))
     colors = plots.model_colors(models)  # one colour per model in every figure
     board = tables.leaderboard(results, n_resamples=n_resamples) if len(results) else None
     summary = tables.summary(results) if len(results) else pd.DataFrame(
@@ -161,7 +162,8 @@ def build(run_dir: Path, pairs: list[tuple[str, str]] | None = None, media: bool
         )
         if media:
             for split in list(dict.fromkeys(part["split"])):
-                split_models = list(dict.fromkeys(part[part["split"] == split]["model"]))
+                split_models = list(dict.fromkeys(
+                    model_rows(part[part["split"] == split])["model"]))
                 truth, predictions = load_samples(run_dir, scenario, split, split_models)
                 if truth is None:
                     continue

@@ -89,6 +89,9 @@ def horizon_figure(results: pd.DataFrame, scenario: str,
     """Mean of each metric over rollouts against horizon step, one panel per metric, one
     colour per model (``colors``, default `model_colors` of these rows), solid for test_id
     and dashed for test_ood (failed rows excluded). None when there is nothing to draw."""
+    from physground.metrics.scores import model_rows
+
+    results = model_rows(results)
     failure = results["failure"].astype(object).where(results["failure"].notna(), "")
     data = results[(results["scenario"] == scenario) & (failure.astype(str) == "")]
     if data.empty:

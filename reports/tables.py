@@ -52,8 +52,11 @@ def per_rollout(results: pd.DataFrame) -> pd.DataFrame:
 
     ``failed``: the model's prediction of that rollout could not be scored (value NaN);
     ``undefined``: the metric has no value for that ground truth (the same for every model).
+    Delivered anchors (scored for another model's scores) are not listed.
     """
-    df = results.copy()
+    from physground.metrics.scores import model_rows
+
+    df = model_rows(results).copy()
     for col in ("model", "scenario", "split", "metric"):
         df[col] = df[col].astype(str)
     text = df["failure"].astype(object).where(df["failure"].notna(), "").astype(str)

@@ -175,3 +175,45 @@ def test_samples_of_a_stochastic_model_give_mean_and_std() -> None:
     assert m["score"] == pytest.approx(75.0)
     assert m["score_std"] == pytest.approx(np.std([100.0, 50.0], ddof=1))
     assert m["samples"] == 2
+
+
+def delivered(model: str, errors: dict[str, float], n: int = 4, h: int = 3) -> pd.DataFrame:
+    """``position_rmse`` rows of anchors delivered as ``model``'s files were (one value for
+    every rollout and step); a list of values gives samples (the reference deliveries)."""
+    out = []
+    for anchor, value in errors.items():
+        values = value if isinstance(value, list) else [value]
+        for sample, v in enumerate(values):
+            out.append(rows(f"{anchor}|{model}", "position_rmse", [[v] * h] * n,
+                            sample=sample if isinstance(value, list) else None))
+    return pd.concat(out, ignore_index=True)
+
+
+def test_delivered_anchors_set_a_video_models_floor_and_uninformative_level() -> None:
+    """Native anchors: second take 0.01, copy-last 0.5; the video model errs 0.1. Its
+    delivered anchors (truth 0.1, second take 0.12, copy-last 0.6, shuffled 1.0) give the
+    floor max(0.01, min(max(0.1, 0.12), cap)) and the 0 at 0.6; the cap is the largest
+    error of the truth through the reference deliveries."""
+    native = pd.concat([
+        *anchored("position_rmse", take=0.01, shuffled=1.0),
+        rows("copy-last", "position_rmse", [[0.5] * 3] * 4),
+        rows("video", "position_rmse", [[0.1] * 3] * 4),
+        rows("other", "position_rmse", [[0.1] * 3] * 4),
+    ], ignore_index=True)
+    anchors = {"truth": 0.1, "second-take": 0.12, "copy-last": 0.6, "shuffled": 1.0}
+
+    def score_of(model: str, cap: list[float]) -> pd.Series:
+        table = normalized_scores(pd.concat([native, delivered("video", {
+            **anchors, "reference-delivery": cap})], ignore_index=True))
+        assert not table["model"].str.contains("|", regex=False).any()
+        return table.set_index("model").loc[model]
+
+    wide = score_of("video", [0.08, 0.15])
+    assert wide["floor"] == pytest.approx(0.12) and wide["uninformative"] == pytest.approx(0.6)
+    assert wide["score"] == 100.0 and wide["delivered"]
+    narrow = score_of("video", [0.03, 0.05])  # a delivery beyond the tolerated ones
+    assert narrow["floor"] == pytest.approx(0.05)
+    assert narrow["score"] == pytest.approx(100.0 * (1.0 - np.log(2.0) / np.log(12.0)))
+    other = score_of("other", [0.08, 0.15])  # no delivered anchors: the native levels
+    assert not other["delivered"] and other["floor"] == pytest.approx(0.01)
+    assert other["score"] == pytest.approx(100.0 * (1.0 - np.log(10.0) / np.log(50.0)))
