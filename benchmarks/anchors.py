@@ -14,7 +14,7 @@ Anchors are scored on every applicable metric and shown beside the models, never
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +113,72 @@ class AnchorTask:
         predictions = anchor_predictions(self.kind, truths, self.context, self.horizon,
                                          dict(self.config))
         return score(self.kind, truths, predictions, self.metrics, None)
+
+
+DELIVERED_ANCHORS = ("truth", "second-take", "shuffled", "copy-last", "constant-velocity")
+
+
+def no_physics_anchors(truths: Sequence[Rollout], context: int, horizon: int,
+                       config: dict[str, Any]) -> dict[str, list[Prediction]]:
+    """The `DELIVERED_ANCHORS`' predictions of every truth: its window, the second take,
+    shuffled, and the baselines' predictions from the observation."""
+    from physground.benchmarks.tasks import predict_safely
+    from physground.world_model import MODELS
+
+    out = {kind: anchor_predictions(kind, truths, context, horizon, config)
+           for kind in ANCHOR_KINDS}
+    for name in DELIVERED_ANCHORS[len(ANCHOR_KINDS):]:
+        baseline = MODELS.get(name)()
+        out[name] = [predict_safely(baseline, name, t, context, horizon) for t in truths]
+    return out
+
+
+def delivered_anchor_results(model: str, truths: Sequence[Rollout],
+                             deliveries: Sequence[Any | None],
+                             anchors: dict[str, Sequence[Prediction]],
+                             metrics: tuple[str, ...]) -> pd.DataFrame:
+    """Result rows of the anchors delivered as ``model``'s files were, for the scores'
+    floor and uninformative level of that model (`physground.metrics.scores`, "Delivered
+    anchors"): each of `DELIVERED_ANCHORS` in ``anchors`` (`no_physics_anchors`), its
+    frames passed through ``deliveries[i]`` (a `Delivery`; None: not delivered) and
+    measured from frames alone; plus ``reference-delivery`` rows, the truth window
+    through each tolerated delivery (one ``sample`` each). A delivery this machine cannot
+    reproduce leaves its rollout with the native anchors."""
+    from physground.benchmarks.delivery import (
+        REFERENCE_DELIVERIES,
+        DeliveryUnavailable,
+        reference_delivery,
+    )
+    from physground.benchmarks.tasks import empty_results, score
+    from physground.metrics.scores import REFERENCE_DELIVERY, delivered_name
+
+    keep = [i for i, d in enumerate(deliveries) if d is not None]
+    rows = []
+
+    def scored(name: str, deliver: Any, sources: Sequence[Prediction],
+               sample: int | None = None) -> None:
+        pairs = []
+        for i in keep:
+            source = sources[i]
+            if source.failure or source.frames is None:
+                continue
+            try:
+                frames = deliver(i).apply(np.asarray(source.frames, dtype=np.uint8))
+            except DeliveryUnavailable:
+                continue
+            pairs.append((truths[i], replace(source, model=name, states={}, masks=None,
+                                             frames=frames)))
+        if pairs:
+            frame = score(name, [t for t, _ in pairs], [p for _, p in pairs], metrics, None)
+            if sample is not None:
+                frame["sample"] = np.int64(sample)
+            rows.append(frame)
+
+    if keep and metrics:
+        for kind in DELIVERED_ANCHORS:
+            scored(delivered_name(kind, model), lambda i: deliveries[i], anchors[kind])
+        for sample, reference in enumerate(REFERENCE_DELIVERIES):
+            scored(delivered_name(REFERENCE_DELIVERY, model),
+                   lambda i, r=reference: reference_delivery(
+                       r, *np.shape(truths[i].frames)[1:3]), anchors["truth"], sample)
+    return pd.concat(rows, ignore_index=True) if rows else empty_results()

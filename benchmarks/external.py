@@ -67,7 +67,7 @@ import json
 import math
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +75,12 @@ import numpy as np
 import pandas as pd
 
 from physground.atomic import write_json_atomic, write_text_atomic
+from physground.benchmarks.delivery import Delivery, DeliveryUnavailable
 from physground.benchmarks.video_io import (
     ARRAY_SUFFIXES,
     RESAMPLE_POLICY,
     VIDEO_SUFFIXES,
+    PredictionFileError,
     PredictionLayoutError,
     PredictionLayoutErrors,
     check_array_file,
@@ -95,6 +97,7 @@ from physground.schema import RESOLUTION_PRESETS
 
 PREDICTION_SUFFIXES = ARRAY_SUFFIXES + VIDEO_SUFFIXES  # or a folder <rollout>/ of PNGs
 SOURCES_FILE = "external.json"
+DELIVERED_ANCHORS_VERSION = 1  # part of the task key: rescored when the anchors change
 
 
 def folder_name(scenario: str) -> str:
@@ -384,6 +387,7 @@ class ExternalTask:
     horizon: int
     metrics: tuple[str, ...]
     samples_dir: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)  # the scenario's (second take)
 
     @property
     def model(self) -> str:
@@ -397,13 +401,15 @@ class ExternalTask:
             "name": self.model, "allow_missing": self.source.get("allow_missing", False),
             "scenario": self.scenario, "split": self.split, "dataset_hash": self.dataset_hash,
             "context": self.context, "horizon": self.horizon, "metrics": self.metrics,
-            "digest": folder_digest(self.folder()),
+            "digest": folder_digest(self.folder()), "config": self.config,
+            "anchors": DELIVERED_ANCHORS_VERSION,
         })[:16]
 
     def label(self) -> str:
         return f"{self.model} (external) on {self.scenario} {self.split}"
 
     def run(self) -> pd.DataFrame:
+        from physground.benchmarks.anchors import delivered_anchor_results, no_physics_anchors
         from physground.benchmarks.tasks import score
         from physground.storage import Dataset
 
@@ -423,7 +429,27 @@ class ExternalTask:
                     root=Path(self.source["directory"]),
                     follow_symlinks=bool(self.source.get("follow_symlinks", False)),
                     context_frames=self.source.get("context_frames")))
-        return score(self.model, truths, predictions, self.metrics, self.samples_dir)
+        results = score(self.model, truths, predictions, self.metrics, self.samples_dir)
+        deliveries = [prediction_delivery(files[t.seed], p)
+                      for t, p in zip(truths, predictions, strict=True)]
+        if all(d is None for d in deliveries):
+            return results
+        anchors = no_physics_anchors(truths, self.context, self.horizon, dict(self.config))
+        delivered = delivered_anchor_results(self.model, truths, deliveries, anchors,
+                                             self.metrics)
+        return pd.concat([results, delivered], ignore_index=True)
+
+
+def prediction_delivery(path: Path | None, prediction: Prediction) -> Delivery | None:
+    """The delivery of a scored frames-only prediction file (lossless at the scoring size
+    included: its anchors are then measured from frames alone, as it is), or None when it
+    needs none (failed, or it carries states)."""
+    if path is None or prediction.failure or prediction.states or prediction.frames is None:
+        return None
+    try:
+        return Delivery.of(path)
+    except (PredictionFileError, DeliveryUnavailable, OSError, ValueError, KeyError):
+        return None
 
 
 def check_source(source: ExternalSource, suite: Any) -> None:

@@ -539,9 +539,9 @@ def plan_tasks(
                                  config=dict(entry.config)) for kind in ANCHOR_KINDS]
             for source in external:
                 modalities = source.modalities(entry.name, split)
-                tasks.append(ExternalTask(source=source.describe(), **{
-                    **common, "metrics": metrics_for_modalities(metrics, modalities,
-                                                                entry.name)}))
+                tasks.append(ExternalTask(source=source.describe(), config=dict(entry.config),
+                                          **{**common, "metrics": metrics_for_modalities(
+                                              metrics, modalities, entry.name)}))
     return tasks
 
 

@@ -33,7 +33,11 @@ REDUCTIONS = ("mean", "last")
 # not physics errors (a metric declares those it tolerates: score >= 90), violations are
 # (a metric declares those it detects: score falls monotonically with the magnitude).
 NUISANCES = ("state_noise", "pixel_noise", "pixel_shift", "downscale", "quantise",
-             "h264_crf23", "downscale_half", "gif")
+             "h264_crf23", "downscale_half", "h264_crf23_large", "gif")
+# The deliveries of a video file the benchmark tolerates by definition: every pixel metric
+# and every state metric derivable from pixels declares them (a delivered prediction's floor
+# is capped by the truth's error through them, `physground.metrics.scores`).
+TOLERATED_DELIVERIES = ("h264_crf23", "downscale_half")
 VIOLATIONS = ("frozen", "time_reversed", "delayed", "gravity_scaled", "restitution_changed",
               "energy_injected", "mass_not_conserved", "vanish_reappear",
               "interpenetration", "teleport")
@@ -75,7 +79,8 @@ class Metric:
     over the horizon (`REDUCTIONS`); ``decibel``: the value is ``10 log10(1 / x)`` of an
     error ``x`` (PSNR), which is scored in ``x``; ``min_horizon``: fewer predicted steps
     leave the metric undefined (with the reason) instead of failing. ``detects`` and
-    ``tolerates``: the violations and nuisances the metric validity suite holds it to.
+    ``tolerates``: the violations and nuisances the metric validity suite holds it to
+    (a metric read from frames tolerates `TOLERATED_DELIVERIES` whatever it declares).
     """
 
     name: str
@@ -114,6 +119,9 @@ class Metric:
             if unknown:
                 raise ValidationError(
                     f"metric {self.name}: {what} {sorted(unknown)}, expected among {allowed}")
+        if self.modality == "pixels" or self.derivable_from_pixels:
+            object.__setattr__(self, "tolerates", frozenset(self.tolerates)
+                               | frozenset(TOLERATED_DELIVERIES))
         if not (self.floor >= 0.0 and self.min_horizon >= 1):
             raise ValidationError(f"metric {self.name}: floor {self.floor} must be >= 0 and "
                                   f"min_horizon {self.min_horizon} >= 1")

@@ -8,7 +8,7 @@ import pytest
 
 from physground.benchmarks.validity import CORRUPTIONS, run_validity
 from physground.benchmarks.validity.suite import judge, suite_entries, write_report
-from physground.metrics.registry import NUISANCES, VIOLATIONS
+from physground.metrics.registry import NUISANCES, TOLERATED_DELIVERIES, VIOLATIONS
 from physground.scenario import get_scenario
 
 PROJECTILE = ("rigid/projectile", {"num_frames": 16, "image_size": 32}, 5, 10)
@@ -51,8 +51,10 @@ def test_corruptions_change_what_they_say(truth):
 
 
 def test_projectile_metrics_meet_their_declarations():
-    """The fast subset of the suite: one scenario, three rollouts, every corruption."""
-    result = run_validity([PROJECTILE], rollouts=3, progress=False)
+    """The fast subset of the suite: one scenario, three rollouts, every corruption but the
+    tolerated deliveries (declared for objects of video size: the next test)."""
+    result = run_validity([PROJECTILE], rollouts=3, progress=False, corruptions=[
+        c for c in CORRUPTIONS.names() if c not in TOLERATED_DELIVERIES])
     table = result.table
     assert result.failures().empty, result.failures()[["metric", "corruption", "scores"]]
     identical = table[table["corruption"] == "identical"]
@@ -67,6 +69,23 @@ def test_projectile_metrics_meet_their_declarations():
     verdict = judge(result.scores[(result.scores["metric"] == "spatial_iou_running")
                                   & (result.scores["corruption"] == "time_reversed")])
     assert not claimed.empty and verdict["at_largest"].iloc[0] >= 50.0
+
+
+def test_tolerated_deliveries_keep_every_frame_metric_at_90_at_the_quick_resolution():
+    """H.264 CRF 23 and half size, at the quick suite's 224 px (the ball >= 8 px across;
+    at 32 px it is 1-2 px and H.264 erases it): every metric read from frames >= 90,
+    its anchors delivered the same way (`tests/test_codec_robust.py`: CRF 40 loses points)."""
+    projectile = ("rigid/projectile", {"num_frames": 16, "image_size": 224}, 5, 10)
+    result = run_validity([projectile], rollouts=3, progress=False,
+                          corruptions=["identical", *TOLERATED_DELIVERIES])
+    codecs = result.table[result.table["corruption"].isin(TOLERATED_DELIVERIES)]
+    assert codecs["declared"].all()
+    # NaN: the metric has no score on this truth for any prediction (the truth's own row)
+    judged = codecs[codecs["passed"].notna()]
+    identical = result.table[result.table["corruption"] == "identical"].set_index("metric")
+    assert identical.loc[codecs[codecs["passed"].isna()]["metric"], "passed"].isna().all()
+    assert len(judged) >= 2 * 12
+    assert (judged["passed"] == True).all(), judged[["metric", "corruption", "scores"]]  # noqa: E712
 
 
 def test_validity_report_has_table_and_heat_map(tmp_path):

@@ -2,8 +2,9 @@
 
 ``python -m physground.benchmarks.validity.codec_table [--suite quick] [--rollouts 4]``
 prints one row per (scenario, metric): the bounded score of an H.264 CRF 23 round trip,
-a half-size downscale, a GIF round trip, the fully frozen video (``frozen@1``, frames only) and the
-copy-last baseline, each the mean over rollouts and splits of `normalized_scores`
+a half-size downscale, H.264 CRF 23 at 3/2 the size, a GIF round trip, the fully frozen
+video (``frozen-video@1``, frames only) and the copy-last baseline, each the mean over
+rollouts and splits of `normalized_scores` (codecs with their delivered anchors)
 (``--column value``: the metric values instead).
 """
 
@@ -13,7 +14,8 @@ import argparse
 
 import pandas as pd
 
-COLUMNS = {"h264_crf23@1": "h264", "downscale_half@1": "half", "gif@1": "gif",
+COLUMNS = {"h264_crf23@1": "h264", "downscale_half@1": "half",
+           "h264_crf23_large@1": "h264 3/2", "gif@1": "gif",
            "frozen-video@1": "frozen", "copy-last": "copy-last"}
 
 
@@ -25,7 +27,8 @@ def codec_table(suite: str = "quick", rollouts: int = 4, seed: int = 0,
     parts = []
     for name, config, context, horizon in suite_entries(load_suite(suite)):
         table = scenario_scores(name, config, context, horizon, rollouts, seed,
-                                ["h264_crf23", "downscale_half", "gif", "frozen"],
+                                ["h264_crf23", "downscale_half", "h264_crf23_large",
+                                 "gif", "frozen"],
                                 videos=("frozen",))
         parts.append(table[table["model"].isin(COLUMNS)])
     scores = pd.concat(parts, ignore_index=True)

@@ -1,79 +1,54 @@
 """Codec nuisances of the validity suite: what a real video model's file does to the truth.
 
+Each is a `physground.benchmarks.delivery.Delivery` of the scoring grid's frames; the
+suite scores it as a frames-only model, with its anchors delivered the same way
+(`physground.metrics.scores`, "Delivered anchors"):
+
 - ``h264_crf23``: an H.264 round trip as ffmpeg writes it by default for the web
   (libx264, yuv420p with 2x2 chroma subsampling, CRF 23), encoded and decoded in memory
   with PyAV (odd sizes are edge-padded to even and cropped back);
 - ``downscale_half``: frames resized to half the height and width and back up by the
   scoring grid's own resize (`physground.benchmarks.video_io.resample`: ``INTER_AREA``),
   as a prediction rendered at half resolution is read;
+- ``h264_crf23_large``: the H.264 CRF 23 round trip of frames rendered at 3/2 the size
+  (bilinear up, area down): not one of the `REFERENCE_DELIVERIES` the floor is capped by,
+  so its score is not tied to them;
 - ``gif``: a GIF round trip (256-colour adaptive palette per frame, Pillow), shown in the
   heat map, declared by no metric.
 
+The two reference deliveries cap the floor of every delivered prediction, so their own
+rows score 100 wherever the delivered second take errs at least as much as they do.
 Registered in `physground.benchmarks.validity.corruptions.CORRUPTIONS` on import.
 """
 
 from __future__ import annotations
 
-import io
-from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
-from physground.benchmarks.video_io import encode_h264
+from physground.benchmarks.delivery import REFERENCE_CRF, Delivery, reference_delivery
 
-H264_CRF = 23
-
-
-def h264_round_trip(frames: np.ndarray, crf: int = H264_CRF, fps: int = 30) -> np.ndarray:
-    """uint8 RGB frames [T, h, w, 3] after libx264 yuv420p at ``crf`` and back."""
-    import av
-
-    av.logging.set_level(None)
-    t, h, w, _ = frames.shape
-    even = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    buffer = io.BytesIO()
-    encode_h264(buffer, even, fps, crf, pix_fmt="yuv420p")
-    buffer.seek(0)
-    with av.open(buffer, "r") as container:
-        out = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
-    if out.shape[0] != t:
-        raise RuntimeError(f"H.264 round trip returned {out.shape[0]} frames of {t}")
-    return np.ascontiguousarray(out[:, :h, :w])
+H264_CRF = REFERENCE_CRF
 
 
-def downscale_half(frames: np.ndarray) -> np.ndarray:
-    """uint8 frames [T, h, w, 3] at half size (area averaging) and back to [T, h, w, 3] by
-    the scoring grid's resize."""
-    import cv2
-
-    t, h, w, _ = frames.shape
-    small = np.stack([cv2.resize(f, (max(1, w // 2), max(1, h // 2)),
-                                 interpolation=cv2.INTER_AREA) for f in frames])
-    return np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in small])
+def _h264(scale: float) -> Callable[[int, int], Delivery]:
+    def delivery(height: int, width: int) -> Delivery:
+        return Delivery(height=round(height * scale), width=round(width * scale),
+                        codec="h264", pix_fmt="yuv420p", crf=float(H264_CRF))
+    return delivery
 
 
-def gif_round_trip(frames: np.ndarray) -> np.ndarray:
-    """uint8 frames [T, h, w, 3] after an animated GIF round trip (Pillow)."""
-    from PIL import Image, ImageSequence
-
-    images = [Image.fromarray(np.ascontiguousarray(f)) for f in frames]
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
-                   duration=33, loop=0, optimize=False, disposal=1)
-    buffer.seek(0)
-    decoded = []
-    with Image.open(buffer) as gif:  # identical frames are merged into longer ones
-        for frame in ImageSequence.Iterator(gif):
-            repeat = max(1, round(frame.info.get("duration", 33) / 33))
-            decoded += [np.asarray(frame.convert("RGB"))] * repeat
-    out = np.stack(decoded)
-    if out.shape[0] != frames.shape[0]:
-        raise RuntimeError(f"GIF round trip returned {out.shape[0]} frames of {len(frames)}")
-    return out
-
-
-CODECS: dict[str, tuple[Any, str]] = {
-    "h264_crf23": (h264_round_trip, f"H.264 round trip (libx264 yuv420p, CRF {H264_CRF})"),
-    "downscale_half": (downscale_half, "half size (area) and back (area resize)"),
-    "gif": (gif_round_trip, "GIF round trip (adaptive 256-colour palette)"),
+CODECS: dict[str, tuple[Callable[[int, int], Delivery], str]] = {
+    "h264_crf23": (_h264(1.0), f"H.264 round trip (libx264 yuv420p, CRF {H264_CRF})"),
+    "downscale_half": (lambda h, w: reference_delivery("downscale_half", h, w),
+                       "half size (area) and back (area resize)"),
+    "h264_crf23_large": (_h264(1.5), f"H.264 CRF {H264_CRF} at 3/2 the size and back"),
+    "gif": (lambda h, w: Delivery(height=h, width=w, codec="gif"),
+            "GIF round trip (adaptive 256-colour palette)"),
 }
+
+
+def codec_round_trip(name: str, frames: np.ndarray) -> np.ndarray:
+    """uint8 RGB frames [T, h, w, 3] through the ``name`` codec nuisance and back."""
+    return CODECS[name][0](*frames.shape[1:3]).apply(frames)

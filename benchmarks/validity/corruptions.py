@@ -41,6 +41,7 @@ class Corruption:
     unit: str = ""
     doc: str = ""
     frames_only: bool = False  # a video file: no states, no masks (scored as a video model)
+    delivery: Callable[[int, int], Any] | None = None  # its `Delivery` of (height, width)
 
 
 CORRUPTIONS: Registry[Corruption] = Registry("corruption")
@@ -109,14 +110,15 @@ def _with_frames(fn: Callable[[np.ndarray, Any], np.ndarray]) -> Callable[..., A
     return make
 
 
-def _codec_frames(name: str, codec: Callable[[np.ndarray], np.ndarray]
+def _codec_frames(name: str, delivery: Callable[[int, int], Any]
                   ) -> Callable[..., Prediction | None]:
-    """A nuisance that passes the window's uint8 frames through ``codec``: frames only, as
-    a video file is (its states come from the frames where they can)."""
+    """A nuisance that passes the window's uint8 frames through ``delivery(h, w)``: frames
+    only, as a video file is (its states come from the frames where they can)."""
     def make(truth: Rollout, c: int, h: int, m: float, rng: Any) -> Prediction | None:
         if truth.frames is None:
             return None
-        frames = codec(np.asarray(truth.frames[c:c + h], dtype=np.uint8))
+        frames = np.asarray(truth.frames[c:c + h], dtype=np.uint8)
+        frames = delivery(*frames.shape[1:3]).apply(frames)
         return Window({}, frames, None).prediction(truth, name, c, h)
     return make
 
@@ -320,10 +322,10 @@ def _register() -> None:
     }
     for name, (fn, doc) in nuisances.items():
         CORRUPTIONS.register(name, Corruption(name, "nuisance", one, fn, doc=doc))
-    for name, (codec, doc) in CODECS.items():
-        nuisances[name] = (_codec_frames(name, codec), doc)
+    for name, (delivery, doc) in CODECS.items():
+        nuisances[name] = (_codec_frames(name, delivery), doc)
         CORRUPTIONS.register(name, Corruption(name, "nuisance", one, nuisances[name][0],
-                                              doc=doc, frames_only=True))
+                                              doc=doc, frames_only=True, delivery=delivery))
     violations = {
         "frozen": (frozen, FRACTIONS, "1", "last fraction of the horizon frozen"),
         "time_reversed": (time_reversed, FRACTIONS, "1", "last fraction played backwards"),

@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-from physground.benchmarks.anchors import anchor_predictions
+from physground.benchmarks.anchors import anchor_predictions, delivered_anchor_results
 from physground.benchmarks.validity.corruptions import CORRUPTIONS, Corruption
 from physground.metrics.registry import METRICS
 
@@ -90,7 +90,10 @@ def scenario_scores(name: str, config: dict[str, Any], context: int, horizon: in
 
     Frames-only corruptions (codecs), and those named in ``videos`` again as
     ``<name>-video@magnitude`` with their frames alone, are scored on the metrics of a
-    frames-only model (`metrics_for_modalities`)."""
+    frames-only model (`metrics_for_modalities`), against anchors delivered the same way
+    and measured from frames alone, as `physground evaluate` scores a video file's
+    (`delivered_anchor_results`; exact frames: the lossless delivery)."""
+    from physground.benchmarks.delivery import Delivery
     from physground.benchmarks.runner import metrics_for_modalities
     from physground.benchmarks.tasks import score
     from physground.benchmarks.validity.corruptions import as_video
@@ -106,6 +109,10 @@ def scenario_scores(name: str, config: dict[str, Any], context: int, horizon: in
     predictions.update(_baselines(truths, context, horizon))
     rng = np.random.default_rng(seed)
     video: set[str] = set()
+    deliveries: dict[str, Any] = {}  # frames-only models: their `Delivery` of (h, w)
+
+    def lossless(height: int, width: int) -> Delivery:
+        return Delivery(height=height, width=width)
     for cname in corruptions or CORRUPTIONS.names():
         corruption: Corruption = CORRUPTIONS.get(cname)
         for magnitude in corruption.magnitudes:
@@ -117,13 +124,20 @@ def scenario_scores(name: str, config: dict[str, Any], context: int, horizon: in
             predictions[f"{cname}@{magnitude:g}"] = made
             if corruption.frames_only:
                 video.add(f"{cname}@{magnitude:g}")
+            if corruption.delivery is not None:
+                deliveries[f"{cname}@{magnitude:g}"] = corruption.delivery
             if cname in videos and truths[0].frames is not None:
                 predictions[f"{cname}-video@{magnitude:g}"] = [as_video(p) for p in made]
                 video.add(f"{cname}-video@{magnitude:g}")
+                deliveries[f"{cname}-video@{magnitude:g}"] = lossless  # exact frames
     pixels_only = metrics_for_modalities(metrics, {"pixels"}, name)
     for model, preds in predictions.items():
         frames.append(score(model, truths, preds, pixels_only if model in video else metrics,
                             None))
+    for model, delivery in deliveries.items():  # its anchors delivered as it was
+        frames.append(delivered_anchor_results(
+            model, truths, [None if t.frames is None else delivery(*t.frames.shape[1:3])
+                            for t in truths], predictions, pixels_only))
     return normalized_scores(pd.concat(frames, ignore_index=True))
 
 
