@@ -11,9 +11,10 @@ torch.autograd.Functions over `wp.Tape`), so gradients also flow through S into 
 earlier predictions. Smoke, a grid field rather than entities, has its own loss of the same
 form (`smoke_teacher_loss`, through `SmokeTorchStep` on the staggered grid). MuJoCo
 is not differentiable: its step is a fixed target (stop-gradient), and the gradient flows
-through the model's x_{t+1} only. Rigid entities are set up as free bodies with identity
-orientation and zero angular velocity (exact for the frictionless spheres of the rigid
-scenarios, whose translation does not depend on orientation).
+through the model's x_{t+1} only. Rigid entities are set up through their joints
+(`set_body_state`): free bodies with identity orientation and zero angular velocity (exact
+for the frictionless spheres of the rigid scenarios, whose translation does not depend on
+orientation), slide-jointed (planar) bodies by their displacement along each axis.
 """
 
 from __future__ import annotations
@@ -73,11 +74,9 @@ class TeacherMuJoCo:
         for b, row in enumerate(rows.tolist()):
             model, data, ids = self._model(int(row))
             mujoco.mj_resetData(model, data)
+            mujoco.mj_kinematics(model, data)  # body frames and joint axes at qpos0
             for n, body in enumerate(ids):
-                joint = model.body_jntadr[body]
-                qa, da = model.jnt_qposadr[joint], model.jnt_dofadr[joint]
-                data.qpos[qa:qa + 7] = [*xs[b, n], 1.0, 0.0, 0.0, 0.0]
-                data.qvel[da:da + 6] = [*vs[b, n], 0.0, 0.0, 0.0]
+                set_body_state(model, data, body, xs[b, n], vs[b, n])
             mujoco.mj_forward(model, data)
             for _ in range(self.scenario.config.substeps):
                 mujoco.mj_step(model, data)
@@ -86,6 +85,30 @@ class TeacherMuJoCo:
                                          velocity6, 0)
                 x_out[b, n], v_out[b, n] = data.xpos[body], velocity6[3:]
         return (torch.as_tensor(x_out).to(x), torch.as_tensor(v_out).to(v))
+
+
+def set_body_state(model: Any, data: Any, body: int, x: np.ndarray, v: np.ndarray) -> None:
+    """Put ``body`` at world position ``x`` with linear velocity ``v`` through its joints: a
+    free joint (identity orientation, no spin) or slide joints (planar and linear bodies:
+    the displacement along each axis from the pose at ``qpos0``, which ``data`` must hold
+    after `mujoco.mj_kinematics`)."""
+    import mujoco
+
+    reference = data.xpos[body].copy()
+    first = model.body_jntadr[body]
+    for joint in range(first, first + model.body_jntnum[body]):
+        qa, da, kind = model.jnt_qposadr[joint], model.jnt_dofadr[joint], model.jnt_type[joint]
+        if kind == mujoco.mjtJoint.mjJNT_FREE:
+            data.qpos[qa:qa + 7] = [*x, 1.0, 0.0, 0.0, 0.0]
+            data.qvel[da:da + 6] = [*v, 0.0, 0.0, 0.0]
+        elif kind == mujoco.mjtJoint.mjJNT_SLIDE:
+            axis = data.xaxis[joint]
+            data.qpos[qa] = model.qpos0[qa] + float(np.dot(np.asarray(x) - reference, axis))
+            data.qvel[da] = float(np.dot(v, axis))
+        else:
+            raise ValidationError(
+                f"teacher: body {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, body)} has "
+                f"a {mujoco.mjtJoint(kind).name} joint; expected free or slide joints")
 
 
 # Cloth physics a model cannot see (latent statics, `ScenarioWarpCloth.latent_static`) that

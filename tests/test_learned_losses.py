@@ -153,10 +153,16 @@ def test_pixel_losses_zero_on_parabolic_blob_positive_when_perturbed():
     assert float(L.pixel_physics_loss("permanence", mixed)) > 1e-2
 
 
-def test_teacher_zero_on_mujoco_truth(projectile):
-    rollouts = projectile.generate([projectile.sample_params("train", s) for s in (1, 2)],
-                                   [1, 2], "train")
+@pytest.mark.parametrize("name", ["rigid/projectile", "rigid/collision"])
+def test_teacher_zero_on_mujoco_truth(name):
+    """Free-jointed (projectile) and slide-jointed planar bodies (collision): the teacher
+    stepped from the true state reproduces the next true state."""
     from physground.learned.teacher import make_teacher
+    from physground.scenario import get_scenario
+
+    scenario = get_scenario(name, render=False, num_frames=30)
+    rollouts = scenario.generate([scenario.sample_params("train", s) for s in (1, 2)],
+                                 [1, 2], "train")
 
     truth = _state([r.time_slice(0, 8) for r in rollouts])
     truth.teacher, truth.rows = make_teacher(rollouts), torch.tensor([0, 1])
