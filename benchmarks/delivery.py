@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from physground.benchmarks.video_io import ARRAY_SUFFIXES, PredictionFileError
+from physground.benchmarks.video_io import ARRAY_SUFFIXES, PredictionFileError, mux_frames
 from physground.errors import PhysgroundError
 from physground.metrics.registry import TOLERATED_DELIVERIES
 
@@ -146,12 +146,7 @@ def round_trip(frames: np.ndarray, encoder: str, *, pix_fmt: str, options: dict[
         if bit_rate:
             stream.bit_rate = int(bit_rate)
         stream.options = options
-        for image in even:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+        mux_frames(container, stream, even)
     buffer.seek(0)
     with av.open(buffer, "r") as decoded:
         out = np.stack([f.to_ndarray(format="rgb24") for f in decoded.decode(video=0)])

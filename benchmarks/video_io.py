@@ -274,12 +274,20 @@ def encode_h264(target: Any, frames: np.ndarray, fps: float, crf: int,
         stream.width, stream.height = width, height
         stream.pix_fmt = pix_fmt
         stream.options = {"crf": str(crf)}
-        for image in frames:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
+        mux_frames(container, stream, frames)
+
+
+def mux_frames(container: Any, stream: Any, frames: np.ndarray) -> None:
+    """Encode uint8 RGB frames [T, h, w, 3] into PyAV ``stream`` of ``container``, then
+    flush the encoder."""
+    import av
+
+    for image in frames:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        for packet in stream.encode(frame):
             container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
 
 
 def write_h264(path: Path, frames: np.ndarray, fps: float, crf: int = 18) -> None:
