@@ -124,3 +124,22 @@ def test_cli_validate_metrics_writes_its_report(tmp_path):
     bad = CliRunner().invoke(app, ["validate-metrics", "--suite", str(suite), "--rollouts",
                                    "1", "--out", str(out)])
     assert bad.exit_code != 0
+
+
+
+def test_a_violation_detected_in_full_at_every_magnitude_passes_whatever_its_noise():
+    """Scores 1, 0.3, 1, 1, 1.1 (collision's spatiotemporal IoU under a delay of 1-5 frames
+    at 224 px): detected in full at every magnitude, the order is noise near 0. A curve
+    that rises above 10 still fails; one above 10 at the first magnitude must end lower."""
+    import pandas as pd
+
+    def passed(values: list[float]) -> bool:
+        scores = pd.DataFrame({"scenario": "rigid/collision", "metric": "position_rmse",
+                               "corruption": "delayed", "magnitude": [1.0, 2, 3, 4, 5],
+                               "score": values})
+        return bool(judge(scores)["passed"].iloc[0])
+
+    assert passed([1.0, 0.3, 1.0, 1.0, 1.1])
+    assert passed([30.0, 5.0, 1.0, 2.0, 0.0])
+    assert not passed([2.0, 15.0, 30.0, 40.0, 45.0])
+    assert not passed([30.0, 5.0, 8.0, 9.0, 31.0])

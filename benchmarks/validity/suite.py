@@ -10,7 +10,8 @@ and baseline anchors of the same rollouts). Pass criteria:
 - a violation the metric declares in ``detects``: the score falls monotonically with the
   magnitude (Spearman rho <= -0.9 over the five magnitudes; where ties at 0 weaken rho, a
   non-increasing curve down to 0, or one *saturated*: at most 10 from the second magnitude
-  on, ending no higher than it started) and is below 50 at the largest magnitude.
+  on, ending no higher than it started unless it is at most 10 at every magnitude) and is
+  below 50 at the largest magnitude.
 
 Undeclared pairs are measured and shown too (the heat map) but do not fail. A metric that
 fails its own declaration is a bug in the metric, not in the suite.
@@ -164,8 +165,9 @@ def judge(scores: pd.DataFrame) -> pd.DataFrame:
                 rho = float(stats.spearmanr(g["magnitude"].to_numpy()[ok], values[ok])[0])
             # detected (almost) in full from the second magnitude on, ties and noise near 0
             # weaken rho: saturated
+            # (or at every magnitude: then its order is noise near 0)
             saturated = bool(ok.all() and values[1:].max() <= SATURATED
-                             and values[-1] <= values[0])
+                             and (values[-1] <= values[0] or values[0] <= SATURATED))
             non_increasing = bool(ok.all() and np.all(np.diff(values) <= 0.0))
             monotone = (np.isfinite(rho) and rho <= SPEARMAN_MAX) or saturated or (
                 non_increasing and values[-1] == 0.0)
