@@ -1,6 +1,6 @@
 """Codec-robust pixel metrics: the truth written by other tools (PyAV's H.264 encoder at
-another resolution and fps, an OpenCV PNG folder) is scored through `physground`'s
-evaluation of external predictions, with its anchors delivered as the file was
+another resolution and fps, an OpenCV PNG folder) is scored by ``physground evaluate``
+(a subprocess, as a user runs it), with its anchors delivered as the file was
 (`physground.metrics.scores`, "Delivered anchors").
 
 Met: the exact PNG folder scores 100 everywhere; the H.264 CRF 23 truth at 3/2 size and
@@ -13,6 +13,8 @@ as H.264 still scores low.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from fractions import Fraction
 
 import av
@@ -21,9 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from physground.benchmarks.executors import run_sequential
-from physground.benchmarks.external import ExternalSource, export_context
-from physground.benchmarks.runner import run_suite
+from physground.benchmarks.external import export_context
 from physground.metrics import METRICS
 from physground.metrics.pixel_tracking import ColourTracker
 from physground.metrics.scores import aggregate_scores, normalized_scores
@@ -109,14 +109,16 @@ def test_motion_masks_ignore_background_flicker_and_chroma_loss():
 def score_written(tmp_path, writers):
     """Normalized scores of external sources, one per ``writers`` entry: ``name ->
     write(stem, window, last, fps)`` writes one rollout's prediction file next to
-    ``stem`` from the truth's target window (and its last context frame)."""
+    ``stem`` from the truth's target window (and its last context frame); all scored by
+    one ``physground evaluate`` command, as a user runs it."""
     suite = parse_suite(SUITE, "codec-in.toml")
     index = json.loads(export_context(suite, tmp_path, tmp_path / "context", progress=False
                                       ).read_text())
     (path,) = (tmp_path / "data" / "rigid/collision").glob("test_id-n2-*")
     truths = {t.seed: t for t in Dataset(path)}
     fps = 1.0 / next(iter(truths.values())).dt
-    sources = []
+    command = [sys.executable, "-m", "physground.cli", "evaluate", "--suite",
+               str(suite_file(tmp_path)), "--root", str(tmp_path), "--quiet"]
     for kind, write in writers.items():
         out = tmp_path / kind
         for item in index["rollouts"]:
@@ -125,10 +127,30 @@ def score_written(tmp_path, writers):
             stem.parent.mkdir(parents=True, exist_ok=True)
             write(stem, np.asarray(truth.frames[CONTEXT:CONTEXT + HORIZON]),
                   np.asarray(truth.frames[CONTEXT - 1]), fps)
-        sources.append(ExternalSource.from_directory(out, name=kind))
-    run_dir = run_suite(suite, root=tmp_path, executor=run_sequential, progress=False,
-                        report=False, external=sources)
-    return normalized_scores(pd.read_parquet(run_dir / "results.parquet"))
+        command += ["--predictions", str(out), "--name", kind]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    results = proc.stdout.strip().splitlines()[-1].removeprefix("results: ")
+    return normalized_scores(pd.read_parquet(results))
+
+
+def suite_file(tmp_path):
+    """`SUITE` as the TOML file a user passes to ``physground evaluate --suite``."""
+    d, (entry,) = SUITE["defaults"], SUITE["scenario"]
+    path = tmp_path / "codec-in.toml"
+    path.write_text(f"""name = "{SUITE['name']}"
+models = {json.dumps(SUITE['models'])}
+metrics = "auto"
+[defaults]
+rollouts = {d['rollouts']}
+context = {d['context']}
+horizon = {d['horizon']}
+splits = {json.dumps(d['splits'])}
+[[scenario]]
+name = "{entry['name']}"
+config = {{ num_frames = {entry['config']['num_frames']}, image_size = {SIZE} }}
+""")
+    return path
 
 
 def png_folder(stem, frames, size=SIZE):
