@@ -29,6 +29,7 @@ floor of a delivered prediction rises at most to the truth's own error through t
 from __future__ import annotations
 
 import io
+import os
 import re
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -45,6 +46,7 @@ LOSSLESS = frozenset({"png", "apng", "ffv1", "rawvideo", "huffyuv", "ffvhuff", "
                       "qtrle", "webp_lossless"})
 ENCODERS = {"h264": "libx264", "hevc": "libx265", "vp9": "libvpx-vp9", "vp8": "libvpx",
             "mpeg4": "mpeg4", "av1": "libsvtav1"}
+QUIET = {"libx265": {"x265-params": "log-level=none"}}  # encoders that log to stderr
 CRF_CODECS = ("h264", "hevc")
 SETTINGS_PROBE_BYTES = 1 << 16  # the first packets hold the encoder's settings SEI
 REFERENCE_CRF = 23
@@ -136,6 +138,8 @@ def round_trip(frames: np.ndarray, encoder: str, *, pix_fmt: str, options: dict[
     ph, pw = (h % 2, w % 2) if subsampled else (0, 0)
     even = np.pad(frames, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
     buffer = io.BytesIO()
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its settings unless told not to
+    options = {**QUIET.get(encoder, {}), **options}
     try:
         container = av.open(buffer, "w", format="matroska")
         stream = container.add_stream(encoder, rate=Fraction(fps).limit_denominator(1001))
@@ -190,8 +194,9 @@ def _video_delivery(path: Path) -> Delivery:
                 if len(probe) >= SETTINGS_PROBE_BYTES:
                     break
             bit_rate = stream.bit_rate or container.bit_rate or None
+            codec = str(context.codec.canonical_name)  # "av1", not its decoder "libdav1d"
             return Delivery(height=int(context.height), width=int(context.width),
-                            codec=None if context.name in LOSSLESS else str(context.name),
+                            codec=None if codec in LOSSLESS else codec,
                             pix_fmt=str(context.pix_fmt) if context.pix_fmt else None,
                             crf=encoder_crf(probe), bit_rate=int(bit_rate) if bit_rate
                             else None, fps=float(rate) if rate else None)

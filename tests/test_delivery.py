@@ -98,3 +98,34 @@ def test_a_codec_without_an_encoder_or_rate_is_reported() -> None:
         Delivery(height=48, width=80, codec="vp9").apply(moving_square())
     with pytest.raises(DeliveryUnavailable, match="no encoder"):
         Delivery(height=48, width=80, codec="prores", bit_rate=10**6).apply(moving_square())
+
+
+def encode(path, frames, encoder, options=None, bit_rate=None):
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(encoder, rate=12)
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt, stream.options = "yuv420p", options or {}
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        for image in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_hevc_and_vp9_files_are_replayed_by_codec_name_and_quietly(tmp_path, capfd) -> None:
+    """Codecs are named by their descriptor (``hevc``, ``vp9``: the encoder to replay them
+    with), HEVC by its x265 CRF, VP9 by its bit rate; the replay prints nothing."""
+    frames = moving_square()
+    encode(tmp_path / "a.mp4", frames, "libx265",
+           {"crf": "30", "x265-params": "log-level=none"})
+    encode(tmp_path / "b.webm", frames, "libvpx-vp9", bit_rate=200_000)
+    hevc, vp9 = Delivery.of(tmp_path / "a.mp4"), Delivery.of(tmp_path / "b.webm")
+    assert (hevc.codec, hevc.crf) == ("hevc", 30.0)
+    assert vp9.codec == "vp9" and vp9.crf is None and vp9.bit_rate > 0
+    capfd.readouterr()
+    for delivery in (hevc, vp9):
+        out = delivery.apply(frames)
+        assert out.shape == frames.shape and not np.array_equal(out, frames)
+    assert capfd.readouterr().err == ""
