@@ -17,7 +17,8 @@ prediction's own delivery, so that both are measured the same way
    formats (PNG, npy, npz, FFV1, raw) are not re-encoded;
 3. back to the scoring grid by the ingest's own resize (`video_io.resample`).
 
-Time is not replayed: anchors are encoded at the truth's frame rate, one frame per step.
+Time is not replayed: anchors are encoded one frame per scoring step, at the file's frame
+rate (which the encoder's rate control sees), whatever temporal resampling the file needed.
 A codec this machine cannot encode is reported (`DeliveryUnavailable`) and the
 prediction is scored with the undelivered anchors.
 
