@@ -32,10 +32,9 @@ from __future__ import annotations
 import io
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -63,14 +62,11 @@ class Delivery:
 
     height: int
     width: int
-    codec: str | None = None  # decoder name of a lossy video codec; None: lossless
+    codec: str | None = None  # codec descriptor name ("h264", "av1"); None: lossless
     pix_fmt: str | None = None
     crf: float | None = None
     bit_rate: int | None = None
     fps: float | None = None
-
-    def describe(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def of(cls, path: Path) -> Delivery:
@@ -111,8 +107,6 @@ class Delivery:
         return np.ascontiguousarray(out)
 
     def _round_trip(self, frames: np.ndarray) -> np.ndarray:
-        import av
-
         encoder = ENCODERS.get(str(self.codec))
         options: dict[str, str] = {}
         if self.crf is not None and self.codec in CRF_CODECS:
@@ -124,15 +118,15 @@ class Delivery:
             raise DeliveryUnavailable(f"no encoder for the {self.codec} codec")
         return round_trip(frames, encoder, pix_fmt=self.pix_fmt or "yuv420p",
                           options=options, bit_rate=None if options else self.bit_rate,
-                          fps=self.fps or 30.0, av=av)
+                          fps=self.fps or 30.0)
 
 
 def round_trip(frames: np.ndarray, encoder: str, *, pix_fmt: str, options: dict[str, str],
-               bit_rate: int | None, fps: float, av: Any = None) -> np.ndarray:
+               bit_rate: int | None, fps: float) -> np.ndarray:
     """uint8 RGB frames [T, h, w, 3] encoded in memory with ``encoder`` and decoded back;
     sizes a 4:2:x format cannot hold are edge-padded to even and cropped back."""
-    if av is None:
-        import av
+    import av
+
     av.logging.set_level(None)
     t, h, w, _ = frames.shape
     subsampled = pix_fmt.startswith(("yuv420", "yuv422", "nv12", "yuvj420"))

@@ -25,30 +25,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from physground.benchmarks.delivery import REFERENCE_CRF, Delivery, reference_delivery
-
-H264_CRF = REFERENCE_CRF
 
 
 def _h264(scale: float) -> Callable[[int, int], Delivery]:
     def delivery(height: int, width: int) -> Delivery:
         return Delivery(height=round(height * scale), width=round(width * scale),
-                        codec="h264", pix_fmt="yuv420p", crf=float(H264_CRF))
+                        codec="h264", pix_fmt="yuv420p", crf=float(REFERENCE_CRF))
     return delivery
 
 
 CODECS: dict[str, tuple[Callable[[int, int], Delivery], str]] = {
-    "h264_crf23": (_h264(1.0), f"H.264 round trip (libx264 yuv420p, CRF {H264_CRF})"),
+    "h264_crf23": (lambda h, w: reference_delivery("h264_crf23", h, w),
+                   f"H.264 round trip (libx264 yuv420p, CRF {REFERENCE_CRF})"),
     "downscale_half": (lambda h, w: reference_delivery("downscale_half", h, w),
                        "half size (area) and back (area resize)"),
-    "h264_crf23_large": (_h264(1.5), f"H.264 CRF {H264_CRF} at 3/2 the size and back"),
+    "h264_crf23_large": (_h264(1.5), f"H.264 CRF {REFERENCE_CRF} at 3/2 the size and back"),
     "gif": (lambda h, w: Delivery(height=h, width=w, codec="gif"),
             "GIF round trip (adaptive 256-colour palette)"),
 }
 
-
-def codec_round_trip(name: str, frames: np.ndarray) -> np.ndarray:
-    """uint8 RGB frames [T, h, w, 3] through the ``name`` codec nuisance and back."""
-    return CODECS[name][0](*frames.shape[1:3]).apply(frames)

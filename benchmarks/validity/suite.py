@@ -111,9 +111,6 @@ def scenario_scores(name: str, config: dict[str, Any], context: int, horizon: in
     rng = np.random.default_rng(seed)
     video: set[str] = set()
     deliveries: dict[str, Any] = {}  # frames-only models: their `Delivery` of (h, w)
-
-    def lossless(height: int, width: int) -> Delivery:
-        return Delivery(height=height, width=width)
     for cname in corruptions or CORRUPTIONS.names():
         corruption: Corruption = CORRUPTIONS.get(cname)
         for magnitude in corruption.magnitudes:
@@ -130,7 +127,7 @@ def scenario_scores(name: str, config: dict[str, Any], context: int, horizon: in
             if cname in videos and truths[0].frames is not None:
                 predictions[f"{cname}-video@{magnitude:g}"] = [as_video(p) for p in made]
                 video.add(f"{cname}-video@{magnitude:g}")
-                deliveries[f"{cname}-video@{magnitude:g}"] = lossless  # exact frames
+                deliveries[f"{cname}-video@{magnitude:g}"] = Delivery  # exact frames: lossless
     pixels_only = metrics_for_modalities(metrics, {"pixels"}, name)
     for model, preds in predictions.items():
         frames.append(score(model, truths, preds, pixels_only if model in video else metrics,
