@@ -196,3 +196,29 @@ def test_gradient_flows_from_each_loss_to_model_parameters(term):
     values[term].backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_teacher_sets_slide_joints_from_world_positions_and_rejects_hinges():
+    """A body on x and y slide joints with a joint reference (qpos0 = 0.2) placed at world
+    (1.5, -0.5, 0.3): the slide coordinates are the displacements from its qpos0 pose; a
+    hinge-jointed body is refused by name."""
+    import mujoco
+
+    from physground.learned.teacher import set_body_state
+
+    model = mujoco.MjModel.from_xml_string("""<mujoco><worldbody>
+      <body name="puck" pos="1 0 0.3"><joint type="slide" axis="1 0 0" ref="0.2"/>
+        <joint type="slide" axis="0 1 0"/><geom size="0.1"/></body>
+      <body name="door"><joint type="hinge" axis="0 0 1"/><geom size="0.1"/></body>
+    </worldbody></mujoco>""")
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    puck = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "puck")
+    set_body_state(model, data, puck, np.array([1.5, -0.5, 0.3]), np.array([2.0, 3.0, 0.0]))
+    np.testing.assert_allclose(data.qpos[:2], [0.7, -0.5])
+    np.testing.assert_allclose(data.qvel[:2], [2.0, 3.0])
+    mujoco.mj_kinematics(model, data)
+    np.testing.assert_allclose(data.xpos[puck], [1.5, -0.5, 0.3], atol=1e-12)
+    door = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "door")
+    with pytest.raises(ValidationError, match="body door has a mjJNT_HINGE joint"):
+        set_body_state(model, data, door, np.zeros(3), np.zeros(3))
