@@ -395,7 +395,7 @@ def run_row(row: HeadlineRow, config: HeadlineConfig, out: Path, log: Any = prin
     ft_factor = row.steps_factor if row.finetune_factor is None else row.finetune_factor
     ft_steps = max(1, round(config.finetune_steps * ft_factor))
     record: dict[str, Any] = {"train_s": {}, "base_steps": base_steps,
-                              "finetune_steps": ft_steps}
+                              "finetune_steps": ft_steps, "seeds": list(config.seeds)}
     anchors = {}
     for split in ("test_id", "test_ood"):
         anchors[split] = _anchor_results(row, data[split], metrics)
@@ -550,11 +550,17 @@ def _ci(low: float, high: float) -> str:
         f"[{100 * low:+.1f}, {100 * high:+.1f}]"
 
 
+def _seeds_asked(record: dict[str, Any], config: HeadlineConfig) -> list[int]:
+    """The seeds a row was run with (its record; older records: the tables' config)."""
+    return list(record.get("seeds", config.seeds))
+
+
 def markdown(headline: pd.DataFrame, summary: pd.DataFrame, config: HeadlineConfig,
              records: dict[str, Any], seconds: float) -> str:
+    seeds = sorted({s for rec in records.values() for s in _seeds_asked(rec, config)})
     lines = [
         "# Headline: physics-loss fine-tuning vs plain data-loss fine-tuning", "",
-        f"Seeds {list(config.seeds)}; {config.train_count} train + {config.val_count} "
+        f"Seeds {seeds}; {config.train_count} train + {config.val_count} "
         f"validation (carved from train) / {config.test_count} test_id / "
         f"{config.test_count} test_ood rollouts; {config.base_steps} base + "
         f"{config.finetune_steps} fine-tune steps before each row's step factor (plain = data "
@@ -568,8 +574,9 @@ def markdown(headline: pd.DataFrame, summary: pd.DataFrame, config: HeadlineConf
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in headline.itertuples():
-        seeds_done = records.get(r.row, {}).get("seeds_done", list(config.seeds))
-        if len(seeds_done) < len(config.seeds):
+        record = records.get(r.row, {})
+        seeds_done = record.get("seeds_done", _seeds_asked(record, config))
+        if len(seeds_done) < len(_seeds_asked(record, config)):
             r = r._replace(met=False, miss=f"only seeds {seeds_done} finished; " + r.miss)
         sel = records.get(r.row, {}).get("selection", {})
         weights = ", ".join(f"{k} {v:g}" for k, v in sel.get("weights", {}).items())
@@ -588,14 +595,13 @@ def markdown(headline: pd.DataFrame, summary: pd.DataFrame, config: HeadlineConf
             f"| {r.row} | {r.split} | {r.metric} | {r.plain:.4g} | {r.physics:.4g} | "
             f"{_pct(r.change)} {_ci(r.low, r.high)} | {r.p:.2g} | {r.score_plain:.1f} -> "
             f"{r.score_physics:.1f} | {r.target} | {met} |")
-    lines += ["", "## Weight selection on validation (seed "
-              f"{config.seeds[0]})", "", "| row | scale | val position change | val main "
-              "change |", "|---|---|---|---|"]
+    lines += ["", "## Weight selection on validation", "", "| row | seed | scale | val "
+              "position change | val main change |", "|---|---|---|---|---|"]
     for name, rec in records.items():
         for c in rec.get("selection", {}).get("candidates", []):
             chosen = " (chosen)" if c["scale"] == rec["selection"]["scale"] else ""
-            lines.append(f"| {name} | {c['scale']:g}{chosen} | {_pct(c['position_change'])} | "
-                         f"{_pct(c['main_change'])} |")
+            lines.append(f"| {name} | {rec['selection']['seed']} | {c['scale']:g}{chosen} | "
+                         f"{_pct(c['position_change'])} | {_pct(c['main_change'])} |")
     return "\n".join(lines) + "\n"
 
 

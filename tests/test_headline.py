@@ -110,6 +110,11 @@ def test_tiny_headline_writes_every_required_column(tmp_path: Path) -> None:
     assert record["scale"] in (1.0, 2.0)
     assert record["weights"] == {k: record["scale"] * w
                                  for k, w in collision.physics_weights.items()}
+    # tables written later under other seeds (``--tables-only`` without ``--seeds``)
+    # describe the seeds the row ran with and do not call it unfinished
+    H.write_tables(replace(config, seeds=(7, 8, 9, 10)), tmp_path, (row,))
+    text = (tmp_path / "headline.md").read_text()
+    assert f"Seeds {sorted(config.seeds)};" in text and "only seeds" not in text
 
 
 def test_video_row_renders_a_ball_the_pixel_losses_can_track(tmp_path: Path) -> None:
