@@ -578,7 +578,7 @@ def markdown(headline: pd.DataFrame, summary: pd.DataFrame, config: HeadlineConf
         seeds_done = record.get("seeds_done", _seeds_asked(record, config))
         if len(seeds_done) < len(_seeds_asked(record, config)):
             r = r._replace(met=False, miss=f"only seeds {seeds_done} finished; " + r.miss)
-        sel = records.get(r.row, {}).get("selection", {})
+        sel = record.get("selection", {})
         weights = ", ".join(f"{k} {v:g}" for k, v in sel.get("weights", {}).items())
         lines.append(
             f"| {r.row} | {r.model} | {r.metric} | {r.plain:.4g} | {r.physics:.4g} | "
